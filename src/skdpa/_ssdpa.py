@@ -1,0 +1,216 @@
+"""Semi-Supervised DPA: certified against label flips."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import (
+    BasePartitionEnsemble,
+    _set_member_random_states,
+    _torch_seed,
+)
+from ._hashing import canonical_order, unique_sample_ids
+
+
+def _masked_targets(y, rows, fit_rows):
+    """Labels of the member's own partition; -1 (unlabeled) everywhere else."""
+    target = np.full(len(fit_rows), -1, dtype=np.int64)
+    mine = np.isin(fit_rows, rows)
+    target[mine] = y[fit_rows[mine]]
+    return target
+
+
+def _subset(X, rows):
+    if isinstance(X, list | tuple):
+        return [X[i] for i in rows]
+    return _safe_indexing(X, rows)
+
+
+class SSDPAClassifier(BasePartitionEnsemble):
+    """Semi-Supervised Deep Partition Aggregation (Levine & Feizi, ICLR 2021).
+
+    Certifies each prediction against label flips (Theorem 2). The samples are
+    trusted, their labels are not: labeled samples are put in a canonical order
+    of their content alone and sample number ``i`` joins partition ``i % k``,
+    so partitions differ in size by at most one (up to duplicate groups) and a
+    label flip touches exactly one member. Identical samples share a partition
+    whatever their labels (the paper's appendix G), so any change to the labels
+    of a group of duplicates counts as one flip.
+
+    Members use all unlabeled data in one of two ways:
+
+    - ``embedding``: an unsupervised transformer (PCA, a self-supervised torch
+      encoder, ...) cloned and fit **once** on every sample without labels;
+      members are fit on the embedded rows of their partition and predict on
+      embedded inputs. Cost: one embedding fit plus ``k`` small fits.
+    - ``pass_unlabeled=True``: each member is a semi-supervised estimator
+      (e.g. :class:`~sklearn.semi_supervised.SelfTrainingClassifier`) fit on
+      all samples, with the labels of its own partition and ``-1`` elsewhere.
+      Cost: ``k`` fits on the whole data set.
+
+    Parameters
+    ----------
+    estimator : object, default=None
+        Base classifier cloned once per partition; ``None`` means
+        :class:`~sklearn.tree.DecisionTreeClassifier`. Members are fit on labels
+        encoded as class indices ``0..n_classes_-1`` (and ``-1`` for unlabeled
+        rows with ``pass_unlabeled=True``).
+    k : int, default=50
+        Number of partitions.
+    embedding : transformer, default=None
+        Unsupervised transformer fit once on all samples (labels never reach
+        it). ``None``: members see the raw features.
+    pass_unlabeled : bool, default=False
+        Fit every member on all samples, labels hidden (``-1``) outside its
+        partition. For semi-supervised base estimators.
+    n_jobs : int, default=None
+        Members fitted and predicted in parallel through joblib.
+    random_state : int, RandomState instance or None, default=None
+        Member ``i`` is seeded from ``(random_state, i)`` (``i`` when None);
+        the embedding from ``random_state`` alone.
+    verbose : int, default=0
+        Progress bar over member fits.
+    partitioning : {"sorted", "hash"}, default="sorted"
+        ``"sorted"``: the paper's sorted-index partitioning (equal sizes).
+        ``"hash"``: the content hash of :class:`DPAClassifier` (appendix E),
+        which does not depend on the other samples.
+
+    Attributes
+    ----------
+    embedding_ : transformer
+        The fitted embedding (only when ``embedding`` is given).
+    estimator_ : estimator
+        The base estimator the members were cloned from.
+    estimators_ : list of length k
+        Fitted members; single-class partitions hold a
+        :class:`~sklearn.dummy.DummyClassifier`, empty ones ``None`` (abstain).
+    estimators_samples_ : list of k ndarrays
+        Indices of each partition's labeled training rows.
+    partition_sizes_ : ndarray of shape (k,)
+        Number of labeled samples in each partition.
+    classes_ : ndarray of shape (n_classes_,)
+        Class labels (``-1``, the unlabeled marker, is never a class).
+    n_classes_ : int
+        Number of classes.
+    certificate_ : Certificate
+        States the threat model (label flips), ``k`` and the largest radius.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X was a DataFrame.
+
+    See Also
+    --------
+    DPAClassifier : certificates against insertions and removals.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skdpa import SSDPAClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = SSDPAClassifier(KNeighborsClassifier(1), k=20,
+    ...                       embedding=PCA(20, random_state=0))
+    >>> clf = clf.fit(X[:1500], y[:1500])
+    >>> y_pred, flips = clf.predict_certified(X[1500:])
+    >>> int(clf.partition_sizes_.max() - clf.partition_sizes_.min())
+    1
+    """
+
+    _parameter_constraints: dict = {
+        **BasePartitionEnsemble._parameter_constraints,
+        "embedding": [HasMethods(["fit", "transform"]), None],
+        "pass_unlabeled": ["boolean"],
+        "partitioning": [StrOptions({"sorted", "hash"})],
+    }
+
+    _threat_model = "relabelling"
+
+    def __init__(
+        self,
+        estimator=None,
+        k=50,
+        *,
+        embedding=None,
+        pass_unlabeled=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        partitioning="sorted",
+    ):
+        super().__init__(
+            estimator=estimator,
+            k=k,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.embedding = embedding
+        self.pass_unlabeled = pass_unlabeled
+        self.partitioning = partitioning
+
+    def _input_tags_source(self):
+        if self.embedding is not None:
+            return self.embedding
+        return self._base_estimator()
+
+    def _unlabeled_mask(self, y):
+        if y.dtype.kind in "iuf":
+            return y == -1
+        if y.dtype.kind == "O":
+            return np.array(
+                [isinstance(v, numbers.Number) and v == -1 for v in y], dtype=bool
+            )
+        return np.zeros(len(y), dtype=bool)
+
+    def _assign_training(self, X, h, labeled):
+        partition = np.full(len(h), -1, dtype=np.int64)
+        rows = np.flatnonzero(labeled)
+        if self.partitioning == "hash":
+            partition[rows] = (h[rows] % self.k).astype(np.int64)
+        else:
+            ids = unique_sample_ids(_subset(X, rows), h[rows])
+            partition[rows] = ids % self.k
+        return partition
+
+    def _fit_inputs(self, X, X_content, h, base_seed):
+        if self.embedding is None:
+            return X
+        # Fit on all samples in a canonical order (content only): the embedding
+        # never sees a label and does not depend on the row order.
+        order = canonical_order(X_content, h)
+        embedding = clone(self.embedding)
+        seed = 0
+        if base_seed is not None:
+            sequence = np.random.SeedSequence([base_seed, 2**32 - 1])
+            seed = int(sequence.generate_state(1)[0])
+        _set_member_random_states(embedding, seed)
+        with _torch_seed(seed):
+            embedding.fit(_subset(X, order))
+        self.embedding_ = embedding
+        return embedding.transform(X)
+
+    def _predict_inputs(self, X):
+        if self.embedding is None:
+            return X
+        check_is_fitted(self, "embedding_")
+        return self.embedding_.transform(X)
+
+    def _member_fit_rows(self, X_content, h, tiebreak):
+        if not self.pass_unlabeled:
+            return None
+        # Every member sees every row, in one canonical order; equal rows are
+        # ordered by label, which keeps each member's view order-free (equal
+        # labeled rows always share a partition).
+        everything = canonical_order(X_content, h, tiebreak=tiebreak)
+        return lambda rows: everything
+
+    def _member_targets(self):
+        if self.pass_unlabeled:
+            return _masked_targets
+        return super()._member_targets()
