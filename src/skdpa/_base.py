@@ -106,8 +106,13 @@ def _torch_seed(seed):
 def _seeded_fit(estimator, X, y, seed, fit_params):
     """Fit one member deterministically from its seed."""
     _set_member_random_states(estimator, seed)
-    with _torch_seed(seed):
-        estimator.fit(X, y, **fit_params)
+    if "torch" in sys.modules:
+        # torch members: seeded generators, deterministic kernels, a lock for
+        # threads, and __main__ classes made picklable back to the parent
+        from .torch._seeding import seeded_fit
+
+        return seeded_fit(estimator, X, y, seed, fit_params)
+    estimator.fit(X, y, **fit_params)
     return estimator
 
 
@@ -259,11 +264,6 @@ class BasePartitionEnsemble(
                     "1-D sequence of strings."
                 )
             validate_data(self, X, skip_check_array=True, reset=reset)
-            if len(X) == 0:
-                raise ValueError(
-                    "Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 "
-                    "is required."
-                )
             return X, X
         if not reset and getattr(self, "_text_input", False):
             raise ValueError(
@@ -282,7 +282,7 @@ class BasePartitionEnsemble(
             self,
             X,
             reset=reset,
-            accept_sparse=["csr", "csc", "coo"] if sparse_ok else False,
+            accept_sparse=["csr", "csc"] if sparse_ok else False,
             dtype="numeric",
             ensure_all_finite=finite,
         )
@@ -539,7 +539,8 @@ class BasePartitionEnsemble(
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, values from ``classes_``.
         """
-        return self.classes_[plurality_vote(self.vote_counts(X))]
+        votes = self.vote_counts(X)
+        return self.classes_[plurality_vote(votes)]
 
     def predict_certified(self, X):
         """Predict and certify each prediction.

@@ -55,17 +55,20 @@ def _float_bits(values):
 
 def is_text_input(X):
     """True for a 1-D sequence of strings (the input of a text pipeline)."""
-    if sp.issparse(X) or hasattr(X, "columns"):
-        return False
-    if isinstance(X, str | bytes):
+    if sp.issparse(X) or hasattr(X, "columns") or isinstance(X, str | bytes):
         return False
     shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) != 1:
+    if shape is not None:
+        if len(shape) != 1:
+            return False
+    elif not hasattr(X, "__len__"):
         return False
     try:
-        first = X[0] if len(X) else None
+        if len(X) == 0:
+            return False
+        first = X.iloc[0] if hasattr(X, "iloc") else X[0]
     except (TypeError, KeyError, IndexError):
-        first = next(iter(X), None)
+        return False
     return isinstance(first, str | bytes)
 
 

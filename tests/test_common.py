@@ -1,0 +1,45 @@
+"""scikit-learn's estimator checks over every public estimator."""
+
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.semi_supervised import SelfTrainingClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skdpa import DPAClassifier, SSDPAClassifier
+
+# Small k: the checks fit on ~30-300 samples, and members need a few each.
+ESTIMATORS = [
+    DPAClassifier(k=3, random_state=0),
+    DPAClassifier(
+        make_pipeline(StandardScaler(), LogisticRegression()), k=3, random_state=0
+    ),
+    DPAClassifier(KNeighborsClassifier(3), k=2, hasher="sum"),
+    SSDPAClassifier(k=3, random_state=0),
+    # any unsupervised transformer is an embedding; PCA's own 1-sample error
+    # does not name the sample count the checks look for
+    SSDPAClassifier(KNeighborsClassifier(1), k=3, embedding=StandardScaler()),
+    SSDPAClassifier(
+        SelfTrainingClassifier(LogisticRegression()), k=2, pass_unlabeled=True
+    ),
+]
+
+EXPECTED_FAILED_CHECKS = {
+    "SSDPAClassifier": {
+        "check_classifiers_classes": (
+            "y == -1 marks unlabeled rows (scikit-learn's semi-supervised "
+            "convention), so -1 is never a class of SSDPAClassifier"
+        ),
+    },
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
