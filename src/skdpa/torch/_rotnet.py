@@ -200,7 +200,7 @@ class RotNetEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     loss.backward()
                     opt.step()
                     sched.step()
-                    total += float(loss) * len(batch)
+                    total += loss.item() * len(batch)
                 self.loss_curve_.append(total / len(images))
                 if self.verbose > 0:
                     print(f"RotNet epoch {epoch + 1}: loss {self.loss_curve_[-1]:.4f}")
