@@ -1,6 +1,5 @@
 """scikit-learn's estimator checks over every public estimator."""
 
-import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline

@@ -270,14 +270,14 @@ class BasePartitionEnsemble(
                 f"{type(self).__name__} was fitted on a 1-D sequence of strings; "
                 f"got X of type {type(X).__name__}."
             )
-        allow_nan = get_tags(self._input_tags_source()).input_tags.allow_nan
-        finite = "allow-nan" if allow_nan else True
+        input_tags = get_tags(self).input_tags
+        finite = "allow-nan" if input_tags.allow_nan else True
         is_frame = hasattr(X, "iloc") and hasattr(X, "dtypes")
         if is_frame and not all(dt.kind in "biuf" for dt in X.dtypes):
             validate_data(self, X, skip_check_array=True, reset=reset)
             check_array(X, dtype=None, ensure_all_finite=False, estimator=self)
             return X, X
-        sparse_ok = get_tags(self._input_tags_source()).input_tags.sparse
+        sparse_ok = input_tags.sparse
         checked = validate_data(
             self,
             X,

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._tags import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
@@ -158,6 +159,14 @@ class SSDPAClassifier(BasePartitionEnsemble):
         if self.embedding is not None:
             return self.embedding
         return self._base_estimator()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.embedding is not None:
+            # NaN passes through most embeddings to the members
+            member = get_tags(self._base_estimator()).input_tags
+            tags.input_tags.allow_nan = tags.input_tags.allow_nan and member.allow_nan
+        return tags
 
     def _unlabeled_mask(self, y):
         if y.dtype.kind in "iuf":
