@@ -227,17 +227,21 @@ def make_certified_scorer(budget):
 
     Examples
     --------
+    Pick ``k`` for an attacker who may poison 3 training samples: with ``k=5``
+    no radius exceeds 2, so certified accuracy at 3 is 0 and ``k=20`` wins.
+
+    >>> from sklearn.datasets import load_digits
     >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skdpa import DPAClassifier
     >>> from skdpa.metrics import make_certified_scorer
-    >>> scorer = make_certified_scorer(2)
-    >>> scorer  # doctest: +NORMALIZE_WHITESPACE
-    make_scorer(_certified_accuracy_score, response_method=('predict_certified',),
-                budget=2)
-
-    Used for model selection (``DPAClassifier`` and a base estimator assumed)::
-
-        search = GridSearchCV(DPAClassifier(LogisticRegression()),
-                              {"k": [10, 30]}, scoring=scorer)
+    >>> X, y = load_digits(return_X_y=True)
+    >>> search = GridSearchCV(DPAClassifier(KNeighborsClassifier(1)),
+    ...                       {"k": [5, 20]}, scoring=make_certified_scorer(3), cv=3)
+    >>> search.fit(X, y).best_params_
+    {'k': 20}
+    >>> float(search.cv_results_["mean_test_score"][0])
+    0.0
     """
     budgets, is_scalar = _check_budget(budget)
     if not is_scalar:
