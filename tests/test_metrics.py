@@ -362,3 +362,31 @@ def test_scorer_needs_predict_certified():
 
     with pytest.raises(TypeError, match=r"returns a \(y_pred, radius\) pair"):
         make_certified_scorer(1)(NotAPair().fit(X, y), X, y)
+
+
+def test_scorer_with_dpa_classifier_in_grid_search():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import KFold
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from skdpa import DPAClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600], y[:600]
+    cv = KFold(3, shuffle=True, random_state=0)
+    search = GridSearchCV(
+        DPAClassifier(KNeighborsClassifier(1)),
+        {"k": [4, 16]},
+        scoring=make_certified_scorer(3),
+        cv=cv,
+    ).fit(X, y)
+    # k=4 cannot certify 3 poisoned samples (radius <= 2); k=16 can.
+    assert search.cv_results_["mean_test_score"][0] == 0.0
+    assert search.best_params_ == {"k": 16}
+    # Each fold's score is certified_accuracy of predict_certified on that fold.
+    train, test = next(iter(cv.split(X)))
+    clf = DPAClassifier(KNeighborsClassifier(1), k=16).fit(X[train], y[train])
+    y_pred, radius = clf.predict_certified(X[test])
+    assert search.cv_results_["split0_test_score"][1] == certified_accuracy(
+        y[test], y_pred, radius, 3
+    )
