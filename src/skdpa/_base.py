@@ -370,7 +370,8 @@ class BasePartitionEnsemble(
             delattr(self, attr)
         self._text_input = is_text_input(X)
         if y is None:
-            validate_data(self, X, skip_check_array=True)  # raises the sklearn error
+            # raises scikit-learn's "requires y to be passed" error
+            validate_data(self, X, y=None, skip_check_array=True)
         X_members, X_content = self._check_X(X, reset=True)
         y = self._check_y(y)
         n_samples = len(y)
