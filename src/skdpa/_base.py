@@ -47,6 +47,12 @@ class Certificate:
 
     ``str(certificate)`` is a sentence that states the threat model.
 
+    The labels an attacker inserts (or flips to) are taken to be among the
+    fitted ``classes_``, as in the paper, where labels are ``0..C-1``: a new
+    label that sorts *before* the predicted class would win its ties, which the
+    formula does not charge for. With the paper's non-negative integer labels
+    ``0..C-1`` no such label exists.
+
     Attributes
     ----------
     threat_model : str
@@ -67,8 +73,9 @@ class Certificate:
     def __str__(self):
         return (
             f"A prediction with radius r cannot be changed by {self.threat_model} "
-            f"at most r training samples (k={self.k} partitions, "
-            f"{self.n_voting} voting; largest reachable radius {self.max_radius})."
+            "at most r training samples, with labels among classes_ "
+            f"(k={self.k} partitions, {self.n_voting} voting; largest reachable "
+            f"radius {self.max_radius})."
         )
 
 
