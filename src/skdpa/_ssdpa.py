@@ -117,10 +117,10 @@ class SSDPAClassifier(BasePartitionEnsemble):
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = SSDPAClassifier(KNeighborsClassifier(1), k=20,
     ...                       embedding=PCA(20, random_state=0))
-    >>> clf = clf.fit(X[:1500], y[:1500])
-    >>> y_pred, flips = clf.predict_certified(X[1500:])
-    >>> int(clf.partition_sizes_.max() - clf.partition_sizes_.min())
-    1
+    >>> clf = clf.fit(X[:1490], y[:1490])
+    >>> y_pred, flips = clf.predict_certified(X[1490:])
+    >>> int(clf.partition_sizes_.min()), int(clf.partition_sizes_.max())
+    (74, 75)
     """
 
     _parameter_constraints: dict = {
@@ -213,13 +213,32 @@ class SSDPAClassifier(BasePartitionEnsemble):
     def _member_fit_rows(self, X_content, h, tiebreak):
         if not self.pass_unlabeled:
             return None
-        # Every member sees every row, in one canonical order; equal rows are
-        # ordered by label, which keeps each member's view order-free (equal
-        # labeled rows always share a partition).
-        everything = canonical_order(X_content, h, tiebreak=tiebreak)
+        # Every member sees every row, in one canonical order. Equal rows are
+        # ordered by their other tie-breaks (sample weights) first and by label
+        # last: a member outside their partition sees them all as -1, so a
+        # label flip only swaps rows that look identical to it (equal labeled
+        # rows always share a partition).
+        labels, *others = tiebreak
+        everything = canonical_order(X_content, h, tiebreak=[*others, labels])
         return lambda rows: everything
 
     def _member_targets(self):
         if self.pass_unlabeled:
             return _masked_targets
         return super()._member_targets()
+
+    def _fit(self, X, y, fit_params):
+        super()._fit(X, y, fit_params)
+        if self.pass_unlabeled:
+            # A supervised member learns -1 as a class; its -1 predictions would
+            # index the last column of the vote counts.
+            for member in self.estimators_:
+                learned = getattr(member, "classes_", None)
+                if learned is not None and np.any(np.asarray(learned) == -1):
+                    raise ValueError(
+                        "pass_unlabeled=True needs a semi-supervised base estimator "
+                        "that treats y == -1 as unlabeled (e.g. "
+                        "SelfTrainingClassifier, LabelSpreading); "
+                        f"{type(member).__name__} learned -1 as a class."
+                    )
+        return self
