@@ -7,6 +7,7 @@ on labels encoded as class indices, so ``member.predict`` returns indices into
 ``classes_``; the helpers below rely on that documented contract.
 """
 
+import doctest
 import itertools
 from functools import cache
 
@@ -25,6 +26,7 @@ from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
+import skdpa._ssdpa
 from skdpa import DPAClassifier, SSDPAClassifier
 from skdpa._base import Certificate
 
@@ -604,18 +606,51 @@ def test_pass_unlabeled_certificate_holds_under_label_flips(estimator):
     assert checked >= 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a supervised member under pass_unlabeled=True learns -1 as a "
-    "class, and its -1 predictions are counted as votes for the last class "
-    "(votes[rows, -1] wraps around in _base._vote_batch); should raise.",
-)
 def test_pass_unlabeled_with_a_supervised_member_raises():
     X, y = make_blobs(n_samples=200, centers=3, random_state=0)
     y = with_unlabeled(y, 0.5)
     clf = SSDPAClassifier(DecisionTreeClassifier(), k=5, pass_unlabeled=True)
-    with pytest.raises(ValueError, match="semi-supervised"):
-        clf.fit(X, y).predict(X)
+    # (it used to fit, and count every -1 prediction as a vote for class 2)
+    with pytest.raises(
+        ValueError,
+        match=r"pass_unlabeled=True needs a semi-supervised base estimator .* "
+        r"DecisionTreeClassifier learned -1 as a class",
+    ):
+        clf.fit(X, y)
+    assert not hasattr(clf, "estimators_")
+
+
+class WeightRecordingClassifier(RecordingClassifier):
+    def fit(self, X, y, sample_weight=None):
+        self.w_seen_ = np.array(sample_weight, copy=True)
+        return super().fit(X, y)
+
+
+def test_pass_unlabeled_label_flip_of_a_duplicate_leaves_other_members_alone():
+    # Duplicates with different labels and sample weights: relabelling them
+    # must not even reorder what the members of other partitions receive
+    # (an order-sensitive member would otherwise change its vote).
+    X, y = make_blobs(n_samples=40, centers=2, random_state=0)
+    X = np.vstack([X, X[:1], X[:1]])
+    y = np.concatenate([y, [1, 0]])
+    y[0] = 0
+    w = np.arange(1.0, 43.0)
+    y_bad = y.copy()
+    y_bad[[0, 40]] = [1, 0]
+    make = SSDPAClassifier(WeightRecordingClassifier(), k=4, pass_unlabeled=True)
+    clean = clone(make).fit(X, y, sample_weight=w)
+    poisoned = clone(make).fit(X, y_bad, sample_weight=w)
+    part = _partition_of(clean, len(y))
+    assert part[0] == part[40] == part[41]
+    for i, (a, b) in enumerate(
+        zip(clean.estimators_, poisoned.estimators_, strict=True)
+    ):
+        if i == part[0]:
+            assert not np.array_equal(a.y_seen_, b.y_seen_)
+            continue
+        assert_array_equal(a.X_seen_, b.X_seen_)
+        assert_array_equal(a.y_seen_, b.y_seen_)
+        assert_array_equal(a.w_seen_, b.w_seen_)
 
 
 # --------------------------------------------------------------------------
@@ -766,3 +801,9 @@ def test_predict_checks_the_number_of_features():
     clf = SSDPAClassifier(KNeighborsClassifier(1), k=3, embedding=PCA(2)).fit(X, y)
     with pytest.raises(ValueError, match="X has 2 features, but SSDPAClassifier"):
         clf.predict(X[:, :2])
+
+
+def test_docstring_example_runs():
+    result = doctest.testmod(skdpa._ssdpa, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
