@@ -165,6 +165,13 @@ def _vote_batch(members, X, n_samples, n_classes):
     rows = np.arange(n_samples)
     for member in members:
         pred = np.asarray(member.predict(X)).astype(np.intp, copy=False).ravel()
+        if pred.size and (pred.min() < 0 or pred.max() >= n_classes):
+            bad = pred[(pred < 0) | (pred >= n_classes)][0]
+            raise ValueError(
+                f"A member ({type(member).__name__}) predicted {bad}, which is not "
+                f"a class index in [0, {n_classes}): members are fit on labels "
+                "encoded as class indices and must predict those."
+            )
         votes[rows, pred] += 1  # one vote per row: the index pairs never repeat
     return votes
 

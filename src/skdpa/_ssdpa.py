@@ -222,6 +222,19 @@ class SSDPAClassifier(BasePartitionEnsemble):
         everything = canonical_order(X_content, h, tiebreak=[*others, labels])
         return lambda rows: everything
 
+    def _fit_members(self, estimator, X, y, fit_params, tasks):
+        fitted = super()._fit_members(estimator, X, y, fit_params, tasks)
+        if self.pass_unlabeled:
+            for member in fitted:
+                if -1 in getattr(member, "classes_", ()):
+                    raise ValueError(
+                        "pass_unlabeled=True needs a semi-supervised base "
+                        "estimator that treats y == -1 as unlabeled (e.g. "
+                        f"SelfTrainingClassifier); {type(member).__name__} "
+                        "learned -1 as a class."
+                    )
+        return fitted
+
     def _member_targets(self):
         if self.pass_unlabeled:
             return _masked_targets
