@@ -41,6 +41,7 @@ extensions = [
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 root_doc = "index"
+html_static_path = ["_static"]
 default_role = "literal"
 
 # -- autodoc / autosummary / numpydoc ------------------------------------
