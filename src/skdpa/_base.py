@@ -509,7 +509,7 @@ class BasePartitionEnsemble(
 
         Returns
         -------
-        votes : ndarray of shape (n_samples, n_classes_), dtype int64
+        votes : ndarray of shape (n_samples, `n_classes_`), dtype int64
             Columns in ``classes_`` order. Empty partitions abstain, so each row
             sums to the number of non-empty partitions.
         """

@@ -67,7 +67,7 @@ class DPAClassifier(BasePartitionEnsemble):
         order the member was fit in.
     partition_sizes_ : ndarray of shape (k,)
         Number of training samples in each partition.
-    classes_ : ndarray of shape (n_classes_,)
+    classes_ : ndarray of shape (`n_classes_`,)
         Class labels.
     n_classes_ : int
         Number of classes.
@@ -76,7 +76,7 @@ class DPAClassifier(BasePartitionEnsemble):
         model, ``k`` and the largest reachable radius.
     n_features_in_ : int
         Number of features seen during fit (not set for text input).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X was a DataFrame.
 
     See Also

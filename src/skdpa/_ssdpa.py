@@ -93,7 +93,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
         Indices of each partition's labeled training rows.
     partition_sizes_ : ndarray of shape (k,)
         Number of labeled samples in each partition.
-    classes_ : ndarray of shape (n_classes_,)
+    classes_ : ndarray of shape (`n_classes_`,)
         Class labels (``-1``, the unlabeled marker, is never a class).
     n_classes_ : int
         Number of classes.
@@ -101,7 +101,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
         States the threat model (label flips), ``k`` and the largest radius.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X was a DataFrame.
 
     See Also
