@@ -1,0 +1,179 @@
+"""DPAClassifier with skorch members vs ART's DeepPartitionEnsemble.
+
+Same data (Fashion-MNIST rows scaled to [0, 1]), same torch module
+(:class:`skdpa.torch.CompactCNN`), same optimiser, learning rate, batch size
+and epochs. Prints, from one run: fit time of each contender, the ratio to
+ART, clean accuracy, and whether each gives certificates.
+
+What differs by design (printed too):
+
+* partitions: ours hash each row's content (``hasher="content"``); ART's
+  default puts a row in ``int(sum(pixels)) % k``;
+* randomness: ours seeds each member from ``(random_state, i)`` inside the
+  process that fits it; ART clones the model k times and re-initialises each
+  clone from torch's global generator when the ensemble is built, and batches
+  are drawn from that generator too, so a member depends on the global RNG
+  state and on the order of construction and fitting, not only on its
+  partition;
+* execution: ART fits members one after another in the calling process;
+* certificates: ours return a certified radius per prediction
+  (``predict_certified``); ART returns vote counts only.
+
+Usage::
+
+    python benchmarks/bench_torch_art.py            # ~3-6 min on 2 busy cores
+    python benchmarks/bench_torch_art.py --quick    # smoke run, < 1 min
+"""
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from skdpa import DPAClassifier
+from skdpa.datasets import load_fashion_mnist
+from skdpa.torch import CompactCNN, make_skorch_member
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def _art_ensemble(k, epochs, lr, batch_size, channels):
+    from art.estimators.classification import (
+        DeepPartitionEnsemble,
+        PyTorchClassifier,
+    )
+
+    torch.manual_seed(0)
+    model = CompactCNN(n_classes=10, channels=channels)
+    base = PyTorchClassifier(
+        model=model,
+        loss=torch.nn.CrossEntropyLoss(),
+        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        input_shape=(784,),
+        nb_classes=10,
+        device_type="cpu",
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        # ART warns that a single classifier is deep-copied k times
+        warnings.simplefilter("ignore", UserWarning)
+        return DeepPartitionEnsemble(base, ensemble_size=k, channels_first=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--n-train", type=int, default=6000)
+    parser.add_argument("--n-test", type=int, default=2000)
+    parser.add_argument("-k", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n_train, args.n_test, args.k, args.epochs = 1500, 500, 10, 2
+        args.repeats = 1
+    lr, batch_size, channels = 3e-3, 64, (8, 16)
+    # one intra-op thread in this process: ART and n_jobs=1 run single-core,
+    # like each of the two n_jobs=2 workers (joblib limits their threads)
+    torch.set_num_threads(1)
+
+    X, y = load_fashion_mnist(subset="train", return_X_y=True)
+    X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
+    X = (X[: args.n_train] / 255.0).astype(np.float32)
+    y = y[: args.n_train].astype(np.int64)
+    X_test = (X_test[: args.n_test] / 255.0).astype(np.float32)
+    y_test = y_test[: args.n_test].astype(np.int64)
+
+    print(
+        f"Fashion-MNIST: {len(X)} train / {len(X_test)} test rows, k={args.k}, "
+        f"CompactCNN{channels}, Adam lr={lr}, batch {batch_size}, "
+        f"{args.epochs} epochs; torch {torch.__version__}, "
+        f"{platform.machine()}, 1 torch thread per process"
+    )
+    member = make_skorch_member(
+        CompactCNN,
+        n_classes=10,
+        standardize=False,  # ART members get raw [0, 1] pixels too
+        max_epochs=args.epochs,
+        lr=lr,
+        batch_size=batch_size,
+        module__channels=channels,
+    )
+
+    def ours(n_jobs):
+        return DPAClassifier(member, k=args.k, random_state=0, n_jobs=n_jobs)
+
+    def art():
+        return _art_ensemble(args.k, args.epochs, lr, batch_size, channels)
+
+    def art_fit(ens, X, y):
+        return ens.fit(X, y, batch_size=batch_size, nb_epochs=args.epochs)
+
+    contenders = {
+        "skdpa DPAClassifier (n_jobs=1)": (
+            lambda: ours(1),
+            lambda e, X, y: e.fit(X, y),
+        ),
+        "skdpa DPAClassifier (n_jobs=2)": (
+            lambda: ours(2),
+            lambda e, X, y: e.fit(X, y),
+        ),
+        "ART DeepPartitionEnsemble": (art, art_fit),
+    }
+    # warm-up on a few rows: imports, first-call kernels, loky worker start-up
+    for make, fit in contenders.values():
+        fit(make(), X[:200], y[:200])
+    times = {name: [] for name in contenders}
+    fitted = {}
+    names = list(contenders)
+    for rep in range(args.repeats):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            make, fit = contenders[name]
+            est = make()
+            _, seconds = _timed(lambda est=est, fit=fit: fit(est, X, y))
+            times[name].append(seconds)
+            fitted[name] = est
+
+    rows = []
+    for name, est in fitted.items():
+        if name.startswith("ART"):
+            votes, pred_s = _timed(lambda est=est: est.predict(X_test))
+            acc = np.mean(np.argmax(votes, axis=1) == y_test)
+            cert = "no: vote counts only, no radius"
+        else:
+            (y_pred, radius), pred_s = _timed(
+                lambda est=est: est.predict_certified(X_test)
+            )
+            acc = np.mean(y_pred == y_test)
+            cert = f"yes: median radius {int(np.median(radius))} (max {args.k // 2})"
+        rows.append((name, min(times[name]), np.median(times[name]), pred_s, acc, cert))
+
+    art_best = rows[-1][1]
+    print(
+        f"fit times: min and median of {args.repeats} interleaved repeats after a "
+        f"warm-up; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print()
+    header = (
+        f"{'method':<32} {'fit s min':>9} {'median':>7} {'fit/ART':>7} "
+        f"{'predict s':>9} {'clean acc':>9}  certificates"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, best, median, pred_s, acc, cert in rows:
+        print(
+            f"{name:<32} {best:9.1f} {median:7.1f} {best / art_best:7.2f} "
+            f"{pred_s:9.1f} {acc:9.3f}  {cert}"
+        )
+
+
+if __name__ == "__main__":
+    main()
