@@ -230,7 +230,8 @@ class SSDPAClassifier(BasePartitionEnsemble):
                     raise ValueError(
                         "pass_unlabeled=True needs a semi-supervised base "
                         "estimator that treats y == -1 as unlabeled (e.g. "
-                        f"SelfTrainingClassifier); {type(member).__name__} "
+                        "SelfTrainingClassifier, LabelSpreading); "
+                        f"{type(member).__name__} "
                         "learned -1 as a class."
                     )
         return fitted
@@ -239,19 +240,3 @@ class SSDPAClassifier(BasePartitionEnsemble):
         if self.pass_unlabeled:
             return _masked_targets
         return super()._member_targets()
-
-    def _fit(self, X, y, fit_params):
-        super()._fit(X, y, fit_params)
-        if self.pass_unlabeled:
-            # A supervised member learns -1 as a class; its -1 predictions would
-            # index the last column of the vote counts.
-            for member in self.estimators_:
-                learned = getattr(member, "classes_", None)
-                if learned is not None and np.any(np.asarray(learned) == -1):
-                    raise ValueError(
-                        "pass_unlabeled=True needs a semi-supervised base estimator "
-                        "that treats y == -1 as unlabeled (e.g. "
-                        "SelfTrainingClassifier, LabelSpreading); "
-                        f"{type(member).__name__} learned -1 as a class."
-                    )
-        return self
