@@ -268,7 +268,7 @@ def test_rotnet_is_deterministic_and_independent_of_row_order(digits):
     perm = np.random.default_rng(1).permutation(len(X))
     b = _embedding(random_state=0).fit(X[perm]).transform(X_test)
     c = _embedding(random_state=1).fit(X).transform(X_test)
-    assert a.shape == (len(X_test), 4 * 8 + 2 * 8)
+    assert a.shape == (len(X_test), 4 * 16 + 8)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(a, c)
 
@@ -310,14 +310,14 @@ def test_ssdpa_with_skorch_members_on_embedding(digits):
     ss.fit(X, y)
     votes = ss.vote_counts(X_test)
     np.testing.assert_array_equal(votes.sum(axis=1), 2)
-    assert ss.estimators_[0].module_.linear.in_features == 4 * 8 + 2 * 8
+    assert ss.estimators_[0].module_.linear.in_features == 4 * 16 + 8
     assert set(np.unique(ss.predict(X_test))) <= set(DIGITS)
     again = clone(ss).fit(X[::-1], y[::-1])
     np.testing.assert_array_equal(again.vote_counts(X_test), votes)
 
 
 class _TinyHead(nn.Module):
-    def __init__(self, n_classes=3, n_features=4 * 8 + 2 * 8):
+    def __init__(self, n_classes=3, n_features=4 * 16 + 8):
         super().__init__()
         self.linear = nn.Linear(n_features, n_classes)
 

@@ -39,24 +39,23 @@ class _RotNetNetwork(nn.Module):
         self.head = nn.Linear(c3, 4)
 
     def forward(self, x):
-        b2 = self.block2(self.block1(x))
-        b3 = self.block3(b2)
-        return b2, b3
+        b1 = self.block1(x)
+        b3 = self.block3(self.block2(b1))
+        return b1, b3
 
     def rotation_logits(self, x):
         return self.head(self(x)[1].mean(dim=(2, 3)))
 
     def features(self, x):
-        # mid-level blocks carry the most transferable RotNet features: keep
-        # the coarse layout of block 2 and pooled statistics of block 3
-        b2, b3 = self(x)
+        # For linear members trained on a few dozen labels, the first block
+        # pooled to a coarse 7x7 grid transfers best (on Fashion-MNIST it beat
+        # raw pixels and every deeper block we tried); the second block's
+        # channel means add a little shape information.
+        b1 = self.block1(x)
+        b2 = self.block2(b1)
+        size = min(7, b1.shape[-2], b1.shape[-1])
         return torch.cat(
-            [
-                F.adaptive_avg_pool2d(b2, 2).flatten(1),
-                b3.mean(dim=(2, 3)),
-                b3.amax(dim=(2, 3)),
-            ],
-            dim=1,
+            [F.adaptive_avg_pool2d(b1, size).flatten(1), b2.mean(dim=(2, 3))], dim=1
         )
 
 
@@ -119,7 +118,7 @@ class RotNetEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     >>> X = np.random.default_rng(0).random((16, 784))
     >>> emb = RotNetEmbedding(channels=(4, 8, 8), max_epochs=1).fit(X)
     >>> emb.transform(X).shape
-    (16, 48)
+    (16, 204)
     """
 
     def __init__(
@@ -209,8 +208,9 @@ class RotNetEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 if self.verbose > 0:
                     print(f"RotNet epoch {epoch + 1}: loss {self.loss_curve_[-1]:.4f}")
         self.network_ = net.to("cpu").eval()
-        c2, c3 = self.channels[1], self.channels[2]
-        self._n_features_out = 4 * c2 + 2 * c3
+        with torch.inference_mode():
+            probe = torch.zeros(1, *self.image_shape)
+            self._n_features_out = self.network_.features(probe).shape[1]
         return self
 
     def transform(self, X):
@@ -223,8 +223,9 @@ class RotNetEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, 4 * channels[1] + 2 * channels[2])
-            float32 features.
+        X_new : ndarray of shape (n_samples, n_features_out)
+            float32 features: ``channels[0] * min(7, H/2)**2 + channels[1]``
+            values (1,632 for 28x28 inputs and the default channels).
         """
         check_is_fitted(self, "network_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
