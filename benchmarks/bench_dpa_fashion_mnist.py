@@ -35,7 +35,6 @@ times slower on a busy machine.
 import argparse
 import datetime
 import gc
-import gzip
 import os
 import platform
 import statistics
@@ -43,7 +42,6 @@ import sys
 import textwrap
 import time
 import warnings
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -56,6 +54,7 @@ from threadpoolctl import threadpool_limits
 
 import skdpa
 from skdpa import DPAClassifier, certified_radius
+from skdpa.datasets import load_fashion_mnist
 
 try:  # CPU share of each timed call (is the machine busy?)
     import psutil
@@ -69,36 +68,17 @@ try:  # section (d) only
 except ImportError:
     torch = None
 
-DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 N_HASH = 60_000
 
 # ---------------------------------------------------------------------------
 # Data
 
 
-def read_idx(path):
-    """Array stored in a (gzipped) IDX file."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if data[:2] != b"\x00\x00" or data[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file.")
-    ndim = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def load_fashion_mnist(data_dir):
+def load_data(data_home):
     """(X_train, y_train, X_test, y_test): uint8 pixels (n, 784), uint8 labels."""
-    data_dir = Path(data_dir)
-
-    def part(kind, what):
-        suffix = "idx3-ubyte" if what == "images" else "idx1-ubyte"
-        return read_idx(data_dir / f"{kind}-{what}-{suffix}.gz")
-
-    X_train = part("train", "images").reshape(-1, 28 * 28)
-    X_test = part("t10k", "images").reshape(-1, 28 * 28)
-    return X_train, part("train", "labels"), X_test, part("t10k", "labels")
+    X_train, y_train = load_fashion_mnist(data_home, "train", return_X_y=True)
+    X_test, y_test = load_fashion_mnist(data_home, "test", return_X_y=True)
+    return X_train, y_train, X_test, y_test
 
 
 # ---------------------------------------------------------------------------
@@ -475,6 +455,7 @@ def bench_art(X_u8, y, X_test_u8, y_test, k, epochs, repeats, table):
     try:
         if torch is None:
             raise ImportError("torch is not installed")
+        import skorch
         from skorch import NeuralNetClassifier
     except ImportError as exc:
         print(f"  torch members skipped: {exc}")
@@ -486,7 +467,8 @@ def bench_art(X_u8, y, X_test_u8, y_test, k, epochs, repeats, table):
     y = y.astype(np.int64)
     lr, momentum, batch = 0.1, 0.9, 128
     print(
-        f"  torch members: MLP 784-64-10, SGD(lr={lr}, momentum={momentum}), "
+        f"  torch {torch.__version__}, skorch {skorch.__version__}; "
+        f"members: MLP 784-64-10, SGD(lr={lr}, momentum={momentum}), "
         f"batch {batch}, {epochs} epochs, shuffled, CrossEntropyLoss; raw pixels "
         f"(the module divides by 255) so that ART's default hash int(sum(x)) % k "
         f"and hasher='sum' give the same partitions; torch.set_num_threads(1)"
@@ -622,7 +604,11 @@ def main(argv=None):
     parser.add_argument(
         "--epochs", type=int, default=None, help="torch epochs, default 10"
     )
-    parser.add_argument("--data-dir", default=str(DATA_DIR))
+    parser.add_argument(
+        "--data-home",
+        default=None,
+        help="directory of the Fashion-MNIST IDX files (default: Debian's)",
+    )
     parser.add_argument("--no-art", action="store_true", help="skip section (d)")
     args = parser.parse_args(argv)
 
@@ -633,7 +619,7 @@ def main(argv=None):
     epochs = args.epochs or (3 if args.quick else 10)
     n_test = 500 if args.quick else 2_000
 
-    X_train, y_train, X_test, y_test = load_fashion_mnist(args.data_dir)
+    X_train, y_train, X_test, y_test = load_data(args.data_home)
     X_test, y_test = X_test[:n_test], y_test[:n_test]
 
     print(
@@ -643,7 +629,7 @@ def main(argv=None):
         f"{platform.python_version()}\n"
         f"  skdpa {skdpa.__version__}, scikit-learn {sklearn.__version__}, numpy "
         f"{np.__version__}, joblib {joblib.__version__}\n"
-        f"  command: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}\n"
+        f"  command: python {' '.join(sys.argv)}\n"
         f"  {n_train:,} training rows, k={k}, {repeats} repeat(s), "
         f"{n_test:,} test rows"
     )
