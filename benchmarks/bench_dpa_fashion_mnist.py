@@ -42,6 +42,7 @@ import sys
 import textwrap
 import time
 import warnings
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -146,6 +147,16 @@ def show(times):
             + ", ".join(f"{t:.2f}" for t in ts)
             + f" s (CPU/wall {ts.cpu_share():.2f})"
         )
+
+
+def autogroup_scheduling():
+    """Whether Linux shares CPU between sessions (autogroups), not processes."""
+    try:
+        return (
+            Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+        )
+    except OSError:
+        return False
 
 
 def load_avg():
@@ -408,6 +419,16 @@ def bench_logistic(X, y, X_test, y_test, k, repeats, table):
         f"the speed-up would be about 2 / {cpu_ratio:.2f} = {2 / cpu_ratio:.2f} "
         "(an estimate from CPU seconds, not a measurement; it ignores imbalance "
         "between the two workers).",
+        *(
+            [
+                "(b) Linux autogroup scheduling is on here: CPU time is shared "
+                "between sessions, not processes, so while other sessions keep the "
+                "cores busy, n_jobs=2 gets about as much CPU as n_jobs=1 (compare "
+                "their CPU/wall)."
+            ]
+            if autogroup_scheduling()
+            else []
+        ),
         f"(a)(b) The main process ran with one BLAS thread: with the default "
         f"threads 4 LR members took {default_t / single_t:.1f}x longer (OpenBLAS "
         "threads on tiny lbfgs problems, on a shared machine).",
