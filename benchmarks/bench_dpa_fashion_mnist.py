@@ -19,8 +19,8 @@ of the per-repeat ratios.
 
 Usage::
 
-    python benchmarks/bench_dpa_fashion_mnist.py            # about 5-8 min on 2 cores
-    python benchmarks/bench_dpa_fashion_mnist.py --quick    # smoke run, about 1 min
+    python benchmarks/bench_dpa_fashion_mnist.py            # 5-9 min on 2 shared cores
+    python benchmarks/bench_dpa_fashion_mnist.py --quick    # smoke run, 1-2 min
 
 Fixed choices (stated in the output): members are
 ``LogisticRegression(max_iter=100)`` (lbfgs, C=1); on 100 samples of 784 pixels
