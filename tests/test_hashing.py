@@ -159,3 +159,25 @@ def test_canonical_order_ignores_input_order(seed, n, n_features):
     # identical rows share an id, distinct rows don't
     same = (X[:, None, :] == X[None, :, :]).all(axis=2)
     assert_array_equal(same, ids[:, None] == ids[None, :])
+
+
+def test_sum_hash_of_a_row_ignores_the_other_rows():
+    """A fractional sample inserted into integer data moves no other sample."""
+    X = np.random.default_rng(5).integers(0, 256, (300, 10))
+    poisoned = np.vstack([X, np.full((1, 10), 0.5)])
+    assert_array_equal(sum_hash(poisoned)[:300], sum_hash(X))
+    assert_array_equal(sum_hash(X.astype(float)), sum_hash(X))
+    mixed = np.vstack([X / 255.0, X])
+    assert_array_equal(sum_hash(mixed)[300:], sum_hash(X))
+    assert_array_equal(sum_hash(mixed)[:300], sum_hash(X / 255.0))
+    assert_array_equal(sum_hash(sp.csr_matrix(mixed)), sum_hash(mixed))
+    clean = DPAClassifier(k=50, hasher="sum").fit(X, np.arange(300) % 3)
+    dirty = DPAClassifier(k=50, hasher="sum").fit(poisoned, np.arange(301) % 3)
+    changed = [
+        i
+        for i in range(50)
+        if not np.array_equal(
+            clean.estimators_samples_[i], dirty.estimators_samples_[i]
+        )
+    ]
+    assert len(changed) == 1

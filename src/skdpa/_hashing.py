@@ -209,8 +209,11 @@ def sum_hash(X):
     Integer-valued rows (pixels as 0..255) hash to their exact integer sum, as
     in the reference implementation. Rows with fractional values are summed in
     fixed point (multiples of 2**-24) so that data scaled to [0, 1] still spreads
-    over the partitions instead of collapsing onto ``int(sum)``. The sum is
-    exact integer arithmetic, so it does not depend on summation order.
+    over the partitions instead of collapsing onto ``int(sum)``. Which of the two
+    applies is decided per row, from that row's values alone: a choice made for
+    the whole dataset would let one inserted fractional sample move every other
+    sample to another partition. The sum is exact integer arithmetic, so it does
+    not depend on summation order.
     """
     numeric = None if is_text_input(X) else _as_numeric(X)
     if numeric is None:
@@ -219,28 +222,46 @@ def sum_hash(X):
             "hasher='content' for text or object data."
         )
     if sp.issparse(numeric):
-        values = sp.csr_matrix(numeric, dtype=np.float64)
-        data = values.data
-    else:
-        values = np.asarray(numeric)
-        if values.dtype.kind not in "biu":
-            values = values.astype(np.float64)
-        if values.ndim == 1:
-            values = values.reshape(-1, 1)
-        data = values
+        return _sum_hash_sparse(numeric)
+    values = np.asarray(numeric)
+    if values.ndim == 1:
+        values = values.reshape(-1, 1)
+    if values.dtype.kind in "biu":
+        return values.sum(axis=1, dtype=np.int64).view(np.uint64)
+    n_samples, n_features = values.shape
+    total = np.empty(n_samples, dtype=np.int64)
+    step = max(1, _CHUNK_VALUES // max(n_features, 1))
+    for start in range(0, n_samples, step):
+        chunk = np.asarray(values[start : start + step], dtype=np.float64)
+        if not np.isfinite(chunk).all():
+            raise ValueError("hasher='sum' needs finite values; X contains NaN or inf.")
+        rounded = np.rint(chunk)
+        sums = rounded.astype(np.int64).sum(axis=1, dtype=np.int64)
+        fractional = (rounded != chunk).any(axis=1)
+        if fractional.any():
+            fixed = chunk[fractional]  # a copy: scaled in place
+            fixed *= _QUANTUM
+            np.rint(fixed, out=fixed)
+            sums[fractional] = fixed.astype(np.int64).sum(axis=1, dtype=np.int64)
+        total[start : start + step] = sums
+    # two's-complement view: negative sums map to large non-negative integers
+    return total.view(np.uint64)
+
+
+def _sum_hash_sparse(X):
+    X = sp.csr_matrix(X, dtype=np.float64)
+    X.sum_duplicates()
+    data = X.data
     if not np.all(np.isfinite(data)):
         raise ValueError("hasher='sum' needs finite values; X contains NaN or inf.")
-    if not sp.issparse(numeric) and np.asarray(numeric).dtype.kind in "biu":
-        total = np.asarray(values, dtype=np.int64).sum(axis=1, dtype=np.int64)
-        return total.view(np.uint64)
-    scale = 1.0 if np.all(data == np.round(data)) else _QUANTUM
-    if sp.issparse(values):
-        fixed = values.copy()
-        fixed.data = np.rint(fixed.data * scale).astype(np.int64)
-        total = np.asarray(fixed.sum(axis=1, dtype=np.int64)).ravel()
-    else:
-        total = np.rint(values * scale).astype(np.int64).sum(axis=1, dtype=np.int64)
-    # two's-complement view: negative sums map to large non-negative integers
+    n_samples = X.shape[0]
+    rows = np.repeat(np.arange(n_samples), np.diff(X.indptr))
+    rounded = np.rint(data)
+    fractional = np.zeros(n_samples, dtype=bool)
+    fractional[rows[rounded != data]] = True
+    fixed = np.where(fractional[rows], np.rint(data * _QUANTUM), rounded)
+    total = np.zeros(n_samples, dtype=np.int64)
+    np.add.at(total, rows, fixed.astype(np.int64))
     return total.view(np.uint64)
 
 
