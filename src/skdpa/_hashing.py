@@ -178,6 +178,27 @@ def _content_hash_sparse(X):
     return out
 
 
+def _mixed_rows_hash(X):
+    """Object rows: all-number rows hash as the numeric path would, others by
+    BLAKE2b. Decided row by row, so no row's hash depends on the other rows
+    (a string inserted into one row must not re-hash the whole data set)."""
+    if hasattr(X, "to_numpy") and hasattr(X, "columns"):
+        X = X.to_numpy()
+    X = np.asarray(X, dtype=object)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    numeric_rows = np.array(
+        [all(isinstance(v, numbers.Real) for v in row) for row in X], dtype=bool
+    )
+    h = np.empty(len(X), dtype=np.uint64)
+    if numeric_rows.any():
+        values = X[numeric_rows].astype(np.float64)
+        h[numeric_rows] = _content_hash_dense(values) ^ np.uint64(X.shape[1])
+    if not numeric_rows.all():
+        h[~numeric_rows] = _digest_tokens(row_tokens(X[~numeric_rows]))
+    return h
+
+
 def content_hash(X):
     """64-bit content digest of every row of X.
 
@@ -189,9 +210,11 @@ def content_hash(X):
     -------
     h : ndarray of shape (n_samples,), dtype uint64
     """
-    numeric = None if is_text_input(X) else _as_numeric(X)
+    if is_text_input(X):
+        return _splitmix64(_digest_tokens(row_tokens(X)))
+    numeric = _as_numeric(X)
     if numeric is None:
-        h = _digest_tokens(row_tokens(X))
+        h = _mixed_rows_hash(X)
     elif sp.issparse(numeric):
         h = _content_hash_sparse(numeric)
         h ^= np.uint64(numeric.shape[1])
