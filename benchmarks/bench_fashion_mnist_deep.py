@@ -65,9 +65,9 @@ class PrefitEmbedding(TransformerMixin, BaseEstimator):
         return self.embedding.transform(X)
 
 
-def cnn_epochs(k, n_train, full=60):
+def cnn_epochs(k, n_train, full=60, least=20):
     """Epochs per member: many for tiny partitions, fewer for big ones."""
-    return int(np.clip(round(full * np.sqrt(50 * k / n_train)), 20, full))
+    return int(np.clip(round(full * np.sqrt(50 * k / n_train)), least, full))
 
 
 def load(n_train, n_test):
@@ -91,7 +91,7 @@ def dpa_estimator(k, args):
     member = make_skorch_member(
         CompactCNN,
         n_classes=10,
-        max_epochs=cnn_epochs(k, args.n_train, args.cnn_epochs),
+        max_epochs=cnn_epochs(k, args.n_train, args.cnn_epochs, args.cnn_min_epochs),
         lr=3e-3,
         batch_size=32,
         module__channels=tuple(args.cnn_channels),
@@ -155,7 +155,9 @@ def run_one(method, k, data, args, state):
     extra = {}
     if method == "dpa":
         clf = dpa_estimator(k, args)
-        extra["epochs"] = cnn_epochs(k, args.n_train, args.cnn_epochs)
+        extra["epochs"] = cnn_epochs(
+            k, args.n_train, args.cnn_epochs, args.cnn_min_epochs
+        )
         start = time.perf_counter()
         clf.fit(X, y)
         fit_s = time.perf_counter() - start
@@ -260,6 +262,7 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--cnn-epochs", type=int, default=60)
+    parser.add_argument("--cnn-min-epochs", type=int, default=20)
     parser.add_argument("--cnn-channels", type=int, nargs=2, default=(8, 16))
     # CPU budget: RotNet sees 20,000 of the 60,000 images (chosen by content
     # hash) for one epoch; more is better but costs ~10 min/epoch on 2 cores
