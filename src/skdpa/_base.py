@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 from ._certify import certified_radius, plurality_vote
 from ._hashing import canonical_order, content_hash, is_text_input
@@ -529,13 +530,16 @@ class BasePartitionEnsemble(
         if fitted:
             from joblib import effective_n_jobs
 
-            batches = _batches(fitted, effective_n_jobs(self.n_jobs))
+            n_threads = effective_n_jobs(self.n_jobs)
+            batches = _batches(fitted, n_threads)
             # threads: members are read, never copied; most predict methods
-            # release the GIL (NumPy, torch)
-            partial = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_vote_batch)(batch, X_members, n_samples, self.n_classes_)
-                for batch in batches
-            )
+            # release the GIL (NumPy, torch). Each thread then gets one BLAS
+            # thread, so n_jobs threads do not oversubscribe the cores.
+            with threadpool_limits(limits=1 if n_threads > 1 else None):
+                partial = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                    delayed(_vote_batch)(batch, X_members, n_samples, self.n_classes_)
+                    for batch in batches
+                )
             for part in partial:
                 votes += part
         return votes

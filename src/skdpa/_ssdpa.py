@@ -42,6 +42,13 @@ class SSDPAClassifier(BasePartitionEnsemble):
     whatever their labels (the paper's appendix G), so any change to the labels
     of a group of duplicates counts as one flip.
 
+    What counts as a flip: changing the label of a labeled sample to another
+    class. Turning a labeled row into an unlabeled one (``y == -1``), or the
+    reverse, changes the set of labeled samples and so the sorted order: it is
+    not covered by the label-flip radius with ``partitioning="sorted"``. With
+    ``partitioning="hash"`` each sample's partition depends on its content
+    alone, so such a change also touches one member.
+
     Members use all unlabeled data in one of two ways:
 
     - ``embedding``: an unsupervised transformer (PCA, a self-supervised torch
