@@ -7,7 +7,7 @@ assigned to partitions and what inputs the members see.
 
 import sys
 from abc import ABCMeta, abstractmethod
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -95,20 +95,19 @@ def _set_member_random_states(estimator, seed):
         estimator.set_params(**to_set)
 
 
-@contextmanager
-def _torch_seed(seed):
-    """Seed torch inside the process that fits a member, if torch is in use.
+def _seeded(seed):
+    """Context that seeds torch (when loaded) for fitting one part of the model.
 
-    The user's global torch RNG is restored afterwards (``fork_rng``), so fitting
-    with ``n_jobs=1`` in the user's process leaves their state as it was.
+    With torch in use this is :func:`skdpa.torch.seeded_torch`: seeded and
+    afterwards restored generators, deterministic kernels. Without torch there
+    is nothing global to seed: scikit-learn estimators get their seed through
+    ``random_state``.
     """
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+    if "torch" not in sys.modules:
+        return nullcontext()
+    from .torch._seeding import seeded_torch
+
+    return seeded_torch(seed)
 
 
 def _seeded_fit(estimator, X, y, seed, fit_params):

@@ -11,8 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     BasePartitionEnsemble,
+    _seeded,
     _set_member_random_states,
-    _torch_seed,
 )
 from ._hashing import canonical_order, unique_sample_ids
 
@@ -206,7 +206,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
             sequence = np.random.SeedSequence([base_seed, 2**32 - 1])
             seed = int(sequence.generate_state(1)[0])
         _set_member_random_states(embedding, seed)
-        with _torch_seed(seed):
+        with _seeded(seed):
             embedding.fit(_subset(X, order))
         self.embedding_ = embedding
         return embedding.transform(X)
