@@ -151,3 +151,21 @@ def test_random_mixed_poisoning_within_radius(data):
         y_ins = rng.integers(0, 3, n_ins)
         y_p = np.concatenate([y_p[keep], y_ins])
         assert _fit(X_p, y_p).predict(x[None, :])[0] == c_label
+
+
+def test_inserting_a_new_label_within_radius(data):
+    """Labels 0..C-1 (the paper's setting): an unseen label sorts after every
+    class, so insertions that introduce it are covered by the radius too."""
+    X, y, X_test = data
+    clf = _fit(X, y)
+    y_pred, radius = clf.predict_certified(X_test)
+    rng = np.random.default_rng(7)
+    for x, c_label, r in zip(X_test[:10], y_pred[:10], radius[:10], strict=True):
+        c = int(np.searchsorted(clf.classes_, c_label))
+        voting_c = np.flatnonzero(_member_votes(clf, x) == c)[:r]
+        X_new = _near_duplicates_in(clf, x, voting_c, rng)
+        X_p = np.vstack([X, X_new])
+        y_p = np.concatenate([y, np.full(len(X_new), 3)])  # a fourth class
+        poisoned = _fit(X_p, y_p)
+        assert poisoned.n_classes_ == (4 if r else 3)
+        assert poisoned.predict(x[None, :])[0] == c_label
