@@ -19,6 +19,7 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import _safe_indexing
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -314,23 +315,23 @@ def check_hash_values(h, n_samples, name="hasher"):
 
 def canonical_row_keys(X, rows):
     """Totally ordered keys (tuples) for the given rows' content."""
-    numeric = None if is_text_input(X) else _as_numeric(X)
+    # Slice first: callers ask for a few rows at a time (one run of equal
+    # hashes), and converting the whole of X per call would repeat that work.
+    sub = take_rows(X, rows)
+    numeric = None if is_text_input(sub) else _as_numeric(sub)
     if numeric is None:
-        tokens = row_tokens(_take(X, rows))
-        return [(t,) for t in tokens]
-    sub = numeric[rows]
-    if sp.issparse(sub):
-        sub = sub.toarray()
-    bits = _float_bits(np.asarray(sub).reshape(len(rows), -1))
+        return [(t,) for t in row_tokens(sub)]
+    if sp.issparse(numeric):
+        numeric = numeric.toarray()
+    bits = _float_bits(np.asarray(numeric).reshape(len(rows), -1))
     return [tuple(r) for r in bits.tolist()]
 
 
-def _take(X, rows):
-    if hasattr(X, "iloc"):
-        return X.iloc[rows]
+def take_rows(X, rows):
+    """Rows of any input the hashers accept, in the input's own kind."""
     if isinstance(X, list | tuple):
         return [X[i] for i in rows]
-    return np.asarray(X, dtype=object)[rows]
+    return _safe_indexing(X, rows)
 
 
 def _runs(sorted_keys):

@@ -4,7 +4,6 @@ import numbers
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils._tags import get_tags
 from sklearn.utils.validation import check_is_fitted
@@ -14,7 +13,7 @@ from ._base import (
     _seeded,
     _set_member_random_states,
 )
-from ._hashing import canonical_order, unique_sample_ids
+from ._hashing import canonical_order, take_rows, unique_sample_ids
 
 
 def _masked_targets(y, rows, fit_rows):
@@ -23,12 +22,6 @@ def _masked_targets(y, rows, fit_rows):
     mine = np.isin(fit_rows, rows)
     target[mine] = y[fit_rows[mine]]
     return target
-
-
-def _subset(X, rows):
-    if isinstance(X, list | tuple):
-        return [X[i] for i in rows]
-    return _safe_indexing(X, rows)
 
 
 class SSDPAClassifier(BasePartitionEnsemble):
@@ -190,7 +183,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
         if self.partitioning == "hash":
             partition[rows] = (h[rows] % self.k).astype(np.int64)
         else:
-            ids = unique_sample_ids(_subset(X, rows), h[rows])
+            ids = unique_sample_ids(take_rows(X, rows), h[rows])
             partition[rows] = ids % self.k
         return partition
 
@@ -207,7 +200,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
             seed = int(sequence.generate_state(1)[0])
         _set_member_random_states(embedding, seed)
         with _seeded(seed):
-            embedding.fit(_subset(X, order))
+            embedding.fit(take_rows(X, order))
         self.embedding_ = embedding
         return embedding.transform(X)
 
