@@ -1,0 +1,434 @@
+"""Semi-supervised members for SS-DPA: label spreading over a shared graph.
+
+In SS-DPA the samples are trusted and only labels may be poisoned, so a graph
+built from the samples alone can be shared by every member: member ``i``
+spreads only the labels of its own partition over it. With
+``SSDPAClassifier(KNNLabelSpreading(), pass_unlabeled=True)`` every member is
+fit on all rows (labels hidden outside its partition); building the
+k-nearest-neighbour graph is the expensive part, so it is built once per
+process and reused by all members fit on the same rows.
+
+The cache is keyed by a digest of the rows' bytes and the graph parameters,
+so it can only return the graph the member would have built itself: it saves
+time and never changes a result.
+"""
+
+import hashlib
+import threading
+from collections import OrderedDict
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+__all__ = ["KNNLabelSpreading", "clear_graph_cache", "graph_cache_info"]
+
+# Rows per block of the brute-force neighbour search: a block of distances to
+# 60,000 rows then takes 240 MB in float32.
+_BLOCK = 1024
+_MAX_GRAPHS = 2
+_MAX_QUERIES = 4
+
+_lock = threading.RLock()
+_graphs = OrderedDict()  # key -> _Graph (with its sparse operator)
+_queries = OrderedDict()  # (graph key, query digest) -> (distances, indices)
+_stats = {"graph_hits": 0, "graph_misses": 0, "query_hits": 0, "query_misses": 0}
+
+
+def _digest(X):
+    """Digest of an array's values, shape and dtype (its bytes in C order)."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr((X.shape, X.dtype.str)).encode())
+    h.update(memoryview(np.ascontiguousarray(X)).cast("B"))
+    return h.hexdigest()
+
+
+def _prepare(X, metric):
+    """The rows the graph is built on: float32, unit length for cosine."""
+    X = np.array(X, dtype=np.float32, order="C", copy=True)
+    if metric == "cosine":
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        X /= np.maximum(norms, np.finfo(np.float32).tiny)
+    return X
+
+
+def _nearest(queries, base, n_neighbors, exclude_self):
+    """Squared distances and indices of the nearest rows of ``base``.
+
+    Brute force in blocks; neighbours are ordered by distance and then by
+    index, so the result is a deterministic function of the two arrays. With
+    ``exclude_self`` (queries is base) row ``i`` is never its own neighbour;
+    an identical row elsewhere still is.
+    """
+    base_sq = np.einsum("ij,ij->i", base, base, dtype=np.float64)
+    n = len(queries)
+    dist = np.empty((n, n_neighbors), dtype=np.float64)
+    index = np.empty((n, n_neighbors), dtype=np.int64)
+    for start in range(0, n, _BLOCK):
+        block = queries[start : start + _BLOCK]
+        d2 = base_sq[None, :] - 2.0 * (block @ base.T).astype(np.float64)
+        d2 += np.einsum("ij,ij->i", block, block, dtype=np.float64)[:, None]
+        np.maximum(d2, 0.0, out=d2)
+        rows = np.arange(len(block))
+        if exclude_self:
+            d2[rows, start + rows] = np.inf
+        part = np.argpartition(d2, n_neighbors - 1, axis=1)[:, :n_neighbors]
+        part_d = d2[rows[:, None], part]
+        # argpartition picks any of the rows tied with the k-th distance:
+        # where there are more of them, take the smallest indices
+        kth = part_d.max(axis=1)
+        tied = np.flatnonzero(
+            np.count_nonzero(d2 <= kth[:, None], axis=1) > n_neighbors
+        )
+        for r in tied:
+            candidates = np.flatnonzero(d2[r] <= kth[r])
+            best = candidates[np.lexsort((candidates, d2[r, candidates]))]
+            part[r] = best[:n_neighbors]
+            part_d[r] = d2[r, part[r]]
+        order = np.lexsort((part, part_d), axis=1)
+        index[start : start + len(block)] = np.take_along_axis(part, order, axis=1)
+        dist[start : start + len(block)] = np.take_along_axis(part_d, order, axis=1)
+    return dist, index
+
+
+class _Graph:
+    """A kNN graph over fixed rows: the rows, the kernel width, the operator.
+
+    Members keep a reference to it (for prediction they need the rows and the
+    kernel width); the normalised adjacency ``S`` is only needed by ``fit``
+    and is rebuilt from the rows if a pickled member is fit again.
+    """
+
+    def __init__(self, key, X, sigma2, S):
+        self.key = key
+        self.X = X
+        self.sigma2 = sigma2
+        self.S = S
+
+    def __getstate__(self):
+        # the operator is recomputable from X and dominates the size
+        return {"key": self.key, "X": self.X, "sigma2": self.sigma2, "S": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+
+def _build_graph(key, X, n_neighbors):
+    n = len(X)
+    k = min(n_neighbors, n - 1)
+    if k < 1:
+        return _Graph(key, X, 1.0, sp.csr_matrix((n, n)))
+    d2, idx = _nearest(X, X, k, exclude_self=True)
+    # kernel width: the median squared distance to the k-th neighbour, a
+    # statistic of the (trusted) samples only
+    sigma2 = float(np.median(d2[:, -1]))
+    if not sigma2 > 0:
+        sigma2 = 1.0
+    w = np.exp(-d2 / sigma2)
+    W = sp.csr_matrix((w.ravel(), (np.repeat(np.arange(n), k), idx.ravel())), (n, n))
+    W = W.maximum(W.T).tocsr()
+    degree = np.asarray(W.sum(axis=1)).ravel()
+    scale = 1.0 / np.sqrt(np.maximum(degree, np.finfo(np.float64).tiny))
+    S = sp.diags(scale) @ W @ sp.diags(scale)
+    return _Graph(key, X, sigma2, S.tocsr())
+
+
+def _shared_graph(X, n_neighbors, metric):
+    """The graph of X from this process's cache, built on a miss."""
+    X = _prepare(X, metric)
+    key = (_digest(X), int(n_neighbors), metric)
+    with _lock:
+        graph = _graphs.get(key)
+        if graph is not None and graph.S is not None:
+            _graphs.move_to_end(key)
+            _stats["graph_hits"] += 1
+            return graph
+        _stats["graph_misses"] += 1
+        graph = _build_graph(key, X, n_neighbors)
+        _graphs[key] = graph
+        while len(_graphs) > _MAX_GRAPHS:
+            _graphs.popitem(last=False)
+        return graph
+
+
+def _intern(graph):
+    """One copy of a graph's rows per process (members unpickled in batches)."""
+    with _lock:
+        cached = _graphs.get(graph.key)
+        if cached is not None:
+            return cached
+        _graphs[graph.key] = graph
+        while len(_graphs) > _MAX_GRAPHS:
+            _graphs.popitem(last=False)
+        return graph
+
+
+def _query_neighbors(graph, X, n_neighbors, metric):
+    """Neighbours of new rows among the graph's rows, cached per process."""
+    X = _prepare(X, metric)
+    key = (graph.key, _digest(X), int(n_neighbors))
+    with _lock:
+        hit = _queries.get(key)
+        if hit is not None:
+            _queries.move_to_end(key)
+            _stats["query_hits"] += 1
+            return hit
+        _stats["query_misses"] += 1
+        k = min(n_neighbors, len(graph.X))
+        hit = _nearest(X, graph.X, k, exclude_self=False)
+        _queries[key] = hit
+        while len(_queries) > _MAX_QUERIES:
+            _queries.popitem(last=False)
+        return hit
+
+
+def graph_cache_info():
+    """Hits and misses of this process's graph cache.
+
+    Returns
+    -------
+    info : dict
+        ``graph_hits`` / ``graph_misses`` count :meth:`KNNLabelSpreading.fit`
+        calls that found / built their graph; ``query_hits`` /
+        ``query_misses`` the same for the neighbours of rows to predict;
+        ``graphs`` is the number of graphs held.
+
+    Examples
+    --------
+    >>> from skdpa.semi_supervised import clear_graph_cache, graph_cache_info
+    >>> clear_graph_cache()
+    >>> graph_cache_info()["graph_misses"]
+    0
+    """
+    with _lock:
+        return {**_stats, "graphs": len(_graphs)}
+
+
+def clear_graph_cache():
+    """Drop the cached graphs and neighbour sets of this process, reset counts.
+
+    Fitted members keep what they need, so this only frees memory (and makes
+    the next fit rebuild its graph).
+
+    Examples
+    --------
+    >>> from skdpa.semi_supervised import clear_graph_cache, graph_cache_info
+    >>> clear_graph_cache()
+    >>> graph_cache_info()["graphs"]
+    0
+    """
+    with _lock:
+        _graphs.clear()
+        _queries.clear()
+        for name in _stats:
+            _stats[name] = 0
+
+
+class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
+    """Label spreading (Zhou et al., 2004) over a kNN graph of the samples.
+
+    ``fit(X, y)`` treats ``y == -1`` as unlabeled. A k-nearest-neighbour graph
+    with heat-kernel weights is built from ``X`` alone (never from ``y``), and
+    the labels are spread over it: ``F <- alpha * S @ F + (1 - alpha) * Y``
+    with ``S`` the symmetrically normalised adjacency. A new row is classified
+    by its ``n_neighbors`` nearest training rows, weighted by the same kernel,
+    each voting with its spread label distribution.
+
+    Made to be the member of
+    ``SSDPAClassifier(KNNLabelSpreading(), pass_unlabeled=True)``: all ``k``
+    members are fit on the same rows, so the graph is built once per process
+    and shared (see :func:`graph_cache_info`); each member spreads only its
+    own partition's labels. The cache is keyed by a digest of the rows, so it
+    changes time, never results. A member depends on the rows *in the order
+    given* (ties between equally distant neighbours go to the smaller row
+    index); SS-DPA passes them in a canonical content order.
+
+    Unlike :class:`sklearn.semi_supervised.LabelSpreading`, a fitted member
+    stores one label per training row (not a dense distribution) and shares
+    the training rows with every other member fit on them, so ``k`` members
+    on 60,000 rows fit in memory.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=10
+        Neighbours per row in the graph, and of each new row at prediction.
+    alpha : float in (0, 1), default=0.99
+        Weight of the neighbours' labels against a row's own label in each
+        spreading step; close to 1 lets labels travel far, as needed with a
+        few labels among many rows.
+    max_iter : int, default=100
+        Most spreading steps.
+    tol : float, default=1e-4
+        Stop when no entry of the (column-normalised) label distribution moves
+        by more than ``tol`` in one step.
+    metric : {"cosine", "euclidean"}, default="cosine"
+        Distance of the graph: ``"cosine"`` scales every row to unit length
+        first.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Labels seen in ``y`` (``-1``, the unlabeled marker, excluded).
+    transduction_ : ndarray of shape (n_samples,)
+        Label given to each training row by spreading.
+    confidence_ : ndarray of shape (n_samples,), dtype float32
+        Share of the winning class in each training row's spread distribution
+        (0 for rows no label reached); the weight of the row's vote at
+        prediction.
+    n_iter_ : int
+        Spreading steps run.
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    See Also
+    --------
+    sklearn.semi_supervised.LabelSpreading : builds its graph at every fit and
+        stores dense label distributions.
+    skdpa.SSDPAClassifier : with ``pass_unlabeled=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.semi_supervised import KNNLabelSpreading
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 0.3, (20, 2)), rng.normal(3, 0.3, (20, 2))])
+    >>> y = np.full(40, -1)
+    >>> y[0], y[20] = 0, 1  # one label per cluster
+    >>> clf = KNNLabelSpreading(n_neighbors=5, metric="euclidean").fit(X, y)
+    >>> clf.predict([[0.1, -0.2], [2.9, 3.1]])
+    array([0, 1])
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "metric": [StrOptions({"cosine", "euclidean"})],
+    }
+
+    def __init__(
+        self, n_neighbors=10, *, alpha=0.99, max_iter=100, tol=1e-4, metric="cosine"
+    ):
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.metric = metric
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Build (or reuse) the graph of X and spread the labels of y over it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            All samples, labeled and unlabeled. Only these values (and the
+            graph parameters) decide the graph.
+        y : array-like of shape (n_samples,)
+            Labels; ``-1`` marks an unlabeled row.
+
+        Returns
+        -------
+        self : KNNLabelSpreading
+            The fitted classifier.
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        y = column_or_1d(y)
+        check_classification_targets(y)
+        labeled = y != -1
+        if not labeled.any():
+            raise ValueError(
+                "y has no labeled samples (every label is -1); at least one is "
+                "required."
+            )
+        self.classes_, y_idx = np.unique(y[labeled], return_inverse=True)
+        n_classes = len(self.classes_)
+        graph = _shared_graph(X, self.n_neighbors, self.metric)
+        Y = np.zeros((len(X), n_classes))
+        Y[np.flatnonzero(labeled), y_idx] = 1.0
+        F = Y.copy()
+        self.n_iter_ = 0
+        for _ in range(self.max_iter):
+            new = self.alpha * (graph.S @ F) + (1.0 - self.alpha) * Y
+            self.n_iter_ += 1
+            delta = np.abs(new - F).max()
+            F = new
+            if delta <= self.tol * max(F.max(), np.finfo(np.float64).tiny):
+                break
+        total = F.sum(axis=1)
+        reached = total > 0
+        best = np.argmax(F, axis=1)
+        confidence = np.zeros(len(X), dtype=np.float32)
+        confidence[reached] = F[reached, best[reached]] / total[reached]
+        # rows no label reached vote for nobody (confidence 0); prediction
+        # falls back to the most frequent label when all neighbours are such
+        self.confidence_ = confidence
+        self._best = best.astype(np.min_scalar_type(max(n_classes - 1, 0)))
+        self._prior = int(np.argmax(np.bincount(y_idx, minlength=n_classes)))
+        self._graph = graph
+        return self
+
+    @property
+    def transduction_(self):
+        """Label given to each training row by spreading."""
+        return self.classes_[self._best]
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_graph" in self.__dict__:
+            self._graph = _intern(self._graph)
+
+    def predict_proba(self, X):
+        """Kernel-weighted label shares of each row's nearest training rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to one; columns in ``classes_`` order.
+        """
+        check_is_fitted(self, "_graph")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        n_classes = len(self.classes_)
+        if len(X) == 0:
+            return np.empty((0, n_classes))
+        d2, idx = _query_neighbors(self._graph, X, self.n_neighbors, self.metric)
+        weight = np.exp(-d2 / self._graph.sigma2) * self.confidence_[idx]
+        scores = np.zeros((len(X), n_classes))
+        rows = np.repeat(np.arange(len(X)), idx.shape[1])
+        np.add.at(scores, (rows, self._best[idx].ravel()), weight.ravel())
+        total = scores.sum(axis=1, keepdims=True)
+        empty = total[:, 0] <= 0
+        scores[empty, self._prior] = 1.0
+        total[empty] = 1.0
+        return scores / total
+
+    def predict(self, X):
+        """Class of the largest share (ties to the smaller class index).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to classify.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        check_is_fitted(self, "_graph")
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

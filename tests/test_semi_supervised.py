@@ -1,0 +1,278 @@
+"""KNNLabelSpreading: the shared-graph semi-supervised member of SS-DPA."""
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skdpa import SSDPAClassifier
+from skdpa.semi_supervised import (
+    KNNLabelSpreading,
+    clear_graph_cache,
+    graph_cache_info,
+)
+from skdpa.semi_supervised import _nearest as nearest
+
+
+@pytest.fixture(autouse=True)
+def _cold_cache():
+    clear_graph_cache()
+    yield
+    clear_graph_cache()
+
+
+def blobs(n=300, labeled=0.1, seed=0, centers=3, std=1.5):
+    X, y = make_blobs(
+        n_samples=n, centers=centers, n_features=4, cluster_std=std, random_state=seed
+    )
+    rng = np.random.default_rng(seed)
+    y_semi = np.where(rng.random(n) < labeled, y, -1)
+    return X, y, y_semi
+
+
+def fitted_state(clf):
+    return clf.transduction_, clf.confidence_, clf.n_iter_
+
+
+# --------------------------------------------------------------------------
+# the member alone
+
+
+def test_labels_spread_through_clusters():
+    X, y, y_semi = blobs()
+    clf = KNNLabelSpreading(n_neighbors=8).fit(X, y_semi)
+    assert_array_equal(clf.classes_, [0, 1, 2])
+    assert np.mean(clf.transduction_ == y) > 0.9
+    X_new, y_new = make_blobs(
+        n_samples=90, centers=3, n_features=4, cluster_std=1.5, random_state=0
+    )
+    assert np.mean(clf.predict(X_new) == y_new) > 0.9
+    proba = clf.predict_proba(X_new)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X_new))
+
+
+def test_any_integer_labels_with_the_unlabeled_marker():
+    X, y, y_semi = blobs(seed=1)
+    names = np.array([-7, 5, 40])
+    y_named = np.where(y_semi == -1, -1, names[np.maximum(y_semi, 0)])
+    clf = KNNLabelSpreading().fit(X, y_named)
+    assert_array_equal(clf.classes_, names)
+    ref = KNNLabelSpreading().fit(X, y_semi)
+    assert_array_equal(clf.predict(X), names[ref.predict(X)])
+    assert_array_equal(clf.transduction_, names[ref.transduction_])
+
+
+def test_rows_no_label_reaches_fall_back_to_the_most_frequent_label():
+    # two far clusters; only the first one has labels (two of class 7, one 3)
+    near = np.random.default_rng(0).normal(0, 0.1, (20, 2))
+    far = near + 1000.0
+    X = np.concatenate([near, far])
+    y = np.full(40, -1)
+    y[[0, 1, 2]] = [7, 7, 3]
+    clf = KNNLabelSpreading(n_neighbors=3, metric="euclidean").fit(X, y)
+    assert np.all(clf.confidence_[20:] == 0)
+    assert np.all(clf.confidence_[:20] > 0)
+    assert_array_equal(clf.predict(far), np.full(20, 7))
+
+
+def test_graph_never_depends_on_labels():
+    X, _, y_semi = blobs(seed=2)
+    first = KNNLabelSpreading().fit(X, y_semi)
+    other = np.where(y_semi == -1, -1, (y_semi + 1) % 3)
+    other[::7] = -1
+    second = KNNLabelSpreading().fit(X, other)
+    info = graph_cache_info()
+    assert (info["graph_misses"], info["graph_hits"]) == (1, 1)
+    assert second._graph is first._graph
+    # a cold cache builds exactly the same graph from X alone
+    clear_graph_cache()
+    cold = KNNLabelSpreading().fit(X, np.ones(len(X), dtype=int))
+    assert cold._graph.key == first._graph.key
+    assert (cold._graph.S != first._graph.S).nnz == 0
+
+
+def test_cache_changes_time_not_results():
+    X, _, y_semi = blobs(seed=3)
+    X_new = X[:50] + 0.1
+    cold = KNNLabelSpreading().fit(X, y_semi)
+    cold_proba = cold.predict_proba(X_new)
+    # warm: graph and query neighbours come from the cache
+    warm = KNNLabelSpreading().fit(X.copy(), y_semi)
+    warm_proba = warm.predict_proba(X_new.copy())
+    info = graph_cache_info()
+    assert info["graph_hits"] == 1 and info["query_hits"] == 1
+    for a, b in zip(fitted_state(cold), fitted_state(warm), strict=True):
+        assert_array_equal(a, b)
+    assert_array_equal(cold_proba, warm_proba)
+    # and a fitted member predicts the same after the cache is dropped
+    clear_graph_cache()
+    assert_array_equal(cold.predict_proba(X_new), cold_proba)
+    assert graph_cache_info()["query_misses"] == 1
+
+
+def test_other_rows_or_parameters_get_their_own_graph():
+    X, _, y_semi = blobs(seed=4)
+    KNNLabelSpreading().fit(X, y_semi)
+    X2 = X.copy()
+    X2[0, 0] += 1e-3
+    KNNLabelSpreading().fit(X2, y_semi)
+    KNNLabelSpreading(n_neighbors=5).fit(X, y_semi)
+    KNNLabelSpreading(metric="euclidean").fit(X, y_semi)
+    assert graph_cache_info()["graph_misses"] == 4
+
+
+def test_pickled_members_share_one_copy_of_the_rows():
+    X, _, y_semi = blobs(seed=5)
+    a = KNNLabelSpreading().fit(X, y_semi)
+    b = KNNLabelSpreading().fit(X, np.where(y_semi == 0, -1, y_semi))
+    blob_a, blob_b = pickle.dumps(a), pickle.dumps(b)
+    clear_graph_cache()
+    a2, b2 = pickle.loads(blob_a), pickle.loads(blob_b)
+    assert a2._graph.X is b2._graph.X  # interned on load
+    assert a2._graph.S is None  # the operator does not travel
+    assert_array_equal(a2.predict_proba(X), a.predict_proba(X))
+    assert_array_equal(b2.predict_proba(X), b.predict_proba(X))
+    # refitting an unpickled member rebuilds the operator, same result
+    again = clone(a2).fit(X, y_semi)
+    assert_array_equal(again.transduction_, a.transduction_)
+
+
+def test_row_order_is_the_only_order_dependence():
+    X, _, y_semi = blobs(seed=6)
+    perm = np.random.default_rng(0).permutation(len(X))
+    a = KNNLabelSpreading().fit(X, y_semi)
+    b = KNNLabelSpreading().fit(X[perm], y_semi[perm])
+    # same rows in another order: the same labels up to float rounding
+    assert np.mean(a.transduction_[perm] == b.transduction_) > 0.99
+    assert_array_equal(a.predict(X[:40]), b.predict(X[:40]))
+
+
+def test_errors_name_parameter_and_value():
+    X, _, _ = blobs()
+    with pytest.raises(ValueError, match=r"y has no labeled samples .*every label"):
+        KNNLabelSpreading().fit(X, np.full(len(X), -1))
+    with pytest.raises(InvalidParameterError, match=r"'alpha' parameter .* Got 1.5"):
+        KNNLabelSpreading(alpha=1.5).fit(X, np.zeros(len(X)))
+    with pytest.raises(InvalidParameterError, match=r"'n_neighbors' .* Got 0"):
+        KNNLabelSpreading(n_neighbors=0).fit(X, np.zeros(len(X)))
+    with pytest.raises(InvalidParameterError, match=r"'metric' .* Got 'l1'"):
+        KNNLabelSpreading(metric="l1").fit(X, np.zeros(len(X)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=arrays(
+        np.int8,
+        st.tuples(st.integers(2, 30), st.integers(1, 4)),
+        elements=st.integers(-3, 3),
+    ),
+    k=st.integers(1, 6),
+)
+def test_nearest_matches_a_naive_search(data, k):
+    # small integers: every squared distance is exact in float32, so ties are
+    # real ties and must go to the smaller index
+    X = data.astype(np.float32)
+    n = len(X)
+    k = min(k, n - 1)
+    dist, index = nearest(X, X, k, exclude_self=True)
+    d2 = ((X[:, None, :].astype(np.float64) - X[None, :, :]) ** 2).sum(axis=2)
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        expected = sorted(others, key=lambda j: (d2[i, j], j))[:k]
+        assert_array_equal(index[i], expected)
+        assert_array_equal(dist[i], d2[i, expected])
+
+
+# --------------------------------------------------------------------------
+# inside SS-DPA
+
+
+def ssdpa(**params):
+    return SSDPAClassifier(
+        KNNLabelSpreading(n_neighbors=8), k=6, pass_unlabeled=True, **params
+    )
+
+
+def member_votes(clf, X):
+    return np.array(
+        [
+            np.zeros(len(X), int) - 1 if m is None else m.predict(X)
+            for m in clf.estimators_
+        ]
+    )
+
+
+def test_ssdpa_builds_the_graph_once_for_all_members():
+    X, y, y_semi = blobs(n=400, labeled=0.3, seed=7)
+    clf = ssdpa(random_state=0).fit(X, y_semi)
+    fitted = sum(isinstance(m, KNNLabelSpreading) for m in clf.estimators_)
+    assert fitted == clf.k
+    info = graph_cache_info()
+    assert (info["graph_misses"], info["graph_hits"]) == (1, clf.k - 1)
+    shared = {id(m._graph.X) for m in clf.estimators_}
+    assert len(shared) == 1
+    y_pred, radius = clf.predict_certified(X)
+    assert np.mean(y_pred == y) > 0.9
+    assert graph_cache_info()["query_misses"] == 1
+
+
+def test_ssdpa_votes_are_identical_with_cold_and_warm_cache_and_n_jobs():
+    X, _, y_semi = blobs(n=300, labeled=0.3, seed=8)
+    X_test = X[:60] + 0.05
+    warm = ssdpa(random_state=1).fit(X, y_semi)
+    votes = warm.vote_counts(X_test)
+    cold_votes = []
+    for member in warm.estimators_:
+        clear_graph_cache()
+        cold_votes.append(member.predict(X_test))
+    assert_array_equal(np.array(cold_votes), member_votes(warm, X_test))
+    perm = np.random.default_rng(1).permutation(len(X))
+    par = ssdpa(random_state=1, n_jobs=2).fit(X[perm], y_semi[perm])
+    assert_array_equal(par.vote_counts(X_test), votes)
+
+
+def test_ssdpa_label_flip_moves_one_member_only():
+    X, _, y_semi = blobs(n=300, labeled=0.3, seed=9, std=3.0)
+    X_test = np.random.default_rng(2).uniform(X.min(0), X.max(0), (80, X.shape[1]))
+    clf = ssdpa(random_state=0).fit(X, y_semi)
+    before = member_votes(clf, X_test)
+    y_pred, radius = clf.predict_certified(X_test)
+    labeled = np.flatnonzero(y_semi != -1)
+    rng = np.random.default_rng(3)
+    for flip in rng.choice(labeled, 5, replace=False):
+        y_bad = y_semi.copy()
+        y_bad[flip] = (y_semi[flip] + 1) % 3
+        after_clf = clone(clf).fit(X, y_bad)
+        after = member_votes(after_clf, X_test)
+        owner = [i for i, rows in enumerate(clf.estimators_samples_) if flip in rows]
+        untouched = np.setdiff1d(np.arange(clf.k), owner)
+        assert_array_equal(after[untouched], before[untouched])
+        # one flip is within every radius >= 1
+        keep = radius >= 1
+        assert_array_equal(after_clf.predict(X_test)[keep], y_pred[keep])
+
+
+# --------------------------------------------------------------------------
+# scikit-learn's checks
+
+
+@parametrize_with_checks(
+    [KNNLabelSpreading(n_neighbors=3)],
+    expected_failed_checks=lambda est: {
+        "check_classifiers_classes": (
+            "y == -1 marks unlabeled rows (scikit-learn's semi-supervised "
+            "convention), so -1 is never a class"
+        ),
+    },
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
