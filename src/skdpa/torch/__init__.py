@@ -8,8 +8,8 @@ Needs the optional extra: ``pip install torch`` (a CPU build is enough) then
   split, per-partition standardisation).
 * :class:`CompactCNN` and :class:`NetworkInNetwork` are ready-made modules for
   28x28 images given as flattened rows.
-* :class:`RotNetEmbedding` is a label-free embedding for
-  ``SSDPAClassifier(embedding=...)``.
+* :class:`RotNetEmbedding` and :class:`SimCLREmbedding` are label-free
+  embeddings for ``SSDPAClassifier(embedding=...)``.
 * :func:`seeded_fit` / :func:`seeded_torch` make a torch member a
   deterministic function of its partition and seed; the ensembles call them.
 """
@@ -26,12 +26,14 @@ from ._members import ImageStandardizer, make_skorch_member
 from ._modules import CompactCNN, NetworkInNetwork
 from ._rotnet import RotNetEmbedding
 from ._seeding import seeded_fit, seeded_torch
+from ._simclr import SimCLREmbedding
 
 __all__ = [
     "CompactCNN",
     "ImageStandardizer",
     "NetworkInNetwork",
     "RotNetEmbedding",
+    "SimCLREmbedding",
     "make_skorch_member",
     "seeded_fit",
     "seeded_torch",
