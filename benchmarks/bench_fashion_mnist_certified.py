@@ -18,8 +18,11 @@ Runs (``--runs method:k ...``):
 ``dpa-star``
     DPA* members: :class:`skdpa.MultiSeedClassifier` over ``--seeds`` runs of
     the same CNN (log-probabilities summed, i.e. logits summed), each run with
-    its own seeded augmentation (random shifts; ``--cnn-flip`` adds mirror
-    images).
+    its own seeded initialisation, batch order and random shifts.
+``dpa-hog``
+    DPA with a data-efficient linear member: logistic regression on HOG
+    descriptors (a fixed feature map, nothing fitted) of the member's images
+    and of their 1-pixel shifts (``benchmarks/_fmnist_members.py``).
 
 Columns: clean accuracy, mean member accuracy (read off the vote counts),
 median certified radius (largest budget at which certified accuracy is at
@@ -240,17 +243,24 @@ def cnn_epochs(k, n_train, full=60, least=20):
 
 
 def dpa_estimator(kind, k, args, extra):
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _augmented_cnn import FlipShiftCNN
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
     from skdpa import DPAClassifier, MultiSeedClassifier
+
+    if kind == "hog":
+        from _fmnist_members import HOGFeatures, ShiftAugmented
+
+        member = ShiftAugmented(
+            make_pipeline(
+                HOGFeatures(), LogisticRegression(C=args.hog_c, max_iter=1000)
+            )
+        )
+        return DPAClassifier(member, k=k, random_state=0, n_jobs=args.n_jobs, **extra)
     from skdpa.torch import CompactCNN, make_skorch_member
 
-    module = FlipShiftCNN if args.cnn_flip else CompactCNN
     member = make_skorch_member(
-        module,
+        CompactCNN,
         n_classes=10,
         max_epochs=cnn_epochs(k, args.n_train, args.cnn_epochs, args.cnn_min_epochs),
         lr=3e-3,
@@ -309,9 +319,10 @@ def run_one(run, data, args, state):
         clf = ssdpa_estimator(kind, k, args, state["embedding"], extra)
     else:
         clf = dpa_estimator(kind, k, args, extra)
-        info["epochs"] = cnn_epochs(
-            k, args.n_train, args.cnn_epochs, args.cnn_min_epochs
-        )
+        if kind != "hog":
+            info["epochs"] = cnn_epochs(
+                k, args.n_train, args.cnn_epochs, args.cnn_min_epochs
+            )
         if kind == "star":
             info["seeds"] = args.seeds
     start = time.perf_counter()
@@ -328,7 +339,7 @@ def run_one(run, data, args, state):
             "logreg_c",
             "cnn_channels",
             "cnn_shift",
-            "cnn_flip",
+            "hog_c",
             "cnn_epochs",
             "seeds",
             "voting",
@@ -388,7 +399,7 @@ def plot(results, y_test, path):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     titles = {
-        "dpa": "DPA, CNN members\n(insertions/deletions)",
+        "dpa": "DPA\n(insertions/deletions)",
         "ssdpa": "SS-DPA, SimCLR embedding\n(label flips)",
     }
     for ax, family in zip(axes, ("dpa", "ssdpa"), strict=True):
@@ -409,6 +420,18 @@ def plot(results, y_test, path):
     print(f"plot: {path}")
 
 
+def _importable_members():
+    # joblib workers import the members' classes by module name
+    import sys
+
+    here = str(Path(__file__).parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (here, os.environ.get("PYTHONPATH")) if p
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -418,8 +441,8 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--voting", choices=("plurality", "runoff"), default=None)
     parser.add_argument("--spread", type=int, default=None)
-    # SimCLR: about 30 s per epoch over 60,000 images on 2 idle cores
-    parser.add_argument("--simclr-epochs", type=int, default=60)
+    # SimCLR: about 30 s per epoch over 60,000 images on 2 idle cores (2 threads)
+    parser.add_argument("--simclr-epochs", type=int, default=30)
     parser.add_argument("--simclr-channels", type=int, nargs=3, default=(32, 64, 128))
     parser.add_argument("--simclr-temperature", type=float, default=0.3)
     parser.add_argument("--simclr-min-crop", type=float, default=0.3)
@@ -431,32 +454,41 @@ def main(argv=None):
     parser.add_argument("--cnn-min-epochs", type=int, default=20)
     parser.add_argument("--cnn-channels", type=int, nargs=2, default=(8, 16))
     parser.add_argument("--cnn-shift", type=int, default=1)
-    parser.add_argument("--cnn-flip", action="store_true")
+    parser.add_argument("--hog-c", type=float, default=100.0)
     parser.add_argument("--seeds", type=int, default=5)
+    # one thread wastes less CPU than two on a machine other jobs are loading
+    parser.add_argument("--torch-threads", type=int, default=None)
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
-    parser.add_argument("--tag", default="", help="suffix of the results file")
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args(argv)
+    _importable_members()
     if args.quick:
         args.n_train, args.n_test = 6000, 1000
         args.simclr_epochs, args.cnn_epochs, args.seeds = 2, 20, 2
-        args.runs = args.runs or ["ssdpa-ls:50", "ssdpa-lr:50", "dpa-star:50"]
+        args.runs = args.runs or [
+            "ssdpa-ls:50",
+            "ssdpa-lr:50",
+            "dpa-hog:50",
+            "dpa-star:50",
+        ]
     runs = args.runs or [
         "ssdpa-ls:50",
         "ssdpa-ls:1200",
         "ssdpa-ls:3000",
-        "dpa-cnn:1200",
-        "dpa-star:1200",
+        "dpa-hog:1200",
+        "dpa-hog:3000",
     ]
-    tag = f"fmnist_certified_{args.n_train}x{args.n_test}{args.tag}"
-    store = args.results_dir / f"{tag}.json"
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    results = json.loads(store.read_text()) if store.exists() else {}
+    tag = f"fmnist_certified_{args.n_train}x{args.n_test}"
+    # one file per run: several invocations may run at once
+    store = args.results_dir / tag
+    store.mkdir(parents=True, exist_ok=True)
 
     data = load(args.n_train, args.n_test)
     import torch
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{platform.machine()}, n_jobs={args.n_jobs}, "
@@ -469,8 +501,7 @@ def main(argv=None):
             start = time.perf_counter()
             r = run_one(run, data, args, state)
             r["wall_s"] = time.perf_counter() - start
-            results[run] = r
-            store.write_text(json.dumps(results))
+            (store / f"{run.replace(':', '_')}.json").write_text(json.dumps(r))
             print(
                 f"{run}: clean {r['clean_accuracy']:.2%}, members "
                 f"{r['member_accuracy']:.2%}, median radius {r['median_radius']}, "
@@ -478,10 +509,10 @@ def main(argv=None):
                 f"load {r['load_start'][0]:.1f}-{r['load_end'][0]:.1f}",
                 flush=True,
             )
+    results = [json.loads(path.read_text()) for path in sorted(store.glob("*.json"))]
     print()
-    print(table(list(results.values()), args.n_train, args.n_test))
-    plot_path = args.plot or args.results_dir / f"{tag}.png"
-    plot(list(results.values()), data[3], plot_path)
+    print(table(results, args.n_train, args.n_test))
+    plot(results, data[3], args.plot or args.results_dir / f"{tag}.png")
 
 
 if __name__ == "__main__":
