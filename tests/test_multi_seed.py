@@ -137,3 +137,12 @@ def test_errors_name_parameter_and_value(digits):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import skdpa._multi_seed as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

@@ -276,3 +276,12 @@ def test_ssdpa_label_flip_moves_one_member_only():
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import skdpa.semi_supervised as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

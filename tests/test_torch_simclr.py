@@ -163,3 +163,12 @@ def test_input_validation_messages():
         embedding(temperature=0).fit(X)
     with pytest.raises(ValueError, match=r"1 sample\(s\) .* minimum of 2 is required"):
         embedding().fit(X[:1])
+
+
+def test_docstring_examples():
+    import doctest
+
+    import skdpa.torch._simclr as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

@@ -103,13 +103,11 @@ class MultiSeedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
-    >>> from sklearn.neural_network import MLPClassifier
+    >>> from sklearn.linear_model import SGDClassifier
     >>> from skdpa import MultiSeedClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MultiSeedClassifier(MLPClassifier((8,), max_iter=50), n_seeds=3,
-    ...                           random_state=0)
-    >>> import warnings; warnings.simplefilter("ignore")  # few iterations
-    >>> clf = clf.fit(X, y)
+    >>> clf = MultiSeedClassifier(SGDClassifier(loss="log_loss"), n_seeds=3,
+    ...                           random_state=0).fit(X, y)
     >>> len(set(clf.seeds_)), clf.predict_proba(X[:2]).shape
     (3, (2, 3))
     """
