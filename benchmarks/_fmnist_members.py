@@ -12,6 +12,10 @@ more from 50 images than a small CNN does (the Lethal Dose Conjecture's
 point: the certificate grows with the base learner's data efficiency).
 """
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -54,8 +58,39 @@ def hog(X, image_shape=(28, 28), cell=4, bins=9, block=2):
     return np.concatenate(blocks, axis=1)
 
 
+_cache_lock = threading.Lock()
+_cache = OrderedDict()  # digest of the rows and parameters -> descriptors
+
+
+def _cached_hog(X, *params):
+    """``hog(X, *params)``, remembered for the last few inputs of this process.
+
+    Prediction hands every member the same test rows: the descriptors are
+    computed once, not once per member. The key is a digest of the values, so
+    a hit returns exactly what ``hog`` would compute.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    digest = hashlib.blake2b(memoryview(X).cast("B"), digest_size=20)
+    key = (digest.hexdigest(), X.shape, params)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        features = hog(X, *params)
+        _cache[key] = features
+        while len(_cache) > 2:
+            _cache.popitem(last=False)
+        return features
+
+
 class HOGFeatures(TransformerMixin, BaseEstimator):
-    """HOG descriptor of each image row; ``fit`` learns nothing."""
+    """HOG descriptor of each image row; ``fit`` learns nothing.
+
+    Descriptors of inputs with at least ``cache_min_rows`` rows (the test set,
+    shown to every member) are cached per process.
+    """
+
+    cache_min_rows = 1000
 
     def __init__(self, image_shape=(28, 28), cell=4, bins=9, block=2):
         self.image_shape = image_shape
@@ -69,7 +104,10 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return hog(X, tuple(self.image_shape), self.cell, self.bins, self.block)
+        params = (tuple(self.image_shape), self.cell, self.bins, self.block)
+        if len(X) >= self.cache_min_rows:
+            return _cached_hog(X, *params)
+        return hog(X, *params)
 
 
 def shifted_copies(X, offsets, image_shape=(28, 28)):
