@@ -110,6 +110,11 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
         return hog(X, *params)
 
 
+def as_float32(X):
+    """Cast to float32 (what the members and the neighbour search use)."""
+    return np.asarray(X, dtype=np.float32)
+
+
 def shifted_copies(X, offsets, image_shape=(28, 28)):
     """Rows of X translated by each (dy, dx) offset, zero-filled."""
     h, w = image_shape
