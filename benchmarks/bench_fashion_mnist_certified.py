@@ -343,7 +343,8 @@ def run_one(run, data, args, state):
         extra["voting"] = args.voting
     if args.spread is not None and family == "dpa":
         extra["spread"] = args.spread
-    info = {"method": method, "family": family, "k": k, "load_start": os.getloadavg()}
+    label = f"{method}[{args.label}]" if args.label else method
+    info = {"method": label, "family": family, "k": k, "load_start": os.getloadavg()}
     if family == "ssdpa":
         if "embedding" not in state:
             emb, train, test, meta = fitted_embedding(data, args)
@@ -400,7 +401,7 @@ def table(results, n_train, n_test):
     lines = [
         f"Fashion-MNIST, {n_train} train / {n_test} test rows",
         "",
-        f"{'method':<10} {'k':>5} {'clean acc':>9} {'member acc':>10} "
+        f"{'method':<18} {'k':>5} {'clean acc':>9} {'member acc':>10} "
         f"{'median radius':>13} {'fit':>8} {'predict':>8}  notes",
     ]
     lines.append("-" * len(lines[-1]))
@@ -429,7 +430,7 @@ def table(results, n_train, n_test):
                 )
             notes.append(before)
         lines.append(
-            f"{r['method']:<10} {r['k']:>5} {r['clean_accuracy']:9.2%} "
+            f"{r['method']:<18} {r['k']:>5} {r['clean_accuracy']:9.2%} "
             f"{r['member_accuracy']:10.2%} {median:>13} "
             f"{r['fit_s'] / 60:6.1f} m {r['predict_s']:6.0f} s  {'; '.join(notes)}"
         )
@@ -509,6 +510,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     # one thread wastes less CPU than two on a machine other jobs are loading
     parser.add_argument("--torch-threads", type=int, default=None)
+    parser.add_argument("--label", default="", help="tag of these runs' rows")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--table-only", action="store_true")
@@ -552,7 +554,8 @@ def main(argv=None):
             start = time.perf_counter()
             r = run_one(run, data, args, state)
             r["wall_s"] = time.perf_counter() - start
-            (store / f"{run.replace(':', '_')}.json").write_text(json.dumps(r))
+            name = f"{r['method']}_{r['k']}".replace("[", "_").replace("]", "")
+            (store / f"{name}.json").write_text(json.dumps(r))
             print(
                 f"{run}: clean {r['clean_accuracy']:.2%}, members "
                 f"{r['member_accuracy']:.2%}, median radius {r['median_radius']}, "
