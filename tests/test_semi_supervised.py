@@ -10,12 +10,15 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdpa import SSDPAClassifier
 from skdpa.semi_supervised import (
     KNNLabelSpreading,
+    LabeledOnly,
+    SemiSupervisedVoting,
     clear_graph_cache,
     graph_cache_info,
 )
@@ -196,10 +199,18 @@ def test_nearest_matches_a_naive_search(data, k):
 # inside SS-DPA
 
 
-def ssdpa(**params):
-    return SSDPAClassifier(
-        KNNLabelSpreading(n_neighbors=8), k=6, pass_unlabeled=True, **params
+def voting():
+    return SemiSupervisedVoting(
+        [
+            ("spread", KNNLabelSpreading(n_neighbors=8)),
+            ("linear", LabeledOnly(LogisticRegression())),
+        ]
     )
+
+
+def ssdpa(member=None, **params):
+    member = KNNLabelSpreading(n_neighbors=8) if member is None else member
+    return SSDPAClassifier(member, k=6, pass_unlabeled=True, **params)
 
 
 def member_votes(clf, X):
@@ -240,10 +251,11 @@ def test_ssdpa_votes_are_identical_with_cold_and_warm_cache_and_n_jobs():
     assert_array_equal(par.vote_counts(X_test), votes)
 
 
-def test_ssdpa_label_flip_moves_one_member_only():
+@pytest.mark.parametrize("member", [None, voting()], ids=["spreading", "voting"])
+def test_ssdpa_label_flip_moves_one_member_only(member):
     X, _, y_semi = blobs(n=300, labeled=0.3, seed=9, std=3.0)
     X_test = np.random.default_rng(2).uniform(X.min(0), X.max(0), (80, X.shape[1]))
-    clf = ssdpa(random_state=0).fit(X, y_semi)
+    clf = ssdpa(member, random_state=0).fit(X, y_semi)
     before = member_votes(clf, X_test)
     y_pred, radius = clf.predict_certified(X_test)
     labeled = np.flatnonzero(y_semi != -1)
@@ -262,11 +274,59 @@ def test_ssdpa_label_flip_moves_one_member_only():
 
 
 # --------------------------------------------------------------------------
+# combining a supervised and a spreading member
+
+
+def test_labeled_only_fits_on_the_labeled_rows_alone():
+    X, _, y_semi = blobs(seed=10)
+    clf = LabeledOnly(LogisticRegression()).fit(X, y_semi)
+    labeled = y_semi != -1
+    ref = LogisticRegression().fit(X[labeled], y_semi[labeled])
+    assert_array_equal(clf.classes_, ref.classes_)
+    np.testing.assert_array_equal(clf.estimator_.coef_, ref.coef_)
+    assert_array_equal(clf.predict(X), ref.predict(X))
+    assert_array_equal(clf.predict_proba(X), ref.predict_proba(X))
+
+
+@settings(max_examples=10, deadline=None)
+@given(w=st.floats(0.05, 20.0))
+def test_voting_averages_member_probabilities(w):
+    X, _, y_semi = blobs(seed=11, std=3.0)
+    clf = voting().set_params(weights=[1.0, w]).fit(X, y_semi)
+    spread, linear = clf.estimators_
+    expected = (spread.predict_proba(X) + w * linear.predict_proba(X)) / (1 + w)
+    np.testing.assert_allclose(clf.predict_proba(X), expected)
+    assert_array_equal(clf.predict(X), clf.classes_[np.argmax(expected, axis=1)])
+    assert -1 not in clf.classes_
+
+
+def test_voting_aligns_members_with_fewer_classes():
+    # a member that only knows classes 0 and 2 contributes 0 to class 1
+    X, _, y_semi = blobs(seed=12)
+    sub = LabeledOnly(LogisticRegression())
+    y_sub = np.where(y_semi == 1, -1, y_semi)
+    clf = SemiSupervisedVoting([("a", sub), ("b", sub)]).fit(X, y_sub)
+    assert_array_equal(clf.classes_, [0, 2])
+    mixed = SemiSupervisedVoting([("all", KNNLabelSpreading())]).fit(X, y_semi)
+    assert mixed.predict_proba(X).shape == (len(X), 3)
+
+
+def test_voting_errors_name_the_problem():
+    X, _, y_semi = blobs()
+    with pytest.raises(ValueError, match="estimators must be a non-empty list"):
+        SemiSupervisedVoting([]).fit(X, y_semi)
+    with pytest.raises(ValueError, match=r"one entry per estimator \(2\); got 3"):
+        voting().set_params(weights=[1, 1, 1]).fit(X, y_semi)
+    with pytest.raises(ValueError, match="y has no labeled samples"):
+        LabeledOnly(LogisticRegression()).fit(X, np.full(len(X), -1))
+
+
+# --------------------------------------------------------------------------
 # scikit-learn's checks
 
 
 @parametrize_with_checks(
-    [KNNLabelSpreading(n_neighbors=3)],
+    [KNNLabelSpreading(n_neighbors=3), LabeledOnly(LogisticRegression()), voting()],
     expected_failed_checks=lambda est: {
         "check_classifiers_classes": (
             "y == -1 marks unlabeled rows (scikit-learn's semi-supervised "

@@ -20,12 +20,24 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-__all__ = ["KNNLabelSpreading", "clear_graph_cache", "graph_cache_info"]
+__all__ = [
+    "KNNLabelSpreading",
+    "LabeledOnly",
+    "SemiSupervisedVoting",
+    "clear_graph_cache",
+    "graph_cache_info",
+]
 
 # Rows per block of the brute-force neighbour search: a block of distances to
 # 60,000 rows then takes 240 MB in float32.
@@ -432,3 +444,235 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "_graph")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _check_semi_supervised_y(X, y, estimator):
+    X, y = validate_data(estimator, X, y, dtype=None, ensure_all_finite=False)
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    labeled = y != -1
+    if not labeled.any():
+        raise ValueError(
+            "y has no labeled samples (every label is -1); at least one is required."
+        )
+    return X, y, labeled
+
+
+class LabeledOnly(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Fit a supervised classifier on the labeled rows only (``y != -1``).
+
+    Lets a supervised classifier take part in a semi-supervised member (see
+    :class:`SemiSupervisedVoting`) of ``SSDPAClassifier(...,
+    pass_unlabeled=True)``, where every member receives all rows and ``-1``
+    outside its partition.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Cloned and fit on the labeled rows.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The fitted clone.
+    classes_ : ndarray of shape (n_classes,)
+        Labels seen among the labeled rows.
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdpa.semi_supervised import LabeledOnly
+    >>> X = np.array([[0.0], [0.2], [1.0], [1.2], [5.0]])
+    >>> clf = LabeledOnly(LogisticRegression()).fit(X, [0, -1, 1, -1, -1])
+    >>> clf.classes_
+    array([0, 1])
+    """
+
+    _parameter_constraints: dict = {"estimator": [HasMethods(["fit", "predict"])]}
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit the estimator on the rows whose label is not -1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            All rows.
+        y : array-like of shape (n_samples,)
+            Labels, ``-1`` for unlabeled rows.
+
+        Returns
+        -------
+        self : LabeledOnly
+            The fitted classifier.
+        """
+        X, y, labeled = _check_semi_supervised_y(X, y, self)
+        self.estimator_ = clone(self.estimator).fit(X[labeled], y[labeled])
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba(self, X):
+        """The fitted estimator's class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in ``classes_`` order.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
+        return self.estimator_.predict_proba(X)
+
+    def predict(self, X):
+        """The fitted estimator's predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to classify.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
+        return self.estimator_.predict(X)
+
+
+class SemiSupervisedVoting(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Average the class probabilities of classifiers that accept ``y == -1``.
+
+    Every estimator is fit on the same ``(X, y)``, unlabeled rows included
+    (wrap a supervised one in :class:`LabeledOnly`); prediction is the class
+    of the largest weighted mean probability, ties to the smaller class.
+    Unlike :class:`sklearn.ensemble.VotingClassifier`, ``-1`` stays the
+    unlabeled marker instead of being encoded as a class. For example, label
+    spreading over the samples' graph next to a linear model of the labeled
+    rows: the two err on different rows.
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator)
+        Named classifiers with ``predict_proba``.
+    weights : array-like of shape (n_estimators,) or None, default=None
+        Weight of each estimator's probabilities; None weighs them equally.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted clones, in the order given.
+    classes_ : ndarray of shape (n_classes,)
+        Labels seen among the labeled rows.
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdpa.semi_supervised import (
+    ...     KNNLabelSpreading, LabeledOnly, SemiSupervisedVoting)
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 0.3, (20, 2)), rng.normal(3, 0.3, (20, 2))])
+    >>> y = np.full(40, -1)
+    >>> y[[0, 1, 20, 21]] = [0, 0, 1, 1]
+    >>> clf = SemiSupervisedVoting([
+    ...     ("spread", KNNLabelSpreading(5, metric="euclidean")),
+    ...     ("linear", LabeledOnly(LogisticRegression())),
+    ... ]).fit(X, y)
+    >>> clf.predict([[0.1, -0.2], [2.9, 3.1]])
+    array([0, 1])
+    """
+
+    _parameter_constraints: dict = {
+        "estimators": [list],
+        "weights": ["array-like", None],
+    }
+
+    def __init__(self, estimators, *, weights=None):
+        self.estimators = estimators
+        self.weights = weights
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit every estimator on all rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            All rows.
+        y : array-like of shape (n_samples,)
+            Labels, ``-1`` for unlabeled rows.
+
+        Returns
+        -------
+        self : SemiSupervisedVoting
+            The fitted classifier.
+        """
+        if not self.estimators:
+            raise ValueError(
+                "estimators must be a non-empty list of (name, estimator)."
+            )
+        if self.weights is not None and len(self.weights) != len(self.estimators):
+            raise ValueError(
+                f"weights must have one entry per estimator ({len(self.estimators)}); "
+                f"got {len(self.weights)}."
+            )
+        X, y, labeled = _check_semi_supervised_y(X, y, self)
+        self.classes_ = np.unique(y[labeled])
+        self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
+        return self
+
+    def predict_proba(self, X):
+        """Weighted mean of the estimators' probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in ``classes_`` order (an estimator's missing classes
+            count as probability 0).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
+        weights = np.ones(len(self.estimators_))
+        if self.weights is not None:
+            weights = np.asarray(self.weights, dtype=np.float64)
+        total = np.zeros((len(X), len(self.classes_)))
+        for weight, est in zip(weights, self.estimators_, strict=True):
+            columns = np.searchsorted(self.classes_, est.classes_)
+            total[:, columns] += weight * np.asarray(est.predict_proba(X))
+        return total / weights.sum()
+
+    def predict(self, X):
+        """Class of the largest mean probability (ties to the smaller class).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to classify.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
