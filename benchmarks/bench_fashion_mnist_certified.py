@@ -4,11 +4,18 @@ Runs (``--runs method:k ...``):
 
 ``ssdpa-ls``
     SS-DPA with a :class:`skdpa.torch.SimCLREmbedding` fit once on all
-    training images without labels, and
+    training images without labels (``--embedding simclr+hog``, the default,
+    puts PCA-reduced HOG descriptors of the images next to its features, each
+    part scaled to unit length; PCA is fit on all samples, no labels), and
     :class:`skdpa.semi_supervised.KNNLabelSpreading` members
     (``pass_unlabeled=True``): every member spreads its own partition's labels
     over one k-nearest-neighbour graph of the embedded samples, built once per
     process and shared.
+``ssdpa-vote``
+    SS-DPA, same embedding, :class:`skdpa.semi_supervised.SemiSupervisedVoting`
+    members: the label spreading above and a StandardScaler +
+    LogisticRegression(C=``--vote-c``) fit on the member's labeled rows
+    (:class:`~skdpa.semi_supervised.LabeledOnly`), probabilities averaged.
 ``ssdpa-lr``
     SS-DPA, same embedding, StandardScaler + LogisticRegression members (the
     previous round's member, on the new embedding).
@@ -249,12 +256,23 @@ def ssdpa_estimator(kind, k, args, embedding, extra):
     from sklearn.preprocessing import StandardScaler
 
     from skdpa import SSDPAClassifier
-    from skdpa.semi_supervised import KNNLabelSpreading
+    from skdpa.semi_supervised import (
+        KNNLabelSpreading,
+        LabeledOnly,
+        SemiSupervisedVoting,
+    )
 
-    if kind == "ls":
+    if kind in ("ls", "vote"):
         member = KNNLabelSpreading(
             n_neighbors=args.ls_neighbors, alpha=args.ls_alpha, max_iter=args.ls_iter
         )
+        if kind == "vote":
+            linear = make_pipeline(
+                StandardScaler(), LogisticRegression(C=args.vote_c, max_iter=2000)
+            )
+            member = SemiSupervisedVoting(
+                [("spread", member), ("linear", LabeledOnly(linear))]
+            )
         return SSDPAClassifier(
             member,
             k=k,
@@ -385,6 +403,7 @@ def run_one(run, data, args, state):
             "ls_alpha",
             "ls_iter",
             "logreg_c",
+            "vote_c",
             "cnn_channels",
             "cnn_shift",
             "hog_c",
@@ -502,6 +521,7 @@ def main(argv=None):
     parser.add_argument("--ls-alpha", type=float, default=0.9)
     parser.add_argument("--ls-iter", type=int, default=100)
     parser.add_argument("--logreg-c", type=float, default=1.0)
+    parser.add_argument("--vote-c", type=float, default=0.1)
     parser.add_argument("--cnn-epochs", type=int, default=60)
     parser.add_argument("--cnn-min-epochs", type=int, default=20)
     parser.add_argument("--cnn-channels", type=int, nargs=2, default=(8, 16))
