@@ -10,7 +10,8 @@ Runs (``--runs method:k ...``):
     :class:`skdpa.semi_supervised.KNNLabelSpreading` members
     (``pass_unlabeled=True``): every member spreads its own partition's labels
     over one k-nearest-neighbour graph of the embedded samples, built once per
-    process and shared.
+    process and shared, then balances the classes' total masses
+    (``--ls-class-mass uniform``).
 ``ssdpa-vote``
     SS-DPA, same embedding, :class:`skdpa.semi_supervised.SemiSupervisedVoting`
     members: the label spreading above and a StandardScaler +
@@ -264,7 +265,10 @@ def ssdpa_estimator(kind, k, args, embedding, extra):
 
     if kind in ("ls", "vote"):
         member = KNNLabelSpreading(
-            n_neighbors=args.ls_neighbors, alpha=args.ls_alpha, max_iter=args.ls_iter
+            n_neighbors=args.ls_neighbors,
+            alpha=args.ls_alpha,
+            max_iter=args.ls_iter,
+            class_mass=None if args.ls_class_mass == "none" else args.ls_class_mass,
         )
         if kind == "vote":
             linear = make_pipeline(
@@ -402,6 +406,7 @@ def run_one(run, data, args, state):
             "ls_neighbors",
             "ls_alpha",
             "ls_iter",
+            "ls_class_mass",
             "logreg_c",
             "vote_c",
             "cnn_channels",
@@ -520,6 +525,9 @@ def main(argv=None):
     parser.add_argument("--ls-neighbors", type=int, default=10)
     parser.add_argument("--ls-alpha", type=float, default=0.9)
     parser.add_argument("--ls-iter", type=int, default=100)
+    parser.add_argument(
+        "--ls-class-mass", choices=("none", "labels", "uniform"), default="uniform"
+    )
     parser.add_argument("--logreg-c", type=float, default=1.0)
     parser.add_argument("--vote-c", type=float, default=0.1)
     parser.add_argument("--cnn-epochs", type=int, default=60)

@@ -87,6 +87,28 @@ def test_rows_no_label_reaches_fall_back_to_the_most_frequent_label():
     assert_array_equal(clf.predict(far), np.full(20, 7))
 
 
+def test_class_mass_normalisation_balances_the_spread_labels():
+    # three labels of class 0, one of class 1, two equal clusters: without
+    # normalisation class 0's extra labels reach further
+    X, y = make_blobs(
+        n_samples=200, centers=[[0, 0], [2.5, 0]], cluster_std=1.0, random_state=0
+    )
+    y_semi = np.full(len(y), -1)
+    first0 = np.flatnonzero(y == 0)[:3]
+    y_semi[first0] = 0
+    y_semi[np.flatnonzero(y == 1)[0]] = 1
+    shares = {}
+    for mass in (None, "labels", "uniform"):
+        clf = KNNLabelSpreading(
+            n_neighbors=8, metric="euclidean", alpha=0.9, class_mass=mass
+        ).fit(X, y_semi)
+        shares[mass] = np.mean(clf.transduction_ == 0)
+    assert shares["uniform"] < shares[None]
+    assert abs(shares["uniform"] - 0.5) < abs(shares[None] - 0.5)
+    # "labels" aims at the labels' 3:1 proportions
+    assert shares["labels"] >= shares["uniform"]
+
+
 def test_graph_never_depends_on_labels():
     X, _, y_semi = blobs(seed=2)
     first = KNNLabelSpreading().fit(X, y_semi)
@@ -169,6 +191,8 @@ def test_errors_name_parameter_and_value():
         KNNLabelSpreading(n_neighbors=0).fit(X, np.zeros(len(X)))
     with pytest.raises(InvalidParameterError, match=r"'metric' .* Got 'l1'"):
         KNNLabelSpreading(metric="l1").fit(X, np.zeros(len(X)))
+    with pytest.raises(InvalidParameterError, match=r"'class_mass' .* Got 'equal'"):
+        KNNLabelSpreading(class_mass="equal").fit(X, np.zeros(len(X)))
 
 
 @settings(max_examples=40, deadline=None)
@@ -209,7 +233,8 @@ def voting():
 
 
 def ssdpa(member=None, **params):
-    member = KNNLabelSpreading(n_neighbors=8) if member is None else member
+    if member is None:
+        member = KNNLabelSpreading(n_neighbors=8, class_mass="uniform")
     return SSDPAClassifier(member, k=6, pass_unlabeled=True, **params)
 
 

@@ -275,11 +275,20 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
     max_iter : int, default=100
         Most spreading steps.
     tol : float, default=1e-4
-        Stop when no entry of the (column-normalised) label distribution moves
-        by more than ``tol`` in one step.
+        Stop when no entry of the spread label scores moves by more than
+        ``tol`` times the largest one in a step.
     metric : {"cosine", "euclidean"}, default="cosine"
         Distance of the graph: ``"cosine"`` scales every row to unit length
         first.
+    class_mass : {"uniform", "labels"} or None, default=None
+        Class mass normalisation (Zhu, Ghahramani & Lafferty, 2003): after
+        spreading, scale each class's scores so that the classes' total
+        masses are equal (``"uniform"``) or follow the proportions of the
+        given labels (``"labels"``). With a handful of labels per class, as
+        in SS-DPA members at large ``k``, ``"uniform"`` removes the pull of
+        whichever classes happen to have more labels in a partition; it
+        assumes roughly balanced classes. A fixed setting, so the member
+        stays a function of the samples and its own labels.
 
     Attributes
     ----------
@@ -321,16 +330,25 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "metric": [StrOptions({"cosine", "euclidean"})],
+        "class_mass": [StrOptions({"uniform", "labels"}), None],
     }
 
     def __init__(
-        self, n_neighbors=10, *, alpha=0.99, max_iter=100, tol=1e-4, metric="cosine"
+        self,
+        n_neighbors=10,
+        *,
+        alpha=0.99,
+        max_iter=100,
+        tol=1e-4,
+        metric="cosine",
+        class_mass=None,
     ):
         self.n_neighbors = n_neighbors
         self.alpha = alpha
         self.max_iter = max_iter
         self.tol = tol
         self.metric = metric
+        self.class_mass = class_mass
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -377,6 +395,17 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
             F = new
             if delta <= self.tol * max(F.max(), np.finfo(np.float64).tiny):
                 break
+        if self.class_mass is not None:
+            # Zhu, Ghahramani & Lafferty (2003): scale each class's column so
+            # that the classes' total masses follow the prior. With a few
+            # labels per class, the classes with more labels otherwise claim
+            # too many rows, differently in every member.
+            if self.class_mass == "uniform":
+                prior = np.full(n_classes, 1.0 / n_classes)
+            else:
+                prior = np.bincount(y_idx, minlength=n_classes) / len(y_idx)
+            mass = F.sum(axis=0)
+            F = F * np.where(mass > 0, prior / np.maximum(mass, 1e-300), 0.0)
         total = F.sum(axis=1)
         reached = total > 0
         best = np.argmax(F, axis=1)
