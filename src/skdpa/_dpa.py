@@ -1,9 +1,13 @@
 """Deep Partition Aggregation: certified against general poisoning."""
 
-from sklearn.utils._param_validation import StrOptions
+from numbers import Integral
 
-from ._base import BasePartitionEnsemble, _num_rows
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BasePartitionEnsemble, _check_positive_int, _num_rows
 from ._hashing import check_hash_values, content_hash, sum_hash
+from ._partition import spread_shifts
 
 
 class DPAClassifier(BasePartitionEnsemble):
@@ -104,17 +108,23 @@ class DPAClassifier(BasePartitionEnsemble):
 
     _parameter_constraints: dict = {
         **BasePartitionEnsemble._parameter_constraints,
+        "spread": [Interval(Integral, 1, None, closed="left")],
         "hasher": [StrOptions({"content", "sum"}), callable],
     }
 
     _threat_model = "inserting, removing or relabelling (in any combination)"
+    _attack_unit = "training samples inserted, removed or relabelled"
 
     def __init__(
         self,
         estimator=None,
         k=50,
         *,
+        spread=1,
+        voting="plurality",
         hasher="content",
+        classes=None,
+        warm_start=False,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -122,11 +132,22 @@ class DPAClassifier(BasePartitionEnsemble):
         super().__init__(
             estimator=estimator,
             k=k,
+            voting=voting,
+            classes=classes,
+            warm_start=warm_start,
             n_jobs=n_jobs,
             random_state=random_state,
             verbose=verbose,
         )
+        self.spread = spread
         self.hasher = hasher
+
+    def _spread(self):
+        return self.spread
+
+    def _shifts(self):
+        _check_positive_int(self.spread, "spread", type(self).__name__)
+        return spread_shifts(self.k, self.spread)
 
     def _hash(self, X, content=None):
         if self.hasher == "content":
@@ -135,8 +156,8 @@ class DPAClassifier(BasePartitionEnsemble):
             return sum_hash(X)
         return check_hash_values(self.hasher(X), _num_rows(X))
 
-    def _assign_training(self, X, h, labeled):
-        return (self._hash(X, h) % self.k).astype("int64")
+    def _buckets(self, X, h, labeled):
+        return (self._hash(X, h) % np.uint64(self.k * self.spread)).astype(np.int64)
 
     def assign_partitions(self, X):
         """Partition each sample would be placed in, were it in the training set.
@@ -170,4 +191,7 @@ class DPAClassifier(BasePartitionEnsemble):
             _, X = self._check_X(X, reset=False)
         else:
             X = self._check_X_unfitted(X)
-        return (self._hash(X) % self.k).astype("int64")
+        _check_positive_int(self.k, "k", type(self).__name__)
+        _check_positive_int(self.spread, "spread", type(self).__name__)
+        n_buckets = np.uint64(self.k * self.spread)
+        return (self._hash(X) % n_buckets).astype(np.int64)

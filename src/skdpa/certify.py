@@ -54,7 +54,7 @@ def plurality_vote(votes):
 
     Examples
     --------
-    >>> from skdpa._certify import plurality_vote
+    >>> from skdpa.certify import plurality_vote
     >>> plurality_vote([[3, 3, 1], [0, 1, 2]])
     array([0, 2])
     """
@@ -109,3 +109,69 @@ def certified_radius(votes):
     # smaller indices, which the argmax already beat strictly), so the floor
     # division of a non-negative number is the paper's floor.
     return (top - runner_up) // 2
+
+
+# --- TEMP (lead): placeholders until the certify branch lands -----------------
+
+
+def count_votes(choices, n_classes):
+    choices = np.asarray(choices)
+    votes = np.zeros((choices.shape[0], n_classes), dtype=np.int64)
+    for c in range(n_classes):
+        votes[:, c] = (choices == c).sum(axis=1)
+    return votes
+
+
+def top_choices(scores):
+    scores = np.asarray(scores, dtype=np.float64)
+    abstain = np.isnan(scores).all(axis=2)
+    top = np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=2)
+    return np.where(abstain, -1, top)
+
+
+def plurality_winner(member_predictions, n_classes):
+    return np.argmax(count_votes(member_predictions, n_classes), axis=1)
+
+
+def plurality_certify(member_predictions, n_classes, shifts=None):
+    preds = np.asarray(member_predictions)
+    n, m = preds.shape
+    shifts = np.zeros(1, dtype=np.int64) if shifts is None else np.asarray(shifts)
+    d = len(shifts)
+    votes = count_votes(preds, n_classes)
+    winner = np.argmax(votes, axis=1)
+    rows = np.arange(n)
+    radius = np.full(n, np.iinfo(np.int64).max)
+    is_y = preds == winner[:, None]
+    for c in range(n_classes):
+        gap = votes[rows, winner] - votes[:, c] - (c < winner)
+        effect = 1 + is_y.astype(np.int64) - (preds == c)
+        per_bucket = sum(np.roll(effect, -s, axis=1) for s in shifts)
+        per_bucket = -np.sort(-per_bucket, axis=1)
+        csum = np.cumsum(per_bucket, axis=1)
+        r = (csum <= gap[:, None]).sum(axis=1)
+        r = np.where(winner == c, radius, r)
+        radius = np.minimum(radius, r)
+    del d, m
+    return winner, radius
+
+
+def runoff_winner(member_scores):
+    top = top_choices(member_scores)
+    scores = np.asarray(member_scores)
+    n_classes = scores.shape[2]
+    votes = count_votes(top, n_classes)
+    order = np.argsort(-votes, axis=1, kind="stable")
+    a, b = order[:, 0], order[:, 1] if n_classes > 1 else order[:, 0]
+    rows = np.arange(len(a))
+    sa = scores[rows, :, a]
+    sb = scores[rows, :, b]
+    prefer_a = (sa > sb) | ((sa == sb) & (a < b)[:, None])
+    voting = ~np.isnan(scores).all(axis=2)
+    margin = (prefer_a & voting).sum(1) - ((~prefer_a) & voting).sum(1)
+    return np.where((margin > 0) | ((margin == 0) & (a < b)), a, b)
+
+
+def runoff_certify(member_scores, shifts=None):
+    winner = runoff_winner(member_scores)
+    return winner, np.zeros(len(winner), dtype=np.int64)
