@@ -53,6 +53,7 @@ from ._engine import fit_members, involves_torch, member_outputs
 from ._fingerprint import member_fingerprint, params_digest, row_digests
 from ._hashing import canonical_order, content_hash, is_text_input, take_rows
 from ._partition import member_rows
+from ._report import CertificateReport
 
 # ---------------------------------------------------------------------------
 # Certificates
@@ -137,6 +138,18 @@ class Certificate:
                 "members with positional outputs such as torch nets."
             )
         return text
+
+
+def _drop_new_class(out):
+    """Certify output computed with an extra class at index 0 -> real classes.
+
+    The extra class (a label an attacker may add) has no votes and never wins;
+    it still bounds the radius, which keeps the minimum over it.
+    """
+    winner, radius, *rest = out
+    if rest:
+        return winner - 1, radius, rest[0][:, 1:]
+    return winner - 1, radius
 
 
 # ---------------------------------------------------------------------------
@@ -776,31 +789,35 @@ class BasePartitionEnsemble(
     def _shifts_arg(self):
         return None if len(self.shifts_) == 1 and self.shifts_[0] == 0 else self.shifts_
 
-    def _certify_predictions(self, preds):
+    def _certify_predictions(self, preds, per_class=False):
         """Plurality winner and radius; with an inferred label set, against an
         extra empty class that sorts first and wins every tie."""
         n_classes = self.n_classes_
         if self.classes is None:
             preds = np.where(preds >= 0, preds + 1, -1)
-            winner, radius = certify.plurality_certify(
-                preds, n_classes + 1, self._shifts_arg()
+            out = certify.plurality_certify(
+                preds, n_classes + 1, self._shifts_arg(), per_class=per_class
             )
-            return winner - 1, radius
-        return certify.plurality_certify(preds, n_classes, self._shifts_arg())
+            return _drop_new_class(out)
+        return certify.plurality_certify(
+            preds, n_classes, self._shifts_arg(), per_class=per_class
+        )
 
     def _absent_score(self):
         return 0.0 if self.score_method_ == "predict" else -np.inf
 
-    def _certify_scores(self, scores):
+    def _certify_scores(self, scores, per_class=False):
         if self.classes is None:
             # the new class: what every voting member scores a class it never
             # saw, NaN (abstain) where the member abstains
             abstain = np.isnan(scores[:, :, :1])
             extra = np.where(abstain, np.nan, self._absent_score())
             scores = np.concatenate([extra, scores], axis=2)
-            winner, radius = certify.runoff_certify(scores, self._shifts_arg())
-            return winner - 1, radius
-        return certify.runoff_certify(scores, self._shifts_arg())
+            out = certify.runoff_certify(
+                scores, self._shifts_arg(), per_class=per_class
+            )
+            return _drop_new_class(out)
+        return certify.runoff_certify(scores, self._shifts_arg(), per_class=per_class)
 
     def _outputs(self, X, kind):
         return member_outputs(
@@ -852,6 +869,71 @@ class BasePartitionEnsemble(
             else:
                 winner[where] = certify.plurality_winner(out, self.n_classes_)
         return winner, radius
+
+    def certificate_report(self, X):
+        """Per-sample certificate report: prediction, votes, runner-up, radii.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features) \
+                or sequence of str of shape (n_samples,)
+            Input samples.
+
+        Returns
+        -------
+        report : CertificateReport
+            A :class:`~sklearn.utils.Bunch` of arrays: ``y_pred``, ``radius``,
+            ``runner_up``, ``targeted_radius`` (n_samples, n_classes_),
+            ``votes`` (n_samples, n_classes_) and ``classes``;
+            ``report.to_frame()`` gives a DataFrame with one row per sample.
+            ``targeted_radius[i, c]``: no attack of at most that many poisoned
+            samples makes class ``c`` win at sample ``i`` (``-1`` for the
+            predicted class).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from skdpa import DPAClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = DPAClassifier(k=15, classes=[0, 1, 2], random_state=0).fit(X, y)
+        >>> report = clf.certificate_report(X[:2])
+        >>> report.targeted_radius.shape, report.y_pred.tolist()
+        ((2, 3), [0, 0])
+        >>> bool((report.radius == report.targeted_radius[:, 1:].min(axis=1)).all())
+        True
+        """
+        X_in = self._member_input(X)
+        n = _num_rows(X_in)
+        C = self.n_classes_
+        winner = np.empty(n, dtype=np.int64)
+        radius = np.empty(n, dtype=np.int64)
+        targeted = np.empty((n, C), dtype=np.int64)
+        votes = np.empty((n, C), dtype=np.int64)
+        scores_rule = self.voting == "runoff"
+        per_row = self.n_members_ * (C if scores_rule else 1)
+        for where, X_chunk in self._chunks(X_in, per_row):
+            if scores_rule:
+                out = self._outputs(X_chunk, "scores")
+                winner[where], radius[where], targeted[where] = self._certify_scores(
+                    out, per_class=True
+                )
+                out = certify.top_choices(out)
+            else:
+                out = self._outputs(X_chunk, "predict")
+                winner[where], radius[where], targeted[where] = (
+                    self._certify_predictions(out, per_class=True)
+                )
+            votes[where] = certify.count_votes(out, C)
+        rivals = np.where(targeted < 0, np.iinfo(np.int64).max, targeted)
+        runner_up = np.argmin(rivals, axis=1)
+        return CertificateReport(
+            y_pred=self.classes_[winner],
+            radius=radius,
+            runner_up=self.classes_[runner_up],
+            targeted_radius=targeted,
+            votes=votes,
+            classes=self.classes_,
+        )
 
     # -- predict -------------------------------------------------------------
 

@@ -133,7 +133,7 @@ def plurality_winner(member_predictions, n_classes):
     return np.argmax(count_votes(member_predictions, n_classes), axis=1)
 
 
-def plurality_certify(member_predictions, n_classes, shifts=None):
+def plurality_certify(member_predictions, n_classes, shifts=None, per_class=False):
     preds = np.asarray(member_predictions)
     n, m = preds.shape
     shifts = np.zeros(1, dtype=np.int64) if shifts is None else np.asarray(shifts)
@@ -142,6 +142,7 @@ def plurality_certify(member_predictions, n_classes, shifts=None):
     winner = np.argmax(votes, axis=1)
     rows = np.arange(n)
     radius = np.full(n, np.iinfo(np.int64).max)
+    targeted = np.full((n, n_classes), -1, dtype=np.int64)
     is_y = preds == winner[:, None]
     for c in range(n_classes):
         gap = votes[rows, winner] - votes[:, c] - (c < winner)
@@ -150,9 +151,12 @@ def plurality_certify(member_predictions, n_classes, shifts=None):
         per_bucket = -np.sort(-per_bucket, axis=1)
         csum = np.cumsum(per_bucket, axis=1)
         r = (csum <= gap[:, None]).sum(axis=1)
+        targeted[:, c] = np.where(winner == c, -1, r)
         r = np.where(winner == c, radius, r)
         radius = np.minimum(radius, r)
     del d, m
+    if per_class:
+        return winner, radius, targeted
     return winner, radius
 
 
@@ -172,6 +176,12 @@ def runoff_winner(member_scores):
     return np.where((margin > 0) | ((margin == 0) & (a < b)), a, b)
 
 
-def runoff_certify(member_scores, shifts=None):
+def runoff_certify(member_scores, shifts=None, per_class=False):
     winner = runoff_winner(member_scores)
-    return winner, np.zeros(len(winner), dtype=np.int64)
+    radius = np.zeros(len(winner), dtype=np.int64)
+    if per_class:
+        n_classes = np.asarray(member_scores).shape[2]
+        targeted = np.zeros((len(winner), n_classes), dtype=np.int64)
+        targeted[np.arange(len(winner)), winner] = -1
+        return winner, radius, targeted
+    return winner, radius
