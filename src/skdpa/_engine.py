@@ -263,7 +263,7 @@ def _check_prediction(pred, n_samples, n_classes, where):
         bad = ~np.isfinite(pred) | (pred != np.round(pred))
         if bad.any():
             raise ValueError(
-                f"{where} returned {pred[bad][0]!r}, which is not a class index; "
+                f"{where} returned {pred[bad][0].item()!r}, which is not a class index; "
                 f"members must predict class indices 0..{n_classes - 1} (is it a "
                 "regressor or a probability output?)."
             )
@@ -271,7 +271,7 @@ def _check_prediction(pred, n_samples, n_classes, where):
     outside = (out < 0) | (out >= n_classes)
     if outside.any():
         raise ValueError(
-            f"{where} predicted {pred[outside][0]!r}, which is not a class index in "
+            f"{where} predicted {pred[outside][0].item()!r}, which is not a class index in "
             f"[0, {n_classes}): members are fit on labels encoded as class indices "
             "and must predict those."
         )
