@@ -263,17 +263,17 @@ def _check_prediction(pred, n_samples, n_classes, where):
         bad = ~np.isfinite(pred) | (pred != np.round(pred))
         if bad.any():
             raise ValueError(
-                f"{where} returned {pred[bad][0].item()!r}, which is not a class index; "
-                f"members must predict class indices 0..{n_classes - 1} (is it a "
-                "regressor or a probability output?)."
+                f"{where} returned {pred[bad][0].item()!r}, which is not a class "
+                f"index; members must predict class indices 0..{n_classes - 1} "
+                "(is it a regressor or a probability output?)."
             )
     out = pred.astype(np.int64)
     outside = (out < 0) | (out >= n_classes)
     if outside.any():
         raise ValueError(
-            f"{where} predicted {pred[outside][0].item()!r}, which is not a class index in "
-            f"[0, {n_classes}): members are fit on labels encoded as class indices "
-            "and must predict those."
+            f"{where} predicted {pred[outside][0].item()!r}, which is not a class "
+            f"index in [0, {n_classes}): members are fit on labels encoded as "
+            "class indices and must predict those."
         )
     return out
 
