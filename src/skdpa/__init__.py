@@ -1,7 +1,18 @@
 """scikit-dpa: certified defences against training-set poisoning.
 
 Deep Partition Aggregation (DPA) and Semi-Supervised DPA (SS-DPA) of Levine &
-Feizi (ICLR 2021) as scikit-learn estimators.
+Feizi (ICLR 2021) as scikit-learn estimators, with the finite-aggregation and
+run-off-election certificates that followed.
+
+Examples
+--------
+>>> from sklearn.datasets import load_iris
+>>> from skdpa import DPAClassifier
+>>> X, y = load_iris(return_X_y=True)
+>>> clf = DPAClassifier(k=15, classes=[0, 1, 2], random_state=0).fit(X, y)
+>>> y_pred, radius = clf.predict_certified(X[:3])
+>>> y_pred.tolist(), bool((radius >= 0).all())
+([0, 0, 0], True)
 """
 
 from . import certify

@@ -11,6 +11,7 @@ from sklearn.utils._tags import get_tags
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._base import BasePartitionEnsemble, _rejects_nan
+from ._docstrings import shared_docs
 from ._engine import _set_member_random_states, involves_torch
 from ._fingerprint import member_fingerprint, row_digests
 from ._hashing import canonical_order, take_rows, unique_sample_ids
@@ -25,23 +26,31 @@ def _seeded(estimator, seed):
     return seeded_torch(seed)
 
 
+@shared_docs
 class SSDPAClassifier(BasePartitionEnsemble):
     """Semi-Supervised Deep Partition Aggregation (Levine & Feizi, ICLR 2021).
 
     Certifies each prediction against label flips (Theorem 2). The samples are
     trusted, their labels are not: labeled samples are put in a canonical order
-    of their content alone and sample number ``i`` joins partition ``i % k``,
+    of their content alone and sample number ``i`` joins partition ``i %% k``,
     so partitions differ in size by at most one (up to duplicate groups) and a
     label flip touches exactly one member. Identical samples share a partition
     whatever their labels (the paper's appendix G), so any change to the labels
     of a group of duplicates counts as one flip.
 
-    What counts as a flip: changing the label of a labeled sample to another
-    class. Turning a labeled row into an unlabeled one (``y == -1``), or the
-    reverse, changes the set of labeled samples and so the sorted order: it is
-    not covered by the label-flip radius with ``partitioning="sorted"``. With
-    ``partitioning="hash"`` each sample's partition depends on its content
-    alone, so such a change also touches one member.
+    What counts as a flip: changing the label of a labeled sample (to another
+    class, or with ``classes=None`` to any label). Turning a labeled row into an
+    unlabeled one (``y == -1``), or the reverse, changes the set of labeled
+    samples and so the sorted order: it is not covered by the label-flip radius
+    with ``partitioning="sorted"``. With ``partitioning="hash"`` each sample's
+    partition depends on its content alone, so such a change also touches one
+    member.
+
+    Unlabeled rows are marked ``y == -1`` (scikit-learn's semi-supervised
+    convention). With string labels use an object array holding ``-1`` for
+    them, e.g. ``np.array(["cat", -1, "dog"], dtype=object)``; binary labels
+    must not be coded ``-1``/``+1`` (that reads as one class plus unlabeled
+    rows, and warns).
 
     Members use all unlabeled data in one of two ways:
 
@@ -58,9 +67,10 @@ class SSDPAClassifier(BasePartitionEnsemble):
     ----------
     estimator : object, default=None
         Base classifier cloned once per partition; ``None`` means
-        :class:`~sklearn.tree.DecisionTreeClassifier`. Members are fit on labels
-        encoded as class indices ``0..n_classes_-1`` (and ``-1`` for unlabeled
-        rows with ``pass_unlabeled=True``).
+        :class:`~sklearn.tree.DecisionTreeClassifier`. It must be a classifier;
+        members are fit on labels encoded as class indices
+        ``0..n_classes_-1`` (and ``-1`` for unlabeled rows with
+        ``pass_unlabeled=True``) and must predict those.
     k : int, default=50
         Number of partitions.
     embedding : transformer, default=None
@@ -69,41 +79,31 @@ class SSDPAClassifier(BasePartitionEnsemble):
     pass_unlabeled : bool, default=False
         Fit every member on all samples, labels hidden (``-1``) outside its
         partition. For semi-supervised base estimators.
-    n_jobs : int, default=None
-        Members fitted and predicted in parallel through joblib.
-    random_state : int, RandomState instance or None, default=None
-        Member ``i`` is seeded from ``(random_state, i)`` (``i`` when None);
-        the embedding from ``random_state`` alone.
-    verbose : int, default=0
-        Progress bar over member fits.
     partitioning : {"sorted", "hash"}, default="sorted"
         ``"sorted"``: the paper's sorted-index partitioning (equal sizes).
         ``"hash"``: the content hash of :class:`DPAClassifier` (appendix E),
         which does not depend on the other samples.
+    %(voting)s
+    %(classes)s
+    %(warm_start)s
+        A refit keeps the fitted embedding (and so every member whose labels
+        did not change) when the samples are unchanged; new or removed
+        samples refit the embedding and so every member, and with
+        ``partitioning="sorted"`` they also shift later samples' partitions.
+    %(n_jobs)s
+    %(random_state)s
+        The embedding is seeded from ``random_state`` alone.
+    %(verbose)s
 
     Attributes
     ----------
+    %(fitted_common)s
     embedding_ : transformer
         The fitted embedding (only when ``embedding`` is given).
-    estimator_ : estimator
-        The base estimator the members were cloned from.
-    estimators_ : list of length k
-        Fitted members; single-class partitions hold a
-        :class:`~sklearn.dummy.DummyClassifier`, empty ones ``None`` (abstain).
+    shifts_ : ndarray of shape (1,)
+        ``[0]``: each labeled sample trains one member.
     estimators_samples_ : list of k ndarrays
         Indices of each partition's labeled training rows.
-    partition_sizes_ : ndarray of shape (k,)
-        Number of labeled samples in each partition.
-    classes_ : ndarray of shape (`n_classes_`,)
-        Class labels (``-1``, the unlabeled marker, is never a class).
-    n_classes_ : int
-        Number of classes.
-    certificate_ : Certificate
-        States the threat model (label flips), ``k`` and the largest radius.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X was a DataFrame.
 
     See Also
     --------
