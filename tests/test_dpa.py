@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from helpers import SpyClassifier
 from numpy.testing import assert_array_equal
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.datasets import load_digits, make_classification
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import NotFittedError
@@ -37,21 +38,6 @@ def _random_members(k=20, **kw):
     return DPAClassifier(
         DecisionTreeClassifier(max_features=0.3), k=k, random_state=0, **kw
     )
-
-
-class SpyClassifier(ClassifierMixin, BaseEstimator):
-    """Records what fit received; predicts the majority class of its fit."""
-
-    def fit(self, X, y, sample_weight=None):
-        self.X_seen_ = np.asarray(X)
-        self.y_seen_ = np.asarray(y)
-        self.sample_weight_seen_ = sample_weight
-        self.classes_ = np.unique(y)
-        self.majority_ = np.bincount(y).argmax()
-        return self
-
-    def predict(self, X):
-        return np.full(len(X), self.majority_)
 
 
 class FailingClassifier(SpyClassifier):

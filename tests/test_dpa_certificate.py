@@ -7,6 +7,7 @@ member vote for the inserted label. Every attack refits through the public API.
 
 import numpy as np
 import pytest
+from helpers import near_copies_in, runner_up
 from sklearn.datasets import make_blobs
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -32,27 +33,7 @@ def _fit(X, y):
 
 def _member_votes(clf, x):
     """Class index each member votes for at x (-1: abstains)."""
-    return np.array(
-        [-1 if m is None else int(m.predict(x[None, :])[0]) for m in clf.estimators_]
-    )
-
-
-def _runner_up(votes_row, c):
-    rivals = votes_row + (np.arange(len(votes_row)) < c)
-    rivals[c] = -1
-    return int(np.argmax(rivals))
-
-
-def _near_duplicates_in(clf, x, partitions, rng):
-    """One near-copy of x per requested partition, placed with assign_partitions."""
-    candidates = x + rng.normal(scale=1e-7, size=(20000, len(x)))
-    where = clf.assign_partitions(candidates)
-    picked = []
-    for p in partitions:
-        hits = np.flatnonzero(where == p)
-        assert hits.size, f"no candidate landed in partition {p}"
-        picked.append(candidates[hits[0]])
-    return np.array(picked).reshape(-1, len(x))
+    return clf.member_predictions(x[None, :])[0]
 
 
 def _insertion_attack(clf, X, y, x, n, rng):
@@ -60,10 +41,10 @@ def _insertion_attack(clf, X, y, x, n, rng):
     different partition currently voting for the prediction."""
     votes = clf.vote_counts(x[None, :])[0]
     c = int(np.argmax(votes))
-    rival = _runner_up(votes, c)
+    rival = runner_up(votes, c)
     voting_c = np.flatnonzero(_member_votes(clf, x) == c)
     targets = rng.permutation(voting_c)[:n]
-    X_new = _near_duplicates_in(clf, x, targets, rng)
+    X_new = near_copies_in(clf, x, targets, rng)
     X_p = np.vstack([X, X_new])
     y_p = np.concatenate([y, np.full(len(X_new), clf.classes_[rival])])
     return _fit(X_p, y_p).predict(x[None, :])[0]
@@ -114,7 +95,7 @@ def test_label_flips_count_once_for_dpa(data):
     for x, c_label, r in zip(X_test, y_pred, radius, strict=True):
         votes = clf.vote_counts(x[None, :])[0]
         c = int(np.argmax(votes))
-        rival = clf.classes_[_runner_up(votes, c)]
+        rival = clf.classes_[runner_up(votes, c)]
         voting_c = np.flatnonzero(_member_votes(clf, x) == c)
         nearest = [
             rows[np.argmin(np.linalg.norm(X[rows] - x, axis=1))]
@@ -163,7 +144,7 @@ def test_inserting_a_new_label_within_radius(data):
     for x, c_label, r in zip(X_test[:10], y_pred[:10], radius[:10], strict=True):
         c = int(np.searchsorted(clf.classes_, c_label))
         voting_c = np.flatnonzero(_member_votes(clf, x) == c)[:r]
-        X_new = _near_duplicates_in(clf, x, voting_c, rng)
+        X_new = near_copies_in(clf, x, voting_c, rng)
         X_p = np.vstack([X, X_new])
         y_p = np.concatenate([y, np.full(len(X_new), 3)])  # a fourth class
         poisoned = _fit(X_p, y_p)

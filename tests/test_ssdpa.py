@@ -13,6 +13,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from helpers import runner_up
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
@@ -75,19 +76,7 @@ def embed(clf, X):
 
 def member_votes(clf, X):
     """(k, n_samples) class index each member votes for; -1 where it abstains."""
-    Z = embed(clf, X)
-    out = np.full((clf.k, len(X)), -1, dtype=np.int64)
-    for i, member in enumerate(clf.estimators_):
-        if member is not None:
-            out[i] = member.predict(Z)
-    return out
-
-
-def runner_up(votes, c):
-    """The rival that needs the fewest extra votes to beat class index c."""
-    score = votes + (np.arange(len(votes)) < c)  # ties go to the smaller index
-    score[c] = -1
-    return int(np.argmax(score))
+    return clf.member_predictions(X).T
 
 
 def decisive_flips(clf, X, y, x, n_flips):
