@@ -150,3 +150,71 @@ def test_inserting_a_new_label_within_radius(data):
         poisoned = _fit(X_p, y_p)
         assert poisoned.n_classes_ == (4 if r else 3)
         assert poisoned.predict(x[None, :])[0] == c_label
+
+
+# -- finite aggregation and run-off election, at the estimator level ----------
+
+
+def _bucket_attack(clf, make, X, y, x, n_buckets, rng):
+    """Insert, labelled with the rival, a near-copy of x into each of the
+    ``n_buckets`` buckets whose members vote most for the prediction (each
+    copy makes every 1-NN member its bucket feeds vote for the rival)."""
+    preds = clf.member_predictions(x[None, :])[0]
+    c = int(np.argmax(clf.vote_counts(x[None, :])[0]))
+    rival = runner_up(clf.vote_counts(x[None, :])[0], c)
+    n_members = clf.n_members_
+    feeds = (np.arange(n_members)[:, None] + clf.shifts_[None, :]) % n_members
+    gain = (preds[feeds] == c).sum(axis=1) + (preds[feeds] != rival).sum(axis=1)
+    buckets = np.argsort(-gain, kind="stable")[:n_buckets]
+    X_new = near_copies_in(clf, x, buckets, rng)
+    X_p = np.vstack([X, X_new])
+    y_p = np.concatenate([y, np.full(len(X_new), clf.classes_[rival])])
+    return make().fit(X_p, y_p).predict(x[None, :])[0]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": 10, "spread": 3},
+        {"k": 10, "spread": 3, "classes": [0, 1, 2]},
+        {"k": 20, "voting": "runoff"},
+        {"k": 8, "spread": 2, "voting": "runoff"},
+    ],
+)
+def test_bucket_attacks_within_the_radius_never_flip(data, params):
+    X, y, X_test = data
+
+    def make():
+        return DPAClassifier(KNeighborsClassifier(1), **params)
+
+    clf = make().fit(X, y)
+    y_pred, radius = clf.predict_certified(X_test)
+    assert (radius <= clf.certificate_.max_radius).all()
+    rng = np.random.default_rng(1)
+    moved = 0
+    for x, c, r in zip(X_test[:15], y_pred[:15], radius[:15], strict=True):
+        assert _bucket_attack(clf, make, X, y, x, r, rng) == c
+        moved += _bucket_attack(clf, make, X, y, x, 2 * r + 2, rng) != c
+    assert moved > 0, "a larger attack must move some predictions"
+
+
+def test_spread_one_is_dpa(data):
+    X, y, X_test = data
+    dpa = DPAClassifier(KNeighborsClassifier(1), k=K).fit(X, y)
+    fa1 = DPAClassifier(KNeighborsClassifier(1), k=K, spread=1).fit(X, y)
+    np.testing.assert_array_equal(fa1.shifts_, [0])
+    for a, b in zip(dpa.predict_certified(X_test), fa1.predict_certified(X_test)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_spread_members_train_on_their_buckets(data):
+    X, y, _ = data
+    clf = DPAClassifier(KNeighborsClassifier(1), k=7, spread=3).fit(X, y)
+    bucket = clf.assign_partitions(X)
+    assert clf.n_members_ == 21 and len(set(clf.shifts_.tolist())) == 3
+    for j, rows in enumerate(clf.estimators_samples_):
+        expected = np.flatnonzero(np.isin(bucket, (j - clf.shifts_) % 21))
+        np.testing.assert_array_equal(np.sort(rows), expected)
+    # every sample trains exactly `spread` members
+    counts = np.bincount(np.concatenate(clf.estimators_samples_), minlength=len(X))
+    assert (counts == 3).all()
