@@ -21,8 +21,10 @@ to the CSV.
 
 Usage::
 
-    python benchmarks/bench_certificates_fashion_mnist.py            # k 50 250 (d 1 4 16) + k 1200 (d 1)
-    python benchmarks/bench_certificates_fashion_mnist.py --quick    # smoke run on 6,000 rows
+    # k 50 and 250 with d 1, 4, 16, plus k 1200 with d 1:
+    python benchmarks/bench_certificates_fashion_mnist.py
+    # smoke run on 6,000 rows:
+    python benchmarks/bench_certificates_fashion_mnist.py --quick
     python benchmarks/bench_certificates_fashion_mnist.py --k 50 --spread 1 4
 
 Fixed choices: pixels divided by 255 (a constant: no training statistic);
