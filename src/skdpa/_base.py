@@ -6,6 +6,7 @@ assigned to partitions and what inputs the members see.
 """
 
 import sys
+import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -121,6 +122,24 @@ def _seeded_fit(estimator, X, y, seed, fit_params):
         return seeded_fit(estimator, X, y, seed, fit_params)
     estimator.fit(X, y, **fit_params)
     return estimator
+
+
+def _check_torch_member(estimator, classes_given, n_jobs):
+    """Once-per-fit checks for a member that involves torch (skdpa.torch).
+
+    Minimal hook from the torchfix branch; the core rewrite should make these
+    calls where it validates the member. Nothing can involve torch while torch
+    is not loaded, and skdpa.torch is imported only then.
+    """
+    if "torch" not in sys.modules:
+        return
+    from .torch import check_main_objects, involves_torch, torch_member_warnings
+
+    if not involves_torch(estimator):
+        return
+    check_main_objects(estimator, n_jobs=n_jobs)
+    for message in torch_member_warnings(estimator, classes_given=classes_given):
+        warnings.warn(message, UserWarning, stacklevel=5)
 
 
 def _index_params(params, indices, n_samples):
@@ -422,6 +441,11 @@ class BasePartitionEnsemble(
         samples = [order[bounds[i] : bounds[i + 1]] for i in range(self.k)]
 
         estimator = self._base_estimator()
+        # torchfix hook: warn once per fit, fail fast before dispatch. Until
+        # the ensembles take classes=, there is no fixed label set to advise.
+        has_classes = "classes" in self.get_params(deep=False)
+        classes_given = not has_classes or self.classes is not None
+        _check_torch_member(estimator, classes_given, self.n_jobs)
         base_seed = self._base_seed()
         X_fit = self._fit_inputs(X_members, X_content, h, base_seed)
         fit_order = self._member_fit_rows(X_content, h, tiebreak)
