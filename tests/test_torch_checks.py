@@ -494,9 +494,17 @@ def test_check_main_objects_names_the_problem(fake_main):
     with pytest.raises(pickle.PicklingError, match=r"build\.<locals>\.Local is "):
         check_main_objects(_net(local_cls), n_jobs=2)
     with pytest.raises(
-        pickle.PicklingError, match=r"__main__\.Net now holds another object"
+        pickle.PicklingError,
+        match=r"the name __main__\.Net does not hold that class any more",
     ):
         check_main_objects(_net(stale_cls), n_jobs=3)
+    nested_cls = _main_class("Inner", qualname="Outer.Inner")
+    with pytest.raises(
+        pickle.PicklingError,
+        match=r"class Outer\.Inner from __main__, and Outer\.Inner is defined "
+        r"inside a class\. With n_jobs=2, members are fit in worker processes",
+    ):
+        check_main_objects(_net(nested_cls), n_jobs=2)
     # fits that stay in this process need no names
     check_main_objects(_net(local_cls), n_jobs=1)
     with parallel_config(backend="threading"):

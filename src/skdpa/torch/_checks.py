@@ -32,9 +32,9 @@ def _torch_types():
 def _children(item, module_type):
     """The objects an estimator graph reaches from ``item`` (one step)."""
     if module_type is not None and isinstance(item, module_type):
-        # submodules (a stored class-level module is not in vars) and the
-        # module's own public attributes; parameters are tensors (leaves)
-        yield from (m for m in item.children())
+        # submodules (kept in the private ``_modules``) and the module's own
+        # public attributes, which may hold classes; parameters are tensors
+        yield from item.children()
         yield from (v for k, v in vars(item).items() if not k.startswith("_"))
     elif isinstance(item, dict):
         yield from item.values()
@@ -54,9 +54,9 @@ def _walk(obj):
     Classes and functions are yielded but not entered; arrays and tensors
     are yielded but not entered; numbers and strings are skipped.
     """
-    types = _torch_types()
-    module_type = types[0] if types else None
-    opaque = (type, np.ndarray) + ((types[1],) if types else ())
+    torch_types = _torch_types()
+    module_type = torch_types[0] if torch_types else None
+    opaque = (type, np.ndarray) + ((torch_types[1],) if torch_types else ())
     stack, seen = [obj], set()
     while stack and len(seen) < _MAX_VISITED:
         item = stack.pop()
@@ -99,10 +99,10 @@ def involves_torch(estimator):
     >>> involves_torch(make_skorch_member(n_classes=10))
     True
     """
-    types = _torch_types()
-    if types is None:
+    torch_types = _torch_types()
+    if torch_types is None:
         return False
-    module_type = types[0]
+    module_type = torch_types[0]
     for item in _walk(estimator):
         if isinstance(item, module_type):
             return True
@@ -146,9 +146,9 @@ def check_main_objects(estimator, *, n_jobs=None):
     skorch pickles a fitted net's module with the standard :mod:`pickle`,
     which records a class by module and name; the parent resolves that name
     in its own ``__main__`` when the fitted member comes back from a worker
-    process. A class defined inside a function, or a name that now holds
-    another object (a class redefined after the member was built), cannot be
-    resolved: loky then reports a broken process pool and dask waits
+    process. A class defined inside a function or another class, or a name
+    that no longer holds the class (redefined after the member was built),
+    cannot be resolved: loky then reports a broken process pool and dask waits
     forever. The ensemble calls this in the parent, once per ``fit``, before
     any member is sent to a worker.
 
@@ -180,11 +180,13 @@ def check_main_objects(estimator, *, n_jobs=None):
         name = candidate.__qualname__
         kind = "class" if isinstance(candidate, type) else "function"
         if not name.isidentifier():
-            problem = f"{name} is defined inside a function"
+            # workers receive it by value, without its outer name
+            outer = "function" if "<locals>" in name else "class"
+            problem = f"{name} is defined inside a {outer}"
         elif getattr(main, name, None) is not candidate:
             problem = (
-                f"__main__.{name} now holds another object than the {kind} the "
-                "member uses (was it redefined after the member was built?)"
+                f"the name __main__.{name} does not hold that {kind} any more "
+                "(was it redefined or deleted after the member was built?)"
             )
         else:
             continue
