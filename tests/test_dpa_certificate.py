@@ -203,7 +203,10 @@ def test_spread_one_is_dpa(data):
     dpa = DPAClassifier(KNeighborsClassifier(1), k=K).fit(X, y)
     fa1 = DPAClassifier(KNeighborsClassifier(1), k=K, spread=1).fit(X, y)
     np.testing.assert_array_equal(fa1.shifts_, [0])
-    for a, b in zip(dpa.predict_certified(X_test), fa1.predict_certified(X_test)):
+    pairs = zip(
+        dpa.predict_certified(X_test), fa1.predict_certified(X_test), strict=True
+    )
+    for a, b in pairs:
         np.testing.assert_array_equal(a, b)
 
 

@@ -468,7 +468,7 @@ class BasePartitionEnsemble(
                 f"samples: at least {n_members - n_labeled} members get no "
                 "sample and abstain.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def _member_fit_params(self, estimator, fit_params, n_samples):
@@ -499,18 +499,20 @@ class BasePartitionEnsemble(
                 )
         return params
 
-    def _member_warnings(self, estimator):
+    def _check_torch_member(self, estimator):
+        """Once per fit, for members that involve torch only: stop a fit whose
+        members could not come back from worker processes, and warn about
+        what would silently go wrong (a skorch validation split, positional
+        outputs without a fixed label set)."""
         if not involves_torch(estimator):
             return
-        try:  # TEMP until skdpa.torch._checks lands
-            from .torch._checks import torch_member_warnings
-        except ImportError:
-            return
+        from .torch import check_main_objects, torch_member_warnings
 
+        check_main_objects(estimator, n_jobs=self.n_jobs)
         for message in torch_member_warnings(
             estimator, classes_given=self.classes is not None
         ):
-            warnings.warn(message, UserWarning, stacklevel=4)
+            warnings.warn(message, UserWarning, stacklevel=5)
 
     def _base_seed(self):
         """None, the int random_state, or one draw from a RandomState instance."""
@@ -626,7 +628,7 @@ class BasePartitionEnsemble(
         classes, y_enc = self._encode_labels(y, labeled)
         self._check_size(int(labeled.sum()), X_content)
         params = self._member_fit_params(estimator, fit_params, n_samples)
-        self._member_warnings(estimator)
+        self._check_torch_member(estimator)
 
         # partition: buckets from each row alone, rows in canonical order
         h = content_hash(X_content)

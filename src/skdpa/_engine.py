@@ -8,7 +8,8 @@ Outputs are gathered into one array per call: class indices (``-1`` where a
 member abstains) or score vectors (NaN rows where it abstains).
 """
 
-from contextlib import ExitStack, contextmanager, nullcontext
+import sys
+from contextlib import ExitStack, nullcontext
 
 import numpy as np
 from sklearn.base import clone
@@ -16,7 +17,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-__all__ = ["fit_members", "involves_torch", "member_outputs"]
+__all__ = ["check_member_travels", "fit_members", "involves_torch", "member_outputs"]
 
 # Module names whose classes make a member "torch": its fit must seed torch's
 # generators in the worker. Checked without importing torch.
@@ -37,12 +38,32 @@ def _is_torch_object(obj):
 
 
 def involves_torch(estimator):
-    """Whether an estimator (or anything among its parameters) is torch-based.
+    """Whether an estimator trains or runs torch: a torch module class or
+    instance, a skorch net or a ``skdpa.torch`` object among its parameters.
 
-    Walks ``get_params(deep=True)`` and containers; a class or instance counts
-    when a class in its MRO comes from ``torch``, ``skorch`` or
-    ``skdpa.torch``. Never imports torch, so a scikit-learn member stays on the
-    plain path even when torch happens to be loaded.
+    Walks ``get_params(deep=False)`` recursively, containers included; a class
+    or instance counts when a class in its MRO comes from ``torch``,
+    ``skorch`` or ``skdpa.torch``. Whether torch happens to be imported does
+    not matter, and torch is never imported: a scikit-learn member stays on
+    the plain path in a process that has torch loaded.
+
+    Parameters
+    ----------
+    estimator : object
+        A scikit-learn estimator, fitted or not.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skdpa._engine import involves_torch
+    >>> involves_torch(make_pipeline(StandardScaler(), LogisticRegression()))
+    False
     """
     stack, seen = [estimator], set()
     while stack and len(seen) < _MAX_VISITED:
@@ -68,6 +89,79 @@ def involves_torch(estimator):
     return False
 
 
+def _in_remote_dask_worker():
+    """Running a task in a dask worker whose results are pickled to the caller."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not inside a dask task
+        return False
+    # in-process workers (LocalCluster(processes=False)) hand results over
+    # without pickling them
+    return not str(getattr(worker, "address", "")).startswith("inproc://")
+
+
+def check_member_travels(member):
+    """Fail fast, with the cause, if a fitted member cannot leave a dask worker.
+
+    joblib's loky backend reports a result it cannot pickle at once; under
+    joblib's dask backend the worker only logs the failure and the caller
+    waits forever. So in a dask worker process the fitted member is pickled
+    here first, as dask would, and an error names the cause and the remedy.
+    Elsewhere this does nothing.
+
+    Parameters
+    ----------
+    member : object
+        A fitted member.
+
+    Raises
+    ------
+    pickle.PicklingError
+        In a dask worker process, when the member cannot be pickled.
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from skdpa._engine import check_member_travels
+    >>> check_member_travels(DummyClassifier().fit([[0], [1]], [0, 1]))
+    """
+    if not _in_remote_dask_worker():
+        return
+    import pickle
+
+    import cloudpickle  # a dependency of dask, whose worker we are in
+
+    try:
+        cloudpickle.dumps(member)
+    except Exception as exc:
+        cause = f"{type(exc).__name__}: {exc}"
+        by_name = isinstance(exc, pickle.PicklingError) or "attribute lookup" in cause
+        if by_name:
+            remedy = (
+                "skorch pickles a fitted net's module with the standard pickle "
+                "module, which finds every class and function by module and name; "
+                "a dask worker knows only the names defined at the top level of "
+                "your script (not inside a function or under `if __name__ == "
+                "'__main__':`). Define the torch module, and anything else the "
+                "member uses, at the top level of an importable file and import "
+                "it, or fit with n_jobs=1."
+            )
+        else:
+            remedy = (
+                "Everything a fitted member holds must be picklable to come back "
+                "from a worker process; or fit with n_jobs=1."
+            )
+        raise pickle.PicklingError(
+            f"The fitted member ({type(member).__name__}) cannot be sent back "
+            f"from this dask worker: {cause}. Under joblib's dask backend a "
+            "result that cannot be pickled never reaches the caller (the fit "
+            f"would hang), so the fit stops here. {remedy}"
+        ) from None
+
+
 def _thread_limits(member_threads, torch_member):
     """Context limiting BLAS/OpenMP (and torch, for torch members) threads."""
     if member_threads is None:
@@ -75,20 +169,10 @@ def _thread_limits(member_threads, torch_member):
     stack = ExitStack()
     stack.enter_context(threadpool_limits(limits=member_threads))
     if torch_member:
-        stack.enter_context(_torch_threads(member_threads))
+        from .torch import torch_threads
+
+        stack.enter_context(torch_threads(member_threads))
     return stack
-
-
-@contextmanager
-def _torch_threads(n):  # TEMP until skdpa.torch provides torch_threads
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _set_member_random_states(estimator, seed):
@@ -153,11 +237,19 @@ def _fit_batch(estimator, X, y, fit_params, batch, member_threads, torch_member)
             _set_member_random_states(member, task["seed"])
             try:
                 if torch_member:
-                    from .torch._seeding import seeded_fit
+                    from .torch import seeded_fit
 
-                    member = seeded_fit(member, X_fit, y_fit, task["seed"], params)
+                    member = seeded_fit(
+                        member,
+                        X_fit,
+                        y_fit,
+                        task["seed"],
+                        params,
+                        n_threads=member_threads,
+                    )
                 else:
                     member.fit(X_fit, y_fit, **params)
+                check_member_travels(member)
             except Exception as exc:
                 own = task["own_rows"]
                 n_rows = len(rows if own is None else own)

@@ -216,7 +216,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
                 "is one class plus unlabeled rows, not a binary problem. Encode "
                 "binary labels as 0/1 (or strings) and mark unlabeled rows -1.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return y, unlabeled
 
