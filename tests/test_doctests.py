@@ -5,7 +5,13 @@ import importlib
 
 import pytest
 
-MODULES = ["skdpa.metrics", "skdpa.plotting", "skdpa.datasets", "skdpa.cli"]
+MODULES = [
+    "skdpa.certify",
+    "skdpa.metrics",
+    "skdpa.plotting",
+    "skdpa.datasets",
+    "skdpa.cli",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -5,9 +5,9 @@ Feizi (ICLR 2021) as scikit-learn estimators.
 """
 
 from ._base import Certificate
-from ._certify import certified_radius
 from ._dpa import DPAClassifier
 from ._ssdpa import SSDPAClassifier
+from .certify import certified_radius
 
 __version__ = "0.1.0"
 

@@ -35,8 +35,8 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from ._certify import certified_radius, plurality_vote
 from ._hashing import canonical_order, content_hash, is_text_input
+from .certify import certified_radius, plurality_vote
 
 # ---------------------------------------------------------------------------
 # Certificates
