@@ -249,3 +249,43 @@ def smallest_greedy_attack(game, outputs, shifts):
     ]
     sizes = [s for s in sizes if s is not None]
     return min(sizes) if sizes else None
+
+
+def published_roe_radius(rankings, n_classes):
+    """DPA+ROE certificate of Rezaei et al. for one sample (d = 1).
+
+    As their paper states it, with two changes their code lacks: round 2 uses
+    the same preference rule as everything else (their strict > breaks
+    M_a(b) = -M_b(a) under tied scores), and the two-rival bound is the closed
+    form max(ceil(g1/2), ceil(g2/2), ceil((g1+g2)/3)) instead of a lookup
+    table. Abstaining members (None) have no vote and no preference.
+    """
+    counts = [0] * n_classes
+    for r in rankings:
+        if r is not None:
+            counts[r[0]] += 1
+    n_voting = sum(counts)
+    p = runoff(rankings, n_classes)
+    order = sorted(range(n_classes), key=lambda c: (-counts[c], c))
+    q = order[1] if order[0] == p else order[0]
+
+    def gap(a, b):  # b ranks above a iff gap(a, b) <= 0
+        return counts[a] - counts[b] + (1 if b > a else 0)
+
+    def margin(a, b):
+        prefer = sum(1 for r in rankings if r is not None and r.index(a) < r.index(b))
+        return 2 * prefer - n_voting
+
+    def half(x):
+        return -(-x // 2)
+
+    rivals = [c for c in range(n_classes) if c != p]
+    r1 = math.inf
+    for c1, c2 in itertools.combinations(rivals, 2):
+        g1, g2 = max(gap(p, c1), 0), max(gap(p, c2), 0)
+        r1 = min(r1, max(half(g1), half(g2), -(-(g1 + g2) // 3)))
+    r2 = math.inf
+    for c in rivals:
+        first = 0 if c == q else half(gap(q, c))
+        r2 = min(r2, max(first, half(margin(p, c) + (1 if c > p else 0))))
+    return min(r1, r2) - 1

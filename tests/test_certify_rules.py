@@ -17,6 +17,7 @@ from certify_reference import (
     exact_certificates,
     plurality,
     published_fa_radius,
+    published_roe_radius,
     ranking,
     runoff,
     smallest_greedy_attack,
@@ -39,14 +40,20 @@ from skdpa.certify import (
 
 
 def _score_vectors(n_classes):
-    """Score vectors over {0, 0.5, 1} grouped by the ranking they induce.
+    """Score vectors grouped by the ranking they induce.
 
-    Most rankings have a tied representative (for three classes, (1, 1, 1)
-    ranks 0 > 1 > 2), so choosing among them exercises the tie-break.
+    All vectors over {0, 0.5, 1} (most rankings have tied representatives: for
+    three classes (1, 1, 1) ranks 0 > 1 > 2), so choosing among them exercises
+    the tie-break, and one strict vector per ranking.
     """
     groups = {}
     for v in itertools.product([0.0, 0.5, 1.0], repeat=n_classes):
         groups.setdefault(ranking(v), []).append(v)
+    for order in itertools.permutations(range(n_classes)):  # strict ones too
+        v = [0.0] * n_classes
+        for position, c in enumerate(order):
+            v[c] = float(n_classes - position)
+        groups.setdefault(order, []).append(tuple(v))
     return groups
 
 
@@ -451,6 +458,17 @@ def test_runoff_radius_below_every_attack_found(ensemble):
     assert size is not None and 0 <= radius[0] < size
     assert targeted[0, winner[0]] == -1
     assert radius[0] == np.delete(targeted[0], winner[0]).min()
+
+
+@settings(max_examples=60, deadline=None)
+@given(ensembles(max_k=40, max_d=1, max_classes=6))
+def test_dpa_runoff_never_below_published(ensemble):
+    n_members, n_classes, _, favourite, bias, seed = ensemble
+    scores = _random_scores(n_members, n_classes, favourite, bias, seed, n=3)
+    radius = runoff_certify(scores)[1]
+    for i in range(3):
+        outputs = [ranking(v) for v in scores[i].tolist()]
+        assert radius[i] >= published_roe_radius(outputs, n_classes)
 
 
 def _relabellings(n_members, shifts, rng):
