@@ -28,8 +28,8 @@ Conventions shared by every function:
 - A radius counts poisoned *buckets*: one inserted, removed or relabelled
   training sample changes one bucket, so a radius ``r`` means that no attack
   touching at most ``r`` training samples changes the winner. It is at least
-  0, and every attack of ``radius + 1`` buckets that the certificate fails to
-  rule out is a candidate, not a proof, that the winner can change.
+  0 and a lower bound on the true radius: equal to it for the plurality vote
+  under DPA (Theorem 1), and proven sound, not exact, otherwise.
 
 The derivations are in the documentation (Theory: certificates of the vote
 rules).
