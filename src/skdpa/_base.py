@@ -919,7 +919,7 @@ class BasePartitionEnsemble(
                 winner[where], radius[where], targeted[where] = self._certify_scores(
                     out, per_class=True
                 )
-                out = certify.top_choices(out)
+                out = certify.first_choices(out)
             else:
                 out = self._outputs(X_chunk, "predict")
                 winner[where], radius[where], targeted[where] = (
@@ -1002,7 +1002,7 @@ class BasePartitionEnsemble(
         for where, X_chunk in self._chunks(X_in, per_row):
             out = self._outputs(X_chunk, "scores" if scores_rule else "predict")
             if scores_rule:
-                out = certify.top_choices(out)
+                out = certify.first_choices(out)
             votes[where] = certify.count_votes(out, self.n_classes_)
         return votes
 
