@@ -206,7 +206,7 @@ def test_abstaining_members_are_minus_one_and_nan():
     assert (preds[:, empty] == -1).all() and (preds[:, ~empty] >= 0).all()
     assert np.isnan(scores[:, empty]).all() and not np.isnan(scores[:, ~empty]).any()
     assert clf.score_method_ == "predict"
-    assert_array_equal(clf.predict_proba(X).sum(axis=1), 1.0)
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
 
 
 # -- persistence ----------------------------------------------------------------
@@ -334,3 +334,37 @@ def test_involves_torch_sees_modules_inside_pipelines():
     assert involves_torch(make_pipeline(StandardScaler(), net))
     assert involves_torch(net)
     assert not involves_torch(make_pipeline(StandardScaler(), LogisticRegression()))
+
+
+@pytest.mark.parametrize("voting", ["plurality", "runoff"])
+@pytest.mark.parametrize("classes", [None, list(range(10))])
+@pytest.mark.parametrize("spread", [1, 2])
+def test_every_method_agrees_on_the_winner(digits, voting, classes, spread):
+    """predict, predict_certified, the report and the stored-output functions
+    of skdpa.certify name the same winner, ties included (1-NN scores tie)."""
+    X, y, X_test = digits
+    clf = DPAClassifier(
+        KNeighborsClassifier(1), k=9, spread=spread, voting=voting, classes=classes
+    ).fit(X, y)
+    y_pred = clf.predict(X_test)
+    certified, radius = clf.predict_certified(X_test)
+    assert_array_equal(certified, y_pred)
+    report = clf.certificate_report(X_test)
+    assert_array_equal(report.y_pred, y_pred)
+    assert_array_equal(report.radius, radius)
+    assert (radius <= clf.certificate_.max_radius).all()
+    shifts = None if spread == 1 else clf.shifts_
+    if voting == "runoff":
+        winner = skdpa.certify.runoff_winner(clf.member_scores(X_test))
+    else:
+        winner = skdpa.certify.plurality_winner(clf.member_predictions(X_test), 10)
+    assert_array_equal(clf.classes_[winner], y_pred)
+    if classes is not None:  # no extra rival: the stored-output certificate
+        if voting == "runoff":
+            _, r = skdpa.certify.runoff_certify(clf.member_scores(X_test), shifts)
+        else:
+            _, r = skdpa.certify.plurality_certify(
+                clf.member_predictions(X_test), 10, shifts
+            )
+        assert_array_equal(r, radius)
+    np.testing.assert_allclose(clf.predict_proba(X_test).sum(axis=1), 1.0)

@@ -841,9 +841,9 @@ class BasePartitionEnsemble(
 
     def _chunks(self, X, per_row):
         """Row chunks of X that keep an output array of ``per_row`` values per
-        row under ~256 MiB."""
+        row under ~512 MiB."""
         n = _num_rows(X)
-        step = max(1, (1 << 25) // max(1, per_row))
+        step = max(1, (1 << 26) // max(1, per_row))
         if step >= n:
             yield slice(0, n), X
             return
