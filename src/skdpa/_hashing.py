@@ -55,8 +55,8 @@ is hashed with BLAKE2b over its canonical tokens. The choice is made per row.
 
 import datetime
 import decimal
-import fractions
 import hashlib
+import math
 import numbers
 import os
 import re
@@ -102,19 +102,19 @@ _TABLE_DTYPES = (np.dtype(bool), np.dtype(np.int8), np.dtype(np.uint8))
 _FLOAT_TYPES = (float, np.float64, np.float32, np.float16, bool, np.bool_)
 _EPOCH = datetime.datetime(1970, 1, 1)
 _EPOCH_DATE = datetime.date(1970, 1, 1)
-_F = fractions.Fraction
-_TIME_UNITS = {
-    "W": _F(604800),
-    "D": _F(86400),
-    "h": _F(3600),
-    "m": _F(60),
-    "s": _F(1),
-    "ms": _F(1, 10**3),
-    "us": _F(1, 10**6),
-    "ns": _F(1, 10**9),
-    "ps": _F(1, 10**12),
-    "fs": _F(1, 10**15),
-    "as": _F(1, 10**18),
+# Seconds per NumPy time unit, as (numerator, denominator).
+_UNIT_SECONDS = {
+    "W": (604800, 1),
+    "D": (86400, 1),
+    "h": (3600, 1),
+    "m": (60, 1),
+    "s": (1, 1),
+    "ms": (1, 10**3),
+    "us": (1, 10**6),
+    "ns": (1, 10**9),
+    "ps": (1, 10**12),
+    "fs": (1, 10**15),
+    "as": (1, 10**18),
 }
 
 
@@ -279,29 +279,43 @@ def _int_bytes(v):
     return (b"-" if v < 0 else b"+") + len(data).to_bytes(8, "little") + data
 
 
-def _seconds_token(tag, seconds):
-    seconds = _F(seconds)
-    return tag + _int_bytes(seconds.numerator) + _int_bytes(seconds.denominator)
+def _time_token(tag, count, unit):
+    """Token of ``count`` time units of ``unit`` seconds (numerator, denominator):
+    the exact number of seconds as a reduced fraction, so every unit and type
+    spelling the same instant or duration gives the same token."""
+    num, den = count * unit[0], unit[1]
+    g = math.gcd(num, den)
+    return tag + _int_bytes(num // g) + _int_bytes(den // g)
+
+
+def _month_token(months):
+    # calendar months are not a fixed number of seconds: a unit of their own
+    return b"D" + _int_bytes(months)
+
+
+def _time_unit(dtype):
+    """(datetime64/timedelta64 dtype to convert to, (num, den) seconds)."""
+    unit, count = np.datetime_data(dtype)
+    if unit in ("Y", "M"):  # calendar units: days (datetimes), months (deltas)
+        target = "datetime64[D]" if dtype.kind == "M" else "timedelta64[M]"
+        return np.dtype(target), None if dtype.kind == "m" else (86400, 1)
+    num, den = _UNIT_SECONDS[unit]
+    return dtype, (num * count, den)
 
 
 def _numpy_time_cell(v):
     if np.isnat(v):
         return _FLOAT, _NAN_WORD
-    unit, count = np.datetime_data(v.dtype)
-    if isinstance(v, np.timedelta64) and unit in ("Y", "M"):
-        months = int(v.astype("timedelta64[M]").astype(np.int64))
-        return _TOKEN, b"D" + _int_bytes(months)
-    if unit in ("Y", "M"):
-        v = v.astype("datetime64[D]")
-        unit, count = "D", 1
-    seconds = int(v.astype(np.int64)) * count * _TIME_UNITS[unit]
-    return _TOKEN, _seconds_token(
-        b"t" if isinstance(v, np.datetime64) else b"d", seconds
-    )
+    dtype, unit = _time_unit(v.dtype)
+    count = int(v.astype(dtype).astype(np.int64))
+    if unit is None:
+        return _TOKEN, _month_token(count)
+    tag = b"t" if isinstance(v, np.datetime64) else b"d"
+    return _TOKEN, _time_token(tag, count, unit)
 
 
 def _time_cell(v):
-    """(kind, value) of a date, datetime or timedelta; None if v is none."""
+    """(kind, value) of a date, datetime or timedelta; None for anything else."""
     if isinstance(v, np.datetime64 | np.timedelta64):
         return _numpy_time_cell(v)
     pd = sys.modules.get("pandas")
@@ -314,16 +328,36 @@ def _time_cell(v):
         offset = v.utcoffset()
         if offset is not None:
             delta -= offset
-        return _TOKEN, _seconds_token(b"t", _timedelta_seconds(delta))
+        return _TOKEN, _time_token(b"t", _microseconds(delta), (1, 10**6))
     if isinstance(v, datetime.date):
-        return _TOKEN, _seconds_token(b"t", (v - _EPOCH_DATE).days * 86400)
+        return _TOKEN, _time_token(b"t", (v - _EPOCH_DATE).days, (86400, 1))
     if isinstance(v, datetime.timedelta):
-        return _TOKEN, _seconds_token(b"d", _timedelta_seconds(v))
+        return _TOKEN, _time_token(b"d", _microseconds(v), (1, 10**6))
     return None
 
 
-def _timedelta_seconds(delta):
-    return _F(delta.days * 86400 + delta.seconds) + _F(delta.microseconds, 10**6)
+def _microseconds(delta):
+    return (delta.days * 86400 + delta.seconds) * 10**6 + delta.microseconds
+
+
+def _time_array_cells(A):
+    """Canonical cells of a 2-D datetime64/timedelta64 array, vectorised."""
+    missing = np.isnat(A)
+    dtype, unit = _time_unit(A.dtype)
+    counts = A.astype(dtype).view(np.int64)
+    word = np.zeros(A.shape, dtype=np.uint64)
+    word[missing] = _NAN_WORD
+    kind = np.full(A.shape, _TOKEN, dtype=np.uint8)
+    kind[missing] = _FLOAT
+    at = np.argwhere(~missing)
+    values = counts[~missing].tolist()
+    if unit is None:
+        tokens = [_month_token(c) for c in values]
+    else:
+        tag = b"t" if A.dtype.kind == "M" else b"d"
+        tokens = [_time_token(tag, c, unit) for c in values]
+    special = dict(zip(map(tuple, at.tolist()), tokens, strict=True))
+    return _Cells(word, kind, special, raw=A)  # NumPy scalars: cheap, exact
 
 
 def _is_missing(v):
@@ -618,8 +652,10 @@ def _array_blocks(A, positions):
         return [("dense", positions, A)]
     if A.dtype.kind == "c" and A.size:
         raise _unhashable_error(A.flat[0], 0, int(positions[0]))
+    if A.dtype.kind in "Mm":
+        return [("cells", positions, _time_array_cells(A))]
     values = np.empty(A.shape, dtype=object)
-    if A.dtype.kind in "Mmf":  # keep NumPy scalars (astype(object) loses units)
+    if A.dtype.kind == "f":  # longdouble: keep NumPy scalars
         for j in range(A.shape[1]):
             values[:, j] = list(A[:, j])
     else:
@@ -637,16 +673,15 @@ def _series_cells(s, position):
         blocks = _array_blocks(categories, pos)
         _, _, block = blocks[0]
         cats = _Cells.numeric(block) if blocks[0][0] == "dense" else block
-        codes = s.cat.codes.to_numpy()
-        safe = np.where(codes < 0, 0, codes)
-        word = cats.word[safe]
-        kind = cats.kind[safe]
-        word[codes < 0] = _NAN_WORD
-        kind[codes < 0] = _FLOAT
+        codes = s.cat.codes.to_numpy().astype(np.intp)
+        missing = codes < 0
+        codes[missing] = len(categories)  # one extra entry: the missing value
+        word = np.append(cats.word[:, 0], np.uint64(_NAN_WORD))[codes][:, None]
+        kind = np.append(cats.kind[:, 0], np.uint8(_FLOAT))[codes][:, None]
         special = {
-            (int(i), 0): cats.special[int(c), 0]
-            for i, c in enumerate(codes)
-            if c >= 0 and kind[i, 0] != _FLOAT
+            (i, 0): cats.special[c, 0]
+            for i, c in enumerate(codes.tolist())
+            if kind[i, 0] != _FLOAT
         }
         return _Cells(word, kind, special, raw=s.to_numpy(dtype=object).reshape(-1, 1))
     numpy_dtype = getattr(dtype, "numpy_dtype", None)
@@ -659,12 +694,12 @@ def _series_cells(s, position):
         cells.special = {k: v for k, v in cells.special.items() if not missing[k[0]]}
         cells.raw = s.to_numpy(dtype=object).reshape(-1, 1)
         return cells
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        dtype = s.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "Mm":
-        values = np.empty((len(s), 1), dtype=object)
-        values[:, 0] = list(s.to_numpy())
-    else:
-        values = s.to_numpy(dtype=object).reshape(-1, 1)
-    return _object_cells(values, pos)
+        return _time_array_cells(s.to_numpy().reshape(-1, 1))
+    return _object_cells(s.to_numpy(dtype=object).reshape(-1, 1), pos)
 
 
 def _frame_blocks(X):
@@ -690,6 +725,8 @@ def _blocks(X):
     if hasattr(X, "iloc") and hasattr(X, "columns"):
         return X.shape[0], X.shape[1], _frame_blocks(X)
     if hasattr(X, "iloc") and hasattr(X, "dtype"):  # a Series: one column
+        if _is_dense_dtype(X.dtype):
+            return len(X), 1, [("dense", np.array([0]), X.to_numpy().reshape(-1, 1))]
         return len(X), 1, [("cells", np.array([0]), _series_cells(X, 0))]
     if isinstance(X, list | tuple):
         A = np.array(X, dtype=object)  # no dtype inference across rows
@@ -721,8 +758,18 @@ def _cells_of(n, d, blocks, rows=None):
     return _Cells(word, kind, special)
 
 
+def _byte_rows(block):
+    """Rows of a C-contiguous 2-D uint8 array as a list of bytes objects."""
+    block = np.ascontiguousarray(block)
+    return block.view(np.dtype((np.void, block.shape[1]))).ravel().tolist()
+
+
 def _tokens_of(cells):
-    """Canonical bytes of every row of a _Cells (all columns, in order)."""
+    """Canonical bytes of every row of a _Cells (all columns, in order).
+
+    A number is ``b"f"`` and its 8-byte word; other cells are their own
+    tokens. Runs of numeric columns are copied as one slice per row.
+    """
     m, d = cells.word.shape
     if d == 0:
         return [b""] * m
@@ -730,21 +777,23 @@ def _tokens_of(cells):
     record["tag"] = ord("f")
     record["word"] = cells.word
     flat = record.view(np.uint8).reshape(m, 9 * d)
-    by_row = {}
-    for (i, j), value in sorted(cells.special.items()):
-        by_row.setdefault(i, []).append((j, _cell_token(cells.kind[i, j], value)))
-    tokens = []
-    for i in range(m):
-        row = flat[i].tobytes()
-        if i in by_row:
-            parts, at = [], 0
-            for j, token in by_row[i]:
-                parts += [row[at : 9 * j], token]
-                at = 9 * j + 9
-            parts.append(row[at:])
-            row = b"".join(parts)
-        tokens.append(row)
-    return tokens
+    by_column = {}
+    for (i, j), value in cells.special.items():
+        by_column.setdefault(j, []).append((i, _cell_token(cells.kind[i, j], value)))
+    segments, start = [], 0
+    for j in sorted(by_column):
+        if j > start:
+            segments.append(_byte_rows(flat[:, 9 * start : 9 * j]))
+        column = _byte_rows(flat[:, 9 * j : 9 * j + 9])
+        for i, token in by_column[j]:
+            column[i] = token
+        segments.append(column)
+        start = j + 1
+    if start < d:
+        segments.append(_byte_rows(flat[:, 9 * start :]))
+    if len(segments) == 1:
+        return segments[0]
+    return [b"".join(parts) for parts in zip(*segments, strict=True)]
 
 
 def _digest_tokens(tokens):
@@ -1047,9 +1096,12 @@ def _block_sums(what, positions, block):
             value = None
         raise _sum_error(value, int(i), int(positions[j]))
     ints, frac, fixed = _float_sums(floats, positions)
-    for (i, _), v in cells.special.items():
-        ints[i] += np.uint64(v & _MASK64)
-        fixed[i] += np.uint64((v << 24) & _MASK64)
+    if cells.special:  # integers float64 cannot hold, exactly
+        rows = np.array([i for i, _ in cells.special], dtype=np.intp)
+        values = list(cells.special.values())
+        np.add.at(ints, rows, np.array([v & _MASK64 for v in values], np.uint64))
+        shifted = [(v << 24) & _MASK64 for v in values]
+        np.add.at(fixed, rows, np.array(shifted, dtype=np.uint64))
     return ints, frac, fixed
 
 
