@@ -35,7 +35,10 @@ class DPAClassifier(BasePartitionEnsemble):
         How a sample's partition is chosen (``hash(x) % k``):
 
         - ``"content"``: a stable 64-bit digest of the row's values, independent
-          of dtype, memory layout, position and process.
+          of memory layout, position, the other rows and the process. Equal
+          numbers hash alike in any dtype (``3``, ``3.0``, ``"3"``), but a
+          float32 copy of fractional data holds other numbers than its float64
+          original (``np.float32(0.1) != 0.1``) and lands in other partitions.
         - ``"sum"``: the paper's sum of values (integer pixels sum exactly as in
           the reference code; fractional values in fixed point).
         - callable ``X -> (n_samples,)`` non-negative integers; it must depend

@@ -62,6 +62,7 @@ import os
 import re
 import reprlib
 import sys
+from collections.abc import Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -209,7 +210,7 @@ def _to_float(v):
 
 def _decimal_cell(d, *, from_string):
     """(kind, value) of a finite Decimal; None for an over-long integer string."""
-    sign, digits, exponent = d.as_tuple()
+    _, digits, exponent = d.as_tuple()
     if not any(digits):
         return _FLOAT, 0
     stripped = len(digits)
@@ -296,6 +297,12 @@ def _month_token(months):
 def _time_unit(dtype):
     """(datetime64/timedelta64 dtype to convert to, (num, den) seconds)."""
     unit, count = np.datetime_data(dtype)
+    if unit == "generic":
+        raise TypeError(
+            f"Cannot hash a {dtype} value without a time unit; the content "
+            "hasher's argument must be a string or a number (or a date or time "
+            "with a unit)."
+        )
     if unit in ("Y", "M"):  # calendar units: days (datetimes), months (deltas)
         target = "datetime64[D]" if dtype.kind == "M" else "timedelta64[M]"
         return np.dtype(target), None if dtype.kind == "m" else (86400, 1)
@@ -830,7 +837,11 @@ def is_text_input(X):
     >>> is_text_input([None, "spam", "ham"]), is_text_input([[1, 2], [3, 4]])
     (True, False)
     """
-    if sp.issparse(X) or hasattr(X, "columns") or isinstance(X, str | bytes):
+    if (
+        sp.issparse(X)
+        or hasattr(X, "columns")
+        or isinstance(X, str | bytes | Mapping | Set)
+    ):
         return False
     shape = getattr(X, "shape", None)
     if shape is not None:
@@ -841,7 +852,7 @@ def is_text_input(X):
             return shape[0] > 0
         if isinstance(dtype, np.dtype) and dtype.kind != "O":
             return False
-    elif not hasattr(X, "__len__") or not hasattr(X, "__iter__"):
+    elif not all(hasattr(X, a) for a in ("__len__", "__iter__", "__getitem__")):
         return False
     text = False
     try:
@@ -1044,7 +1055,7 @@ def _sum_error(value, row, column):
     )
 
 
-def _float_sums(values, positions, row_offset=0):
+def _float_sums(values, positions):
     """(integer sums, fractional rows, fixed-point sums) of float rows."""
     n, d = values.shape
     ints = np.zeros(n, dtype=np.uint64)
@@ -1056,9 +1067,7 @@ def _float_sums(values, positions, row_offset=0):
         finite = np.isfinite(chunk)
         if not finite.all():
             i, j = np.argwhere(~finite)[0]
-            raise _sum_error(
-                float(chunk[i, j]), row_offset + start + int(i), int(positions[j])
-            )
+            raise _sum_error(float(chunk[i, j]), start + int(i), int(positions[j]))
         rounded = np.rint(chunk)
         ints[start : start + len(chunk)] = _float_mod64(rounded).sum(
             axis=1, dtype=np.uint64
