@@ -516,6 +516,12 @@ def test_text_with_missing_first_element():
     h = content_hash(docs)
     assert h[0] == h[3] != h[1]
     assert_array_equal(content_hash(docs)[1:3], content_hash(["spam", "ham"]))
+    # a document hashes as a one-column row holding it, missing ones included
+    column = np.array([[v] for v in ["spam", b"ham", None, np.nan]], dtype=object)
+    assert_array_equal(
+        content_hash(["spam", b"ham", None, np.nan]), content_hash(column)
+    )
+    assert_array_equal(content_hash([None, "x"])[:1], content_hash([None]))
     assert not is_text_input([None, None])
     assert not is_text_input(["a", 1])
     assert not is_text_input([["a"], ["b"]])

@@ -270,6 +270,22 @@ def test_inferred_string_columns_do_not_move_other_rows(data, first):
     assert_array_equal(dirty[: len(rows)], clean)
 
 
+DOCUMENTS = st.text(max_size=6) | st.binary(max_size=4) | st.just(None)
+
+
+@SETTINGS
+@given(docs=st.lists(DOCUMENTS, min_size=1, max_size=10), data=st.data())
+def test_each_document_hashes_alone_as_in_any_corpus(docs, data):
+    """1-D text: a document's hash ignores the other documents (even when
+    they are all missing, and the sequence is then no longer text)."""
+    perm = data.draw(st.permutations(range(len(docs))))
+    corpus = [docs[i] for i in perm]
+    h = content_hash(corpus)
+    for i, doc in enumerate(corpus):
+        assert content_hash([doc])[0] == h[i]
+    assert_array_equal(content_hash(pd.Series(corpus, dtype=object)), h)
+
+
 # -- sum_hash -------------------------------------------------------------------
 
 SUM_KINDS = {

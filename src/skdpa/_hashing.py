@@ -265,13 +265,30 @@ def _string_cell(s):
 
 
 def _text_token(v):
-    """Canonical bytes of a string or bytes value (and of a missing document)."""
+    """Canonical bytes of a string or bytes value; a missing one is the NaN."""
     if isinstance(v, str):
         data = v.encode("utf-8", "surrogatepass")
         return b"s" + len(data).to_bytes(8, "little") + data
     if isinstance(v, bytes | bytearray):
         return b"b" + len(v).to_bytes(8, "little") + bytes(v)
-    return b"n"
+    return _cell_token(_FLOAT, _NAN_WORD)
+
+
+def _text_hash(X):
+    """Hashes of a 1-D sequence of documents.
+
+    A document hashes as a one-column row holding that string (the same
+    tokens and digest), and a missing document as a one-column row holding
+    the missing value, so its hash is the same whatever else the sequence holds.
+    """
+    missing = np.array([not isinstance(v, str | bytes) for v in X], dtype=bool)
+    h = np.empty(len(missing), dtype=np.uint64)
+    present = [v for v, m in zip(X, missing, strict=True) if not m]
+    h[~missing] = _digest_tokens([_text_token(v) for v in present])
+    if missing.any():
+        nan_row = np.array([[np.nan]])
+        h[missing] = _dense_mix_sum(nan_row, _column_keys(1))[0] ^ np.uint64(1)
+    return _splitmix64(h)
 
 
 def _int_bytes(v):
@@ -959,7 +976,7 @@ def content_hash(X):
     True
     """
     if is_text_input(X):
-        return _splitmix64(_digest_tokens([_text_token(v) for v in X]))
+        return _text_hash(X)
     if sp.issparse(X):
         if _is_dense_dtype(X.dtype):
             h = _sparse_mix_sum(X)
