@@ -29,13 +29,15 @@ Canonical value of a cell (decided from that cell alone)
   decimal number in plain ASCII (optional sign, digits, optional fraction,
   optional exponent; no spaces, underscores, ``nan``/``inf`` words or
   non-ASCII digits) hash as that number: exactly when it is an integer, so
-  ``"10023"`` hashes like ``10023`` and long digit strings stay exact. An
-  integer spelled with more than 4300 digits (Python's own limit for
-  converting strings to ``int``) hashes as a string. Any other string hashes as
-  a string. pandas infers a column's type from the whole column, a decision one
-  junk row can flip; hashing by value makes each row's partition independent
-  of it. A 1-D sequence of strings (documents for a text pipeline) hashes its
-  elements as strings.
+  ``"10023"`` hashes like ``10023`` and long digit strings stay exact;
+  otherwise as the float64 it rounds to, like ``float(s)``. An integer spelled
+  with more than 4300 digits (Python's own limit for converting strings to
+  ``int``) hashes as a string. Any other string hashes as a string. pandas
+  infers a column's type from the whole column, a decision one junk row can
+  flip; hashing by value makes each row's partition independent of it. A 1-D
+  sequence of strings (documents for a text pipeline) hashes its elements as
+  strings, each like a one-column row holding it (a missing document like the
+  missing value).
 - **Bytes**, **datetimes** (``pd.Timestamp``, ``datetime.datetime`` and
   ``date``, ``np.datetime64``: one canonical instant, time-zone-aware values
   converted to UTC) and **timedeltas**; categorical columns hash by their
