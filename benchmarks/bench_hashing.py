@@ -110,9 +110,8 @@ def main(argv=None):
     X = np.ascontiguousarray(X)
     X_float = X / 255.0
     frame = mixed_frame(args.frame_rows)
-    print(
-        f"data: X {X.shape} {X.dtype}; frame {frame.shape} ({', '.join(frame.dtypes.astype(str))})"
-    )
+    dtypes = ", ".join(frame.dtypes.astype(str))
+    print(f"data: X {X.shape} {X.dtype}; frame {frame.shape} ({dtypes})")
 
     # the thread split and the chunking do not change any value
     assert np.array_equal(content_hash(X), one_thread(lambda: content_hash(X))())
@@ -136,9 +135,8 @@ def main(argv=None):
     base_blake = min(times["baseline: blake2b(X bytes)"])
 
     width = max(map(len, contenders))
-    print(
-        f"\n{'':{width}}  {'best s':>8}  {'median s':>8}  {'/ sum':>7}  {'/ blake2b':>9}"
-    )
+    header = f"{'best s':>8}  {'median s':>8}  {'/ sum':>7}  {'/ blake2b':>9}"
+    print(f"\n{'':{width}}  {header}")
     for name, t in times.items():
         best = min(t)
         print(
