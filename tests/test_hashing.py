@@ -577,12 +577,21 @@ def test_threaded_and_chunked_paths_agree(monkeypatch):
     X = rng.integers(0, 256, (301, 37)).astype(np.uint8)
     F = rng.normal(size=(301, 37))
     F[5, 3] = np.nan
-    expected = [content_hash(X), content_hash(F)]
+    frame = pd.DataFrame(F[:, :4]).assign(s=["a", "1", None] * 100 + ["b"])
+    finite = np.nan_to_num(F)
+    expected = [
+        content_hash(X),
+        content_hash(F),
+        content_hash(frame),
+        sum_hash(finite),
+    ]
     monkeypatch.setattr(skdpa._hashing, "_THREAD_CELLS", 1)
     monkeypatch.setattr(skdpa._hashing, "_N_THREADS", 2)
     monkeypatch.setattr(skdpa._hashing, "_CHUNK_CELLS", 100)
     assert_array_equal(content_hash(X), expected[0])
     assert_array_equal(content_hash(F), expected[1])
+    assert_array_equal(content_hash(frame), expected[2])
+    assert_array_equal(sum_hash(finite), expected[3])
 
 
 def test_sparse_matches_dense_with_explicit_zeros_duplicates_and_big_ints():

@@ -578,6 +578,7 @@ class _Cells:
 
     def __init__(self, word, kind, special, raw=None):
         self.word, self.kind, self.special, self.raw = word, kind, special, raw
+        self._by_row = None
 
     @classmethod
     def numeric(cls, values):
@@ -597,9 +598,15 @@ class _Cells:
         return z
 
     def take(self, rows):
+        if self._by_row is None:  # built once: take is called per chunk of rows
+            self._by_row = {}
+            for (i, j), v in self.special.items():
+                self._by_row.setdefault(i, []).append((j, v))
         rows = np.asarray(rows)
-        where = {int(r): i for i, r in enumerate(rows)}
-        special = {(where[i], j): v for (i, j), v in self.special.items() if i in where}
+        special = {}
+        for k, r in enumerate(rows.tolist()):
+            for j, v in self._by_row.get(r, ()):
+                special[k, j] = v
         raw = None if self.raw is None else self.raw[rows]
         return _Cells(self.word[rows], self.kind[rows], special, raw)
 
@@ -996,9 +1003,11 @@ def content_hash(X):
             h += block.mixes(keys[positions]).sum(axis=1, dtype=np.uint64)
             text_rows |= (block.kind == _TOKEN).any(axis=1)
     h ^= np.uint64(d)
-    if text_rows.any():
-        rows = np.flatnonzero(text_rows)
-        h[rows] = _digest_tokens(_tokens_of(_cells_of(n, d, blocks, rows)))
+    rows = np.flatnonzero(text_rows)
+    step = max(1, _CHUNK_CELLS // max(d, 1))  # bounded scratch memory
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        h[chunk] = _digest_tokens(_tokens_of(_cells_of(n, d, blocks, chunk)))
     return _splitmix64(h)
 
 
