@@ -228,3 +228,16 @@ def test_blobs_with_duplicate_rows_and_string_labels_fit():
     labels = np.array(["a", "b", "c"])[np.concatenate([y, y[:10]])]
     clf = DPAClassifier(k=4).fit(X, labels)
     assert set(clf.predict(X)) <= {"a", "b", "c"}
+
+
+def test_big_integers_in_a_frame_are_placed_exactly():
+    """A numeric frame is hashed column by column: int64 values beyond 2**53
+    are not rounded to float64 on the way, so neighbours stay apart."""
+    big = 2**60
+    frame = pd.DataFrame({"id": [big + i for i in range(8)], "x": np.arange(8.0)})
+    ids = pd.DataFrame({"id": [big + i for i in range(8)]})
+    clf = DPAClassifier(k=1000)
+    assert len(set(clf.assign_partitions(ids).tolist())) == 8
+    assert_array_equal(
+        clf.assign_partitions(frame), clf.assign_partitions(frame.to_numpy(object))
+    )

@@ -373,13 +373,12 @@ class BasePartitionEnsemble(
             dtype=None,
             ensure_all_finite=_rejects_nan(self._input_tags_source()),
         )
-        if checked.dtype.kind not in "biufO":
-            checked = check_array(
-                checked, dtype="numeric", ensure_all_finite=False, estimator=self
-            )
-        # DataFrames keep their column names for the members (pipelines that
-        # select columns by name); their values are what gets hashed.
-        return (X if _is_frame(X) else checked), checked
+        # DataFrames reach the members as they are (pipelines select columns
+        # by name) and are hashed column by column: a conversion to one array
+        # would round integers beyond 2**53 to float64.
+        if _is_frame(X):
+            return X, X
+        return checked, checked
 
     def _unlabeled_mask(self, y):
         """Rows without a label. DPA has none; SS-DPA marks them with -1."""
@@ -538,7 +537,7 @@ class BasePartitionEnsemble(
         """Validate X for a method that needs no fitted state (sets nothing)."""
         if is_text_input(X):
             return X
-        if _is_frame(X) and not all(dt.kind in "biuf" for dt in X.dtypes):
+        if _is_frame(X):
             return X
         return check_array(
             X, accept_sparse=True, dtype=None, ensure_all_finite=False, estimator=self
