@@ -10,11 +10,13 @@ see; the certificate maths lives in :mod:`skdpa.certify`.
 import inspect
 import warnings
 from abc import ABCMeta, abstractmethod
+from contextlib import nullcontext
 from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import config_context as sklearn_config_context
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -821,17 +823,27 @@ class BasePartitionEnsemble(
         return certify.runoff_certify(scores, self._shifts_arg(), per_class=per_class)
 
     def _outputs(self, X, kind):
-        return member_outputs(
-            self.estimators_,
-            self._constants,
-            self.partition_sizes_,
-            X,
-            kind=kind,
-            method=self.score_method_,
-            n_classes=self.n_classes_,
-            n_jobs=self.n_jobs,
-            member_threads=get_config()["member_threads"],
+        # Every member would check the same rows for NaN and inf again (for
+        # 1,200 cheap members that check costs a sixth of the prediction):
+        # check them once here, and let the members skip it when they are
+        # finite. Rows with NaN or inf reach the members unchanged.
+        finite = (
+            isinstance(X, np.ndarray)
+            and X.dtype.kind in "biuf"
+            and bool(np.isfinite(X).all())
         )
+        with sklearn_config_context(assume_finite=True) if finite else nullcontext():
+            return member_outputs(
+                self.estimators_,
+                self._constants,
+                self.partition_sizes_,
+                X,
+                kind=kind,
+                method=self.score_method_,
+                n_classes=self.n_classes_,
+                n_jobs=self.n_jobs,
+                member_threads=get_config()["member_threads"],
+            )
 
     def _member_input(self, X):
         check_is_fitted(self)
