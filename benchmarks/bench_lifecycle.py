@@ -242,6 +242,11 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--data-home", default=None)
+    parser.add_argument(
+        "--only",
+        default="abcd",
+        help="sections to run, e.g. --only a (default: abcd)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (1 if quick else 3)
@@ -258,175 +263,188 @@ def main(argv=None):
     # NearestCentroid warns about pixels constant within a class (image borders)
     warnings.filterwarnings("ignore", message=".*zero standard deviation")
 
-    # -- (a) fit --------------------------------------------------------------
-    section(f"(a) fit: {n_fit:,} rows, k={k_fit}, LogisticRegression(max_iter=100)")
     X, y = X01[:n_fit], y_all[:n_fit]
     member = LogisticRegression(max_iter=100)
-    ref = DPAClassifier(member, k=k_fit).fit(X, y)
-    y_enc = np.searchsorted(ref.classes_, y)
-    sizes = ref.partition_sizes_
-    print(
-        f"partitions: {sizes.min()}-{sizes.max()} rows (median "
-        f"{int(np.median(sizes))}); the loop fits on estimators_samples_"
-    )
-    contenders = {
-        "bare loop (1 BLAS thread)": lambda: bare_fit_loop(
-            member, X, y_enc, ref.estimators_samples_
-        ),
-        "DPAClassifier.fit, n_jobs=None": lambda: DPAClassifier(member, k=k_fit).fit(
-            X, y
-        ),
-        "DPAClassifier.fit, n_jobs=2": lambda: DPAClassifier(
-            member, k=k_fit, n_jobs=2
-        ).fit(X, y),
-    }
-    # warm the loky workers once, untimed (a first n_jobs=2 call starts them)
-    DPAClassifier(member, k=k_fit, n_jobs=2).fit(X[:2000], y[:2000])
-    walls, cpus, outs = interleaved(contenders, repeats)
-    loop_members = outs["bare loop (1 BLAS thread)"]
-    for name in ("DPAClassifier.fit, n_jobs=None", "DPAClassifier.fit, n_jobs=2"):
-        same = all(
-            np.array_equal(a.coef_, b.coef_)
-            for a, b in zip(loop_members, outs[name].estimators_, strict=True)
+
+    # -- (a) fit --------------------------------------------------------------
+    if "a" in args.only:
+        section(f"(a) fit: {n_fit:,} rows, k={k_fit}, LogisticRegression(max_iter=100)")
+        ref = DPAClassifier(member, k=k_fit).fit(X, y)
+        y_enc = np.searchsorted(ref.classes_, y)
+        sizes = ref.partition_sizes_
+        print(
+            f"partitions: {sizes.min()}-{sizes.max()} rows (median "
+            f"{int(np.median(sizes))}); the loop fits on estimators_samples_"
         )
-        print(f"{name}: coefficients identical to the loop's: {same}")
-    for name in contenders:
-        row_time("    " + name, walls[name], cpus[name])
-    loop = walls["bare loop (1 BLAS thread)"]
-    row_ratio(
-        "(a) n_jobs=None / bare loop",
-        walls["DPAClassifier.fit, n_jobs=None"],
-        loop,
-        "<= 1.15",
-        lambda r: r <= 1.15,
-    )
-    row_ratio(
-        "    CPU seconds: n_jobs=None / bare loop",
-        cpus["DPAClassifier.fit, n_jobs=None"],
-        cpus["bare loop (1 BLAS thread)"],
-    )
-    row_ratio(
-        "(a) speed-up: bare loop / n_jobs=2",
-        loop,
-        walls["DPAClassifier.fit, n_jobs=2"],
-        ">= 1.7",
-        lambda r: r >= 1.7,
-    )
-    row_ratio(
-        "    CPU seconds: n_jobs=2 / bare loop",
-        cpus["DPAClassifier.fit, n_jobs=2"],
-        cpus["bare loop (1 BLAS thread)"],
-    )
-    print("load average after (a):", load_average())
+        contenders = {
+            "bare loop (1 BLAS thread)": lambda: bare_fit_loop(
+                member, X, y_enc, ref.estimators_samples_
+            ),
+            "DPAClassifier.fit, n_jobs=None": lambda: DPAClassifier(
+                member, k=k_fit
+            ).fit(X, y),
+            "DPAClassifier.fit, n_jobs=2": lambda: DPAClassifier(
+                member, k=k_fit, n_jobs=2
+            ).fit(X, y),
+        }
+        # warm the loky workers once, untimed (a first n_jobs=2 call starts them)
+        DPAClassifier(member, k=k_fit, n_jobs=2).fit(X[:2000], y[:2000])
+        walls, cpus, outs = interleaved(contenders, repeats)
+        loop_members = outs["bare loop (1 BLAS thread)"]
+        for name in ("DPAClassifier.fit, n_jobs=None", "DPAClassifier.fit, n_jobs=2"):
+            same = all(
+                np.array_equal(a.coef_, b.coef_)
+                for a, b in zip(loop_members, outs[name].estimators_, strict=True)
+            )
+            print(f"{name}: coefficients identical to the loop's: {same}")
+        for name in contenders:
+            row_time("    " + name, walls[name], cpus[name])
+        loop = walls["bare loop (1 BLAS thread)"]
+        row_ratio(
+            "(a) n_jobs=None / bare loop",
+            walls["DPAClassifier.fit, n_jobs=None"],
+            loop,
+            "<= 1.15",
+            lambda r: r <= 1.15,
+        )
+        row_ratio(
+            "    CPU seconds: n_jobs=None / bare loop",
+            cpus["DPAClassifier.fit, n_jobs=None"],
+            cpus["bare loop (1 BLAS thread)"],
+        )
+        row_ratio(
+            "(a) speed-up: bare loop / n_jobs=2",
+            loop,
+            walls["DPAClassifier.fit, n_jobs=2"],
+            ">= 1.7",
+            lambda r: r >= 1.7,
+        )
+        row_ratio(
+            "    CPU seconds: n_jobs=2 / bare loop",
+            cpus["DPAClassifier.fit, n_jobs=2"],
+            cpus["bare loop (1 BLAS thread)"],
+        )
+        print("load average after (a):", load_average())
 
     # -- (b) warm refit -------------------------------------------------------
-    section("(b) warm refit after removing rows, against a cold fit")
-    rng = np.random.default_rng(0)
-    base = DPAClassifier(member, k=k_fit, warm_start=True).fit(X, y)
-    for fraction in (0.01, 0.001):
-        n_drop = max(1, int(round(fraction * n_fit)))
-        keep = np.ones(n_fit, dtype=bool)
-        keep[rng.choice(n_fit, n_drop, replace=False)] = False
+    if "b" in args.only:
+        section("(b) warm refit after removing rows, against a cold fit")
+        rng = np.random.default_rng(0)
+        base = DPAClassifier(member, k=k_fit, warm_start=True).fit(X, y)
+        for fraction in (0.01, 0.001):
+            n_drop = max(1, int(round(fraction * n_fit)))
+            keep = np.ones(n_fit, dtype=bool)
+            keep[rng.choice(n_fit, n_drop, replace=False)] = False
 
-        def warm(keep=keep):
-            est = copy.deepcopy(base)  # fitted on all rows, untimed
-            wall, cpu, _ = timed(lambda: est.fit(X[keep], y[keep]))
-            return wall, cpu, est
+            def warm(keep=keep):
+                est = copy.deepcopy(base)  # fitted on all rows, untimed
+                wall, cpu, _ = timed(lambda: est.fit(X[keep], y[keep]))
+                return wall, cpu, est
 
-        cold_walls, cold_cpus, warm_walls, warm_cpus = [], [], [], []
-        for r in range(repeats):
-            order = ("cold", "warm") if r % 2 == 0 else ("warm", "cold")
-            for which in order:
-                if which == "cold":
-                    wall, cpu, cold = timed(
-                        lambda keep=keep: DPAClassifier(member, k=k_fit).fit(
-                            X[keep], y[keep]
+            cold_walls, cold_cpus, warm_walls, warm_cpus = [], [], [], []
+            for r in range(repeats):
+                order = ("cold", "warm") if r % 2 == 0 else ("warm", "cold")
+                for which in order:
+                    if which == "cold":
+                        wall, cpu, cold = timed(
+                            lambda keep=keep: DPAClassifier(member, k=k_fit).fit(
+                                X[keep], y[keep]
+                            )
                         )
-                    )
-                    cold_walls.append(wall)
-                    cold_cpus.append(cpu)
-                else:
-                    wall, cpu, est = warm()
-                    warm_walls.append(wall)
-                    warm_cpus.append(cpu)
-        n_refit = int(est.refitted_.sum())
-        X_check = X_test_all[:2000].astype(np.float64) / 255.0
-        identical = np.array_equal(est.vote_counts(X_check), cold.vote_counts(X_check))
-        print(
-            f"removed {n_drop} rows ({fraction:.1%}): warm refit fit {n_refit} of "
-            f"{est.n_members_} members; votes on 2,000 test rows identical to "
-            f"the cold fit: {identical}"
-        )
-        row_time(f"    cold fit, {fraction:.1%} removed", cold_walls, cold_cpus)
-        row_time(
-            f"    warm refit ({n_refit}/{est.n_members_} refit)",
-            warm_walls,
-            warm_cpus,
-        )
-        row_ratio(f"(b) warm / cold, {fraction:.1%} removed", warm_walls, cold_walls)
-    print("load average after (b):", load_average())
+                        cold_walls.append(wall)
+                        cold_cpus.append(cpu)
+                    else:
+                        wall, cpu, est = warm()
+                        warm_walls.append(wall)
+                        warm_cpus.append(cpu)
+            n_refit = int(est.refitted_.sum())
+            X_check = X_test_all[:2000].astype(np.float64) / 255.0
+            identical = np.array_equal(
+                est.vote_counts(X_check), cold.vote_counts(X_check)
+            )
+            print(
+                f"removed {n_drop} rows ({fraction:.1%}): warm refit fit {n_refit} of "
+                f"{est.n_members_} members; votes on 2,000 test rows identical to "
+                f"the cold fit: {identical}"
+            )
+            row_time(f"    cold fit, {fraction:.1%} removed", cold_walls, cold_cpus)
+            row_time(
+                f"    warm refit ({n_refit}/{est.n_members_} refit)",
+                warm_walls,
+                warm_cpus,
+            )
+            row_ratio(
+                f"(b) warm / cold, {fraction:.1%} removed", warm_walls, cold_walls
+            )
+        print("load average after (b):", load_average())
 
     # -- (c) predict ----------------------------------------------------------
-    section(
-        f"(c) predict_certified: {n_pred_test:,} rows through {k_pred:,} "
-        f"NearestCentroid members ({n_pred_train:,} training rows)"
-    )
-    Xp = X01[:n_pred_train]
-    yp = y_all[:n_pred_train]
-    Xq = X_test_all[:n_pred_test].astype(np.float64) / 255.0
-    wall, _, big = timed(lambda: DPAClassifier(NearestCentroid(), k=k_pred).fit(Xp, yp))
-    print(f"fit (untimed in the table): {wall:.1f} s; {big.n_members_} members")
-    big2 = DPAClassifier(NearestCentroid(), k=k_pred, n_jobs=2).fit(Xp, yp)
-    members = big.estimators_
-    assert all(m is not None for m in members)  # no partition is empty here
-    contenders = {
-        "bare loop of member predicts": lambda: bare_predict_loop(members, Xq, 10),
-        "predict_certified, n_jobs=None": lambda: big.predict_certified(Xq),
-        "predict_certified, n_jobs=2": lambda: big2.predict_certified(Xq),
-    }
-    walls, cpus, outs = interleaved(contenders, repeats)
-    winner, radius = outs["bare loop of member predicts"]
-    for name in ("predict_certified, n_jobs=None", "predict_certified, n_jobs=2"):
-        y_pred, r = outs[name]
-        same = np.array_equal(big.classes_[winner], y_pred) and np.array_equal(
-            radius, r
+    if "c" in args.only:
+        section(
+            f"(c) predict_certified: {n_pred_test:,} rows through {k_pred:,} "
+            f"NearestCentroid members ({n_pred_train:,} training rows)"
         )
-        print(f"{name}: predictions and radii identical to the loop's: {same}")
-    calls = big.n_members_ * n_pred_test
-    for name in contenders:
-        row_time("    " + name, walls[name], cpus[name])
-    row_ratio(
-        "(c) n_jobs=None / bare loop",
-        walls["predict_certified, n_jobs=None"],
-        walls["bare loop of member predicts"],
-    )
-    row_ratio(
-        "(c) n_jobs=2 / bare loop",
-        walls["predict_certified, n_jobs=2"],
-        walls["bare loop of member predicts"],
-    )
-    best = min(walls["predict_certified, n_jobs=None"])
-    print(
-        f"{big.n_members_} members x {n_pred_test:,} rows = {calls:,} member-row "
-        f"predictions; n_jobs=None: {1e6 * best / calls:.2f} us each"
-    )
-    print("load average after (c):", load_average())
+        Xp = X01[:n_pred_train]
+        yp = y_all[:n_pred_train]
+        Xq = X_test_all[:n_pred_test].astype(np.float64) / 255.0
+        wall, _, big = timed(
+            lambda: DPAClassifier(NearestCentroid(), k=k_pred).fit(Xp, yp)
+        )
+        print(f"fit (untimed in the table): {wall:.1f} s; {big.n_members_} members")
+        big2 = DPAClassifier(NearestCentroid(), k=k_pred, n_jobs=2).fit(Xp, yp)
+        members = big.estimators_
+        assert all(m is not None for m in members)  # no partition is empty here
+        contenders = {
+            "bare loop of member predicts": lambda: bare_predict_loop(members, Xq, 10),
+            "predict_certified, n_jobs=None": lambda: big.predict_certified(Xq),
+            "predict_certified, n_jobs=2": lambda: big2.predict_certified(Xq),
+        }
+        walls, cpus, outs = interleaved(contenders, repeats)
+        winner, radius = outs["bare loop of member predicts"]
+        for name in ("predict_certified, n_jobs=None", "predict_certified, n_jobs=2"):
+            y_pred, r = outs[name]
+            same = np.array_equal(big.classes_[winner], y_pred) and np.array_equal(
+                radius, r
+            )
+            print(f"{name}: predictions and radii identical to the loop's: {same}")
+        calls = big.n_members_ * n_pred_test
+        for name in contenders:
+            row_time("    " + name, walls[name], cpus[name])
+        row_ratio(
+            "(c) n_jobs=None / bare loop",
+            walls["predict_certified, n_jobs=None"],
+            walls["bare loop of member predicts"],
+        )
+        row_ratio(
+            "(c) n_jobs=2 / bare loop",
+            walls["predict_certified, n_jobs=2"],
+            walls["bare loop of member predicts"],
+        )
+        best = min(walls["predict_certified, n_jobs=None"])
+        print(
+            f"{big.n_members_} members x {n_pred_test:,} rows = {calls:,} member-row "
+            f"predictions; n_jobs=None: {1e6 * best / calls:.2f} us each"
+        )
+        print("load average after (c):", load_average())
 
     # -- (d) hashing ----------------------------------------------------------
-    section(f"(d) hashing {X_all.shape[0]:,} x {X_all.shape[1]} rows (report only)")
-    hasher = DPAClassifier(k=k_pred)
-    walls, cpus, _ = interleaved(
-        {
-            "assign_partitions, uint8 pixels": lambda: hasher.assign_partitions(X_all),
-            "assign_partitions, float64 in [0, 1]": lambda: hasher.assign_partitions(
-                X01
-            ),
-        },
-        repeats,
-    )
-    for name in walls:
-        row_time(f"(d) {name}", walls[name], cpus[name])
-    print("load average at the end:", load_average())
+    if "d" in args.only:
+        section(f"(d) hashing {X_all.shape[0]:,} x {X_all.shape[1]} rows (report only)")
+        hasher = DPAClassifier(k=k_pred)
+        walls, cpus, _ = interleaved(
+            {
+                "assign_partitions, uint8 pixels": lambda: hasher.assign_partitions(
+                    X_all
+                ),
+                "assign_partitions, float64 in [0, 1]": lambda: (
+                    hasher.assign_partitions(X01)
+                ),
+            },
+            repeats,
+        )
+        for name in walls:
+            row_time(f"(d) {name}", walls[name], cpus[name])
+        print("load average at the end:", load_average())
 
     print()
     print_rows(repeats)
