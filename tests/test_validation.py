@@ -2,6 +2,7 @@
 inputs users actually pass are accepted; nothing is left half-fitted."""
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -241,3 +242,15 @@ def test_big_integers_in_a_frame_are_placed_exactly():
     assert_array_equal(
         clf.assign_partitions(frame), clf.assign_partitions(frame.to_numpy(object))
     )
+
+
+def test_ssdpa_warns_when_the_string_minus_one_is_a_class():
+    X = np.arange(12.0).reshape(6, 2)
+    y = np.array(["a", "b", -1, "a", "b", -1])  # NumPy makes -1 the string "-1"
+    with pytest.warns(UserWarning, match="the string '-1'"):
+        clf = SSDPAClassifier(k=2).fit(X, y)
+    assert "-1" in clf.classes_.tolist()
+    ok = np.array(["a", "b", -1, "a", "b", -1], dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert SSDPAClassifier(k=2).fit(X, ok).classes_.tolist() == ["a", "b"]

@@ -218,6 +218,17 @@ class SSDPAClassifier(BasePartitionEnsemble):
                 UserWarning,
                 stacklevel=5,
             )
+        if y.dtype.kind in "USO" and any(
+            isinstance(v, str | bytes) and v in ("-1", b"-1") for v in y[~unlabeled]
+        ):
+            warnings.warn(
+                "y holds the string '-1', which SSDPAClassifier trains as a class: "
+                "only the integer -1 marks unlabeled rows (NumPy turns a list "
+                "mixing strings and -1 into strings). Build y as an object array, "
+                'e.g. np.array(["cat", -1, "dog"], dtype=object).',
+                UserWarning,
+                stacklevel=5,
+            )
         return y, unlabeled
 
     def _buckets(self, X, h, labeled):
