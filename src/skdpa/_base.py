@@ -766,14 +766,13 @@ class BasePartitionEnsemble(
         voting = self.partition_sizes_ > 0
         best = 0
         for c in range(n_classes):
-            preds = np.where(voting, c, -1)[None, :]
             if self.voting == "runoff":
-                scores = np.full((1, n_members, n_classes), np.nan)
-                scores[0, voting] = -np.inf
-                scores[0, voting, c] = 1.0
-                _, radius = self._certify_scores(scores)
+                unanimous = np.full((1, n_members, n_classes), np.nan)
+                unanimous[0, voting] = self._absent_score()
+                unanimous[0, voting, c] = 1.0
             else:
-                _, radius = self._certify_predictions(preds)
+                unanimous = np.where(voting, c, -1)[None, :]
+            _, radius = self._certify_of(unanimous)
             best = max(best, int(radius[0]))
         return Certificate(
             threat_model=self._threat_model,
@@ -850,38 +849,40 @@ class BasePartitionEnsemble(
         X_members, _ = self._check_X(X, reset=False)
         return self._predict_inputs(X_members)
 
-    def _chunks(self, X, per_row):
-        """Row chunks of X that keep an output array of ``per_row`` values per
-        row under ~512 MiB."""
-        n = _num_rows(X)
-        step = max(1, (1 << 26) // max(1, per_row))
+    def _rule_outputs(self, X):
+        """(rows, member outputs) of the voting rule, over row chunks of X.
+
+        Outputs are class indices for the plurality vote and scores for the
+        run-off; each chunk keeps them under ~512 MiB.
+        """
+        X_in = self._member_input(X)
+        n = _num_rows(X_in)
+        scores_rule = self.voting == "runoff"
+        kind = "scores" if scores_rule else "predict"
+        per_row = self.n_members_ * (self.n_classes_ if scores_rule else 1)
+        step = max(1, (1 << 26) // per_row)
         if step >= n:
-            yield slice(0, n), X
+            yield slice(0, n), self._outputs(X_in, kind)
             return
         for start in range(0, n, step):
             idx = np.arange(start, min(n, start + step))
-            yield slice(start, idx[-1] + 1), take_rows(X, idx)
+            yield slice(start, idx[-1] + 1), self._outputs(take_rows(X_in, idx), kind)
 
-    def _aggregate(self, X, with_radius):
-        """Winner index (and radius) per row under the fitted voting rule."""
-        X_in = self._member_input(X)
-        n = _num_rows(X_in)
-        winner = np.empty(n, dtype=np.int64)
-        radius = np.empty(n, dtype=np.int64)
-        scores_rule = self.voting == "runoff"
-        per_row = self.n_members_ * (self.n_classes_ if scores_rule else 1)
-        for where, X_chunk in self._chunks(X_in, per_row):
-            out = self._outputs(X_chunk, "scores" if scores_rule else "predict")
-            if with_radius:
-                certify_ = (
-                    self._certify_scores if scores_rule else self._certify_predictions
-                )
-                winner[where], radius[where] = certify_(out)
-            elif scores_rule:
-                winner[where] = certify.runoff_winner(out)
-            else:
-                winner[where] = certify.plurality_winner(out, self.n_classes_)
-        return winner, radius
+    def _winner_of(self, out):
+        if self.voting == "runoff":
+            return certify.runoff_winner(out)
+        return certify.plurality_winner(out, self.n_classes_)
+
+    def _certify_of(self, out, per_class=False):
+        if self.voting == "runoff":
+            return self._certify_scores(out, per_class=per_class)
+        return self._certify_predictions(out, per_class=per_class)
+
+    def _votes_of(self, out):
+        """First-round votes: predictions, or each member's top-scored class."""
+        if self.voting == "runoff":
+            out = certify.first_choices(out)
+        return certify.count_votes(out, self.n_classes_)
 
     def certificate_report(self, X):
         """Per-sample certificate report: prediction, votes, runner-up, radii.
@@ -915,28 +916,13 @@ class BasePartitionEnsemble(
         >>> bool((report.radius == report.targeted_radius[:, 1:].min(axis=1)).all())
         True
         """
-        X_in = self._member_input(X)
-        n = _num_rows(X_in)
-        C = self.n_classes_
-        winner = np.empty(n, dtype=np.int64)
-        radius = np.empty(n, dtype=np.int64)
-        targeted = np.empty((n, C), dtype=np.int64)
-        votes = np.empty((n, C), dtype=np.int64)
-        scores_rule = self.voting == "runoff"
-        per_row = self.n_members_ * (C if scores_rule else 1)
-        for where, X_chunk in self._chunks(X_in, per_row):
-            if scores_rule:
-                out = self._outputs(X_chunk, "scores")
-                winner[where], radius[where], targeted[where] = self._certify_scores(
-                    out, per_class=True
-                )
-                out = certify.first_choices(out)
-            else:
-                out = self._outputs(X_chunk, "predict")
-                winner[where], radius[where], targeted[where] = (
-                    self._certify_predictions(out, per_class=True)
-                )
-            votes[where] = certify.count_votes(out, C)
+        parts = [
+            (*self._certify_of(out, per_class=True), self._votes_of(out))
+            for _, out in self._rule_outputs(X)
+        ]
+        winner, radius, targeted, votes = (
+            np.concatenate(column) for column in zip(*parts, strict=True)
+        )
         rivals = np.where(targeted < 0, np.iinfo(np.int64).max, targeted)
         runner_up = np.argmin(rivals, axis=1)
         return CertificateReport(
@@ -1006,16 +992,8 @@ class BasePartitionEnsemble(
             most preferred class by score (the first round). Abstaining members
             do not vote, so each row sums to the number of voting members.
         """
-        X_in = self._member_input(X)
-        votes = np.zeros((_num_rows(X_in), self.n_classes_), dtype=np.int64)
-        scores_rule = self.voting == "runoff"
-        per_row = self.n_members_ * (self.n_classes_ if scores_rule else 1)
-        for where, X_chunk in self._chunks(X_in, per_row):
-            out = self._outputs(X_chunk, "scores" if scores_rule else "predict")
-            if scores_rule:
-                out = certify.first_choices(out)
-            votes[where] = certify.count_votes(out, self.n_classes_)
-        return votes
+        votes = [self._votes_of(out) for _, out in self._rule_outputs(X)]
+        return np.concatenate(votes)
 
     def predict(self, X):
         """The winner of the ensemble's vote (``voting``), ties to the smaller index.
@@ -1031,8 +1009,8 @@ class BasePartitionEnsemble(
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, values from ``classes_``.
         """
-        winner, _ = self._aggregate(X, with_radius=False)
-        return self.classes_[winner]
+        winner = [self._winner_of(out) for _, out in self._rule_outputs(X)]
+        return self.classes_[np.concatenate(winner)]
 
     def predict_proba(self, X):
         """Vote fractions: the share of voting members that vote for each class.
@@ -1073,5 +1051,6 @@ class BasePartitionEnsemble(
             Certified radius of each prediction (see ``certificate_`` for what
             it counts); always ``>= 0`` and at most ``certificate_.max_radius``.
         """
-        winner, radius = self._aggregate(X, with_radius=True)
+        parts = [self._certify_of(out) for _, out in self._rule_outputs(X)]
+        winner, radius = (np.concatenate(c) for c in zip(*parts, strict=True))
         return self.classes_[winner], radius
