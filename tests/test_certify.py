@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from skdpa import certified_radius
-from skdpa._certify import plurality_vote
+from skdpa.certify import plurality_vote
 
 
 @pytest.mark.parametrize(

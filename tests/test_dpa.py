@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from helpers import SpyClassifier
 from numpy.testing import assert_array_equal
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.datasets import load_digits, make_classification
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import NotFittedError
@@ -39,21 +40,6 @@ def _random_members(k=20, **kw):
     )
 
 
-class SpyClassifier(ClassifierMixin, BaseEstimator):
-    """Records what fit received; predicts the majority class of its fit."""
-
-    def fit(self, X, y, sample_weight=None):
-        self.X_seen_ = np.asarray(X)
-        self.y_seen_ = np.asarray(y)
-        self.sample_weight_seen_ = sample_weight
-        self.classes_ = np.unique(y)
-        self.majority_ = np.bincount(y).argmax()
-        return self
-
-    def predict(self, X):
-        return np.full(len(X), self.majority_)
-
-
 class FailingClassifier(SpyClassifier):
     def fit(self, X, y, sample_weight=None):
         if len(X) % 2:  # fails on some partitions only: a mid-fit failure
@@ -74,13 +60,23 @@ def test_fit_predict_shapes_and_certificate(digits):
     assert (votes.sum(axis=1) == 10).all()
     y_pred, radius = clf.predict_certified(X_test)
     assert_array_equal(y_pred, clf.predict(X_test))
-    assert_array_equal(radius, certified_radius(votes))
-    assert (radius >= 0).all() and radius.max() <= 5
+    # classes inferred from y: a new label that sorts first is an empty rival
+    # that wins every tie
+    empty_first = np.column_stack([np.zeros(len(votes), dtype=int), votes])
+    assert_array_equal(radius, certified_radius(empty_first))
+    assert (radius >= 0).all() and radius.max() <= 4
     assert (y_pred == y_test).mean() > 0.7
     text = str(clf.certificate_)
     assert "inserting, removing or relabelling" in text
-    assert "k=10" in text and "largest reachable radius 5" in text
-    assert clf.certificate_.max_radius == 5
+    assert "k=10" in text and "largest reachable radius 4" in text
+    assert "inferred" in text
+    assert clf.certificate_.max_radius == 4
+    # a fixed label set: Theorem 1 as stated, against the classes only
+    fixed = DPAClassifier(k=10, classes=np.arange(10)).fit(X, y)
+    assert_array_equal(fixed.vote_counts(X_test), votes)
+    assert_array_equal(fixed.predict_certified(X_test)[1], certified_radius(votes))
+    assert fixed.certificate_.max_radius == 5
+    assert "given classes" in str(fixed.certificate_)
 
 
 def test_partitions_follow_assign_partitions(digits):
@@ -221,7 +217,7 @@ def test_degenerate_partitions():
     votes = clf.vote_counts(X)
     assert (votes.sum(axis=1) == (sizes > 0).sum()).all()
     assert clf.certificate_.n_voting == (sizes > 0).sum()
-    assert clf.certificate_.max_radius == (sizes > 0).sum() // 2
+    assert clf.certificate_.max_radius == ((sizes > 0).sum() - 1) // 2
 
 
 def test_string_labels_and_one_class():
@@ -230,9 +226,8 @@ def test_string_labels_and_one_class():
     clf = DPAClassifier(k=5).fit(X, labels)
     assert set(clf.predict(X)) <= {"ham", "spam"}
     assert_array_equal(clf.classes_, ["ham", "spam"])
-    one = DPAClassifier(LogisticRegression(), k=5).fit(X, np.full(200, "ham"))
-    assert (one.predict(X) == "ham").all()
-    assert_array_equal(one.predict_certified(X)[1], 2)
+    with pytest.raises(ValueError, match="at least 2 classes.*1 class: 'ham'"):
+        DPAClassifier(LogisticRegression(), k=5).fit(X, np.full(200, "ham"))
 
 
 def test_dataframe_keeps_feature_names():

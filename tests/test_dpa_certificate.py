@@ -7,6 +7,7 @@ member vote for the inserted label. Every attack refits through the public API.
 
 import numpy as np
 import pytest
+from helpers import near_copies_in, runner_up
 from sklearn.datasets import make_blobs
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -32,27 +33,7 @@ def _fit(X, y):
 
 def _member_votes(clf, x):
     """Class index each member votes for at x (-1: abstains)."""
-    return np.array(
-        [-1 if m is None else int(m.predict(x[None, :])[0]) for m in clf.estimators_]
-    )
-
-
-def _runner_up(votes_row, c):
-    rivals = votes_row + (np.arange(len(votes_row)) < c)
-    rivals[c] = -1
-    return int(np.argmax(rivals))
-
-
-def _near_duplicates_in(clf, x, partitions, rng):
-    """One near-copy of x per requested partition, placed with assign_partitions."""
-    candidates = x + rng.normal(scale=1e-7, size=(20000, len(x)))
-    where = clf.assign_partitions(candidates)
-    picked = []
-    for p in partitions:
-        hits = np.flatnonzero(where == p)
-        assert hits.size, f"no candidate landed in partition {p}"
-        picked.append(candidates[hits[0]])
-    return np.array(picked).reshape(-1, len(x))
+    return clf.member_predictions(x[None, :])[0]
 
 
 def _insertion_attack(clf, X, y, x, n, rng):
@@ -60,10 +41,10 @@ def _insertion_attack(clf, X, y, x, n, rng):
     different partition currently voting for the prediction."""
     votes = clf.vote_counts(x[None, :])[0]
     c = int(np.argmax(votes))
-    rival = _runner_up(votes, c)
+    rival = runner_up(votes, c)
     voting_c = np.flatnonzero(_member_votes(clf, x) == c)
     targets = rng.permutation(voting_c)[:n]
-    X_new = _near_duplicates_in(clf, x, targets, rng)
+    X_new = near_copies_in(clf, x, targets, rng)
     X_p = np.vstack([X, X_new])
     y_p = np.concatenate([y, np.full(len(X_new), clf.classes_[rival])])
     return _fit(X_p, y_p).predict(x[None, :])[0]
@@ -114,7 +95,7 @@ def test_label_flips_count_once_for_dpa(data):
     for x, c_label, r in zip(X_test, y_pred, radius, strict=True):
         votes = clf.vote_counts(x[None, :])[0]
         c = int(np.argmax(votes))
-        rival = clf.classes_[_runner_up(votes, c)]
+        rival = clf.classes_[runner_up(votes, c)]
         voting_c = np.flatnonzero(_member_votes(clf, x) == c)
         nearest = [
             rows[np.argmin(np.linalg.norm(X[rows] - x, axis=1))]
@@ -163,9 +144,81 @@ def test_inserting_a_new_label_within_radius(data):
     for x, c_label, r in zip(X_test[:10], y_pred[:10], radius[:10], strict=True):
         c = int(np.searchsorted(clf.classes_, c_label))
         voting_c = np.flatnonzero(_member_votes(clf, x) == c)[:r]
-        X_new = _near_duplicates_in(clf, x, voting_c, rng)
+        X_new = near_copies_in(clf, x, voting_c, rng)
         X_p = np.vstack([X, X_new])
         y_p = np.concatenate([y, np.full(len(X_new), 3)])  # a fourth class
         poisoned = _fit(X_p, y_p)
         assert poisoned.n_classes_ == (4 if r else 3)
         assert poisoned.predict(x[None, :])[0] == c_label
+
+
+# -- finite aggregation and run-off election, at the estimator level ----------
+
+
+def _bucket_attack(clf, make, X, y, x, n_buckets, rng):
+    """Insert, labelled with the rival, a near-copy of x into each of the
+    ``n_buckets`` buckets whose members vote most for the prediction (each
+    copy makes every 1-NN member its bucket feeds vote for the rival)."""
+    preds = clf.member_predictions(x[None, :])[0]
+    c = int(np.argmax(clf.vote_counts(x[None, :])[0]))
+    rival = runner_up(clf.vote_counts(x[None, :])[0], c)
+    n_members = clf.n_members_
+    feeds = (np.arange(n_members)[:, None] + clf.shifts_[None, :]) % n_members
+    gain = (preds[feeds] == c).sum(axis=1) + (preds[feeds] != rival).sum(axis=1)
+    buckets = np.argsort(-gain, kind="stable")[:n_buckets]
+    X_new = near_copies_in(clf, x, buckets, rng)
+    X_p = np.vstack([X, X_new])
+    y_p = np.concatenate([y, np.full(len(X_new), clf.classes_[rival])])
+    return make().fit(X_p, y_p).predict(x[None, :])[0]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": 10, "spread": 3},
+        {"k": 10, "spread": 3, "classes": [0, 1, 2]},
+        {"k": 20, "voting": "runoff"},
+        {"k": 8, "spread": 2, "voting": "runoff"},
+    ],
+)
+def test_bucket_attacks_within_the_radius_never_flip(data, params):
+    X, y, X_test = data
+
+    def make():
+        return DPAClassifier(KNeighborsClassifier(1), **params)
+
+    clf = make().fit(X, y)
+    y_pred, radius = clf.predict_certified(X_test)
+    assert (radius <= clf.certificate_.max_radius).all()
+    assert radius[:15].max() >= 2, "the attacks need non-trivial radii"
+    rng = np.random.default_rng(1)
+    moved = 0
+    for x, c, r in zip(X_test[:15], y_pred[:15], radius[:15], strict=True):
+        assert _bucket_attack(clf, make, X, y, x, r, rng) == c
+        moved += _bucket_attack(clf, make, X, y, x, 2 * r + 2, rng) != c
+    assert moved > 0, "a larger attack must move some predictions"
+
+
+def test_spread_one_is_dpa(data):
+    X, y, X_test = data
+    dpa = DPAClassifier(KNeighborsClassifier(1), k=K).fit(X, y)
+    fa1 = DPAClassifier(KNeighborsClassifier(1), k=K, spread=1).fit(X, y)
+    np.testing.assert_array_equal(fa1.shifts_, [0])
+    pairs = zip(
+        dpa.predict_certified(X_test), fa1.predict_certified(X_test), strict=True
+    )
+    for a, b in pairs:
+        np.testing.assert_array_equal(a, b)
+
+
+def test_spread_members_train_on_their_buckets(data):
+    X, y, _ = data
+    clf = DPAClassifier(KNeighborsClassifier(1), k=7, spread=3).fit(X, y)
+    bucket = clf.assign_partitions(X)
+    assert clf.n_members_ == 21 and len(set(clf.shifts_.tolist())) == 3
+    for j, rows in enumerate(clf.estimators_samples_):
+        expected = np.flatnonzero(np.isin(bucket, (j - clf.shifts_) % 21))
+        np.testing.assert_array_equal(np.sort(rows), expected)
+    # every sample trains exactly `spread` members
+    counts = np.bincount(np.concatenate(clf.estimators_samples_), minlength=len(X))
+    assert (counts == 3).all()

@@ -5,6 +5,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -99,19 +101,23 @@ def test_constructor_stores_and_plot_draws():
         budgets=np.array([0, 1, 2]),
         certified_accuracy=np.array([0.9, 0.4, 0.0]),
         clean_accuracy=0.9,
-        label="stored",
+        name="stored",
         xlabel="Attack size (label flips)",
     )
     assert not hasattr(display, "line_")
+    assert display.name == "stored"
     fig, ax = plt.subplots()
     assert display.plot(ax=ax) is display
     assert display.ax_ is ax
     assert display.figure_ is fig
     assert display.line_.get_label() == "stored"
     assert ax.get_xlabel() == "Attack size (label flips)"
-    # plot(label=...) overrides the stored label.
-    display.plot(ax=ax, label="again")
+    # plot(name=...) overrides the stored name; matplotlib's label= wins over both.
+    display.plot(ax=ax, name="again")
     assert display.line_.get_label() == "again"
+    display.plot(ax=ax, name="ignored", label="matplotlib's")
+    assert display.line_.get_label() == "matplotlib's"
+    assert display.name == "stored"
 
 
 def test_several_displays_on_one_axes():
@@ -215,3 +221,135 @@ def test_import_does_not_import_matplotlib():
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_name_is_the_legend_entry_everywhere(digits_split):
+    X_train, y_train, X_test, y_test = digits_split
+    display = CertifiedAccuracyDisplay.from_predictions(
+        Y_TRUE, Y_PRED, RADIUS, name="stored predictions"
+    )
+    assert display.name == "stored predictions"
+    assert display.line_.get_label() == "stored predictions"
+    legend = display.ax_.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["stored predictions"]
+
+    clf = DPAClassifier(k=5, random_state=0).fit(X_train, y_train)
+    display = CertifiedAccuracyDisplay.from_estimator(
+        clf, X_test, y_test, name="my DPA"
+    )
+    assert display.name == "my DPA"
+    assert display.line_.get_label() == "my DPA"
+    # label= is matplotlib's keyword: it still works and wins over name, as in
+    # the curve_kwargs of scikit-learn's displays.
+    display = CertifiedAccuracyDisplay.from_predictions(
+        Y_TRUE, Y_PRED, RADIUS, name="ignored", label="k=10"
+    )
+    assert display.line_.get_label() == "k=10"
+    # A matplotlib "hidden" label draws no legend.
+    display = CertifiedAccuracyDisplay.from_predictions(
+        Y_TRUE, Y_PRED, RADIUS, label="_hidden"
+    )
+    assert display.ax_.get_legend() is None
+
+
+def test_constructor_label_is_deprecated():
+    values = dict(
+        budgets=np.array([0, 1]),
+        certified_accuracy=np.array([1.0, 0.0]),
+        clean_accuracy=1.0,
+    )
+    with pytest.warns(FutureWarning, match=r"label parameter .* renamed name in 0\.2"):
+        display = CertifiedAccuracyDisplay(**values, label="old")
+    assert display.name == "old"
+    assert display.plot().line_.get_label() == "old"
+    with pytest.raises(ValueError, match=r"Pass only name.*name='new'.*label='old'"):
+        CertifiedAccuracyDisplay(**values, name="new", label="old")
+
+
+class _StatedCertificate:
+    """A classifier outside skdpa that states its certificate (duck typing)."""
+
+    def __init__(self, unit):
+        from types import SimpleNamespace
+
+        self.certificate_ = SimpleNamespace(
+            attack_unit=unit, k=7, spread=1, rule="plurality"
+        )
+
+    def predict_certified(self, X):
+        n = len(X)
+        return np.zeros(n, dtype=int), np.arange(n)
+
+
+def test_xlabel_comes_from_the_certificate():
+    X = np.zeros((6, 2))
+    display = CertifiedAccuracyDisplay.from_estimator(
+        _StatedCertificate("poisoned widgets"), X, np.zeros(6, dtype=int)
+    )
+    assert display.ax_.get_xlabel() == "Attack size (poisoned widgets)"
+    assert display.line_.get_label() == "_StatedCertificate (k=7)"
+
+    class NoCertificate:
+        def predict_certified(self, X):
+            return np.zeros(len(X), dtype=int), np.ones(len(X), dtype=int)
+
+    display = CertifiedAccuracyDisplay.from_estimator(
+        NoCertificate(), X, np.zeros(6, dtype=int)
+    )
+    assert display.ax_.get_xlabel() == "Attack size (poisoned training samples)"
+    assert display.line_.get_label() == "NoCertificate"
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"k": 6}, "DPAClassifier (k=6)"),
+        ({"k": 6, "spread": 3}, "DPAClassifier (k=6, spread=3)"),
+        ({"k": 6, "voting": "runoff"}, "DPAClassifier (k=6, run-off)"),
+        (
+            {"k": 6, "spread": 2, "voting": "runoff"},
+            "DPAClassifier (k=6, spread=2, run-off)",
+        ),
+    ],
+)
+def test_from_estimator_default_name_states_the_rule(digits_split, params, expected):
+    X_train, y_train, X_test, y_test = digits_split
+    clf = DPAClassifier(**params, random_state=0).fit(X_train, y_train)
+    display = CertifiedAccuracyDisplay.from_estimator(clf, X_test, y_test)
+    assert display.line_.get_label() == expected
+    assert display.ax_.get_xlabel() == (f"Attack size ({clf.certificate_.attack_unit})")
+    y_pred, radius = clf.predict_certified(X_test)
+    np.testing.assert_array_equal(
+        display.certified_accuracy,
+        certified_accuracy(y_test, y_pred, radius, display.budgets),
+    )
+
+
+def test_ssdpa_runoff_axis_and_name(digits_split):
+    X_train, y_train, X_test, y_test = digits_split
+    clf = SSDPAClassifier(
+        KNeighborsClassifier(1), k=6, voting="runoff", embedding=PCA(5, random_state=0)
+    ).fit(X_train, y_train)
+    display = CertifiedAccuracyDisplay.from_estimator(clf, X_test, y_test)
+    assert display.line_.get_label() == "SSDPAClassifier (k=6, run-off)"
+    assert display.ax_.get_xlabel() == "Attack size (training labels flipped)"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 30)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_curve_matches_certified_accuracy(data):
+    y_true, y_pred, radius = (np.array(column) for column in zip(*data, strict=True))
+    display = CertifiedAccuracyDisplay.from_predictions(y_true, y_pred, radius)
+    plt.close(display.figure_)
+    expected = certified_accuracy(y_true, y_pred, radius, display.budgets)
+    np.testing.assert_array_equal(display.certified_accuracy, expected)
+    assert display.budgets[0] == 0
+    assert display.certified_accuracy[-1] == 0  # the curve always reaches 0
+    assert np.all(np.diff(display.certified_accuracy) <= 0)  # never rises
+    assert display.clean_accuracy == np.mean(y_true == y_pred)

@@ -13,6 +13,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from helpers import runner_up
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
@@ -75,19 +76,7 @@ def embed(clf, X):
 
 def member_votes(clf, X):
     """(k, n_samples) class index each member votes for; -1 where it abstains."""
-    Z = embed(clf, X)
-    out = np.full((clf.k, len(X)), -1, dtype=np.int64)
-    for i, member in enumerate(clf.estimators_):
-        if member is not None:
-            out[i] = member.predict(Z)
-    return out
-
-
-def runner_up(votes, c):
-    """The rival that needs the fewest extra votes to beat class index c."""
-    score = votes + (np.arange(len(votes)) < c)  # ties go to the smaller index
-    score[c] = -1
-    return int(np.argmax(score))
+    return clf.member_predictions(X).T
 
 
 def decisive_flips(clf, X, y, x, n_flips):
@@ -236,7 +225,10 @@ def test_every_label_flip_set_within_radius_keeps_prediction():
     )
     X_test = np.random.RandomState(0).uniform(X.min(0), X.max(0), size=(40, 3))
     make = SSDPAClassifier(
-        KNeighborsClassifier(1), k=4, embedding=PCA(2, svd_solver="covariance_eigh")
+        KNeighborsClassifier(1),
+        k=4,
+        embedding=PCA(2, svd_solver="covariance_eigh"),
+        classes=[0, 1, 2],
     )
     clf = clone(make).fit(X, y)
     y_pred, radius = clf.predict_certified(X_test)
@@ -675,10 +667,12 @@ def test_certificate_counts_label_flips():
 def test_more_partitions_than_labeled_samples_leaves_empty_ones_abstaining():
     X, y = make_blobs(n_samples=20, centers=3, random_state=0)
     y = np.where(np.arange(20) < 8, y, -1)  # 8 labeled rows, 12 unlabeled
-    clf = SSDPAClassifier(RefusesToFit(), k=12, embedding=PCA(1)).fit(X, y)
+    with pytest.warns(UserWarning, match="at least 4 members get no sample"):
+        clf = SSDPAClassifier(RefusesToFit(), k=12, embedding=PCA(1)).fit(X, y)
     assert_array_equal(np.sort(clf.partition_sizes_), [0] * 4 + [1] * 8)
     assert sum(m is None for m in clf.estimators_) == 4
-    assert (clf.certificate_.n_voting, clf.certificate_.max_radius) == (8, 4)
+    # labels inferred from y: a flip to a new first-sorting label is a rival
+    assert (clf.certificate_.n_voting, clf.certificate_.max_radius) == (8, 3)
     # every non-empty partition holds one row and votes its label, unfit
     votes = clf.vote_counts(X)
     assert_array_equal(votes, np.tile(np.bincount(y[:8], minlength=3), (20, 1)))

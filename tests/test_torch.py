@@ -5,9 +5,6 @@ tests check wiring and the determinism the certificate needs, not accuracy.
 """
 
 import pickle
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -190,68 +187,6 @@ def test_pickle_round_trip(digits):
         clf.predict_certified(X_test)[1], restored.predict_certified(X_test)[1]
     )
     np.testing.assert_array_equal(clf.vote_counts(X_test), restored.vote_counts(X_test))
-
-
-MAIN_SCRIPT = textwrap.dedent(
-    """
-    import pickle
-    import numpy as np
-    from sklearn.datasets import load_digits
-    from skorch import NeuralNetClassifier
-    from torch import nn
-    from skdpa import DPAClassifier
-
-
-    class ScriptModule(nn.Module):  # lives in __main__: workers cannot import it
-        def __init__(self, n_classes=3):
-            super().__init__()
-            self.body = ScriptBlock()
-            self.out = nn.Linear(16, n_classes)
-
-        def forward(self, x):
-            return self.out(self.body(x.float()))
-
-
-    class ScriptBlock(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(64, 16)
-
-        def forward(self, x):
-            return self.linear(x).relu()
-
-
-    if __name__ == "__main__":
-        X, y = load_digits(return_X_y=True)
-        keep = np.isin(y, (1, 4, 7))
-        X, y = X[keep][:150].astype(np.float32) / 16, y[keep][:150]
-        net = NeuralNetClassifier(
-            ScriptModule, module__n_classes=3, criterion=nn.CrossEntropyLoss,
-            train_split=None, max_epochs=2, verbose=0,
-        )
-        par = DPAClassifier(net, k=4, random_state=0, n_jobs=2).fit(X, y)
-        seq = DPAClassifier(net, k=4, random_state=0, n_jobs=1).fit(X, y)
-        assert type(par.estimators_[0].module_) is ScriptModule
-        assert (par.vote_counts(X) == seq.vote_counts(X)).all()
-        again = pickle.loads(pickle.dumps(par))
-        assert (again.vote_counts(X) == par.vote_counts(X)).all()
-        print("OK", par.vote_counts(X).sum())
-    """
-)
-
-
-def test_module_defined_in_main_works_with_worker_processes(tmp_path):
-    script = tmp_path / "user_script.py"
-    script.write_text(MAIN_SCRIPT)
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ["OK", str(4 * 150)]
 
 
 def _embedding(**params):

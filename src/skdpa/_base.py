@@ -1,11 +1,14 @@
 """Shared ensemble machinery for the partition-aggregation classifiers.
 
-Data flows one way: validate -> partition -> fit members (joblib) -> members'
-outputs -> votes -> prediction and radius. Subclasses only decide how rows are
-assigned to partitions and what inputs the members see.
+Data flows one way: validate -> partition (rows -> member index sets) -> fit
+plan (rows, seeds, fingerprints per member) -> engine (joblib) fits what the
+plan says changed -> member outputs -> aggregate (vote rule) -> prediction and
+radius. Subclasses only choose the buckets rows fall in and what the members
+see; the certificate maths lives in :mod:`skdpa.certify`.
 """
 
-import sys
+import inspect
+import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -13,183 +16,215 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import config_context as sklearn_config_context
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     MetaEstimatorMixin,
     _fit_context,
-    clone,
+    is_classifier,
 )
 from sklearn.dummy import DummyClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
-from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from sklearn.utils._tags import get_tags
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
     column_or_1d,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
-from ._certify import certified_radius, plurality_vote
-from ._hashing import canonical_order, content_hash, is_text_input
+from . import certify
+from ._config import get_config
+from ._engine import fit_members, involves_torch, member_outputs
+from ._fingerprint import member_fingerprint, params_digest, row_digests
+from ._hashing import canonical_order, content_hash, is_text_input, take_rows
+from ._partition import member_rows
+from ._report import CertificateReport
 
 # ---------------------------------------------------------------------------
 # Certificates
+
+
+_RULE_NAMES = {"plurality": "Plurality vote", "runoff": "Run-off election"}
 
 
 @dataclass(frozen=True)
 class Certificate:
     """What a certified radius counts, for one fitted ensemble.
 
-    ``str(certificate)`` is a sentence that states the threat model.
-
-    The labels an attacker inserts (or flips to) are taken to be among the
-    fitted ``classes_``, as in the paper, where labels are ``0..C-1``: a new
-    label that sorts *before* the predicted class would win its ties, which the
-    formula does not charge for. With the paper's non-negative integer labels
-    ``0..C-1`` no such label exists.
+    ``str(certificate)`` is a sentence that states the rule, the threat model
+    and what is assumed about the label set.
 
     Attributes
     ----------
     threat_model : str
-        What one unit of radius stands for.
+        What the attacker may do to at most ``radius`` training samples.
     k : int
         Number of partitions.
     n_voting : int
-        Partitions that vote (non-empty ones); empty partitions abstain.
+        Members that vote (fit on a non-empty partition); the others abstain.
     max_radius : int
-        Largest radius any prediction can reach, ``n_voting // 2``.
+        Largest radius any prediction can reach (a unanimous vote).
+    rule : {"plurality", "runoff"}
+        The vote the prediction and its certificate come from.
+    spread : int
+        Members each training sample trains (finite aggregation's ``d``;
+        1 for DPA).
+    n_members : int
+        Number of members, ``k * spread``.
+    label_set : {"given", "inferred"}
+        ``"given"``: labels are encoded against ``classes`` and a label outside
+        it cannot be trained on. ``"inferred"``: ``classes_`` came from ``y``;
+        the radius also holds against inserted samples carrying a new label
+        (an empty rival that wins every tie) and against the removal of every
+        sample of a class, for members whose outputs do not depend on the
+        integer codes of the labels (scikit-learn classifiers; torch/skorch
+        nets with positional logits need ``classes``).
+    attack_unit : str
+        What one unit of radius is, for axis labels.
     """
 
     threat_model: str
     k: int
     n_voting: int
     max_radius: int
+    rule: str = "plurality"
+    spread: int = 1
+    n_members: int = None
+    label_set: str = "inferred"
+    attack_unit: str = "training samples"
 
     def __str__(self):
-        return (
-            f"A prediction with radius r cannot be changed by {self.threat_model} "
-            "at most r training samples, with labels among classes_ "
-            f"(k={self.k} partitions, {self.n_voting} voting; largest reachable "
-            f"radius {self.max_radius})."
+        members = self.k if self.n_members is None else self.n_members
+        layout = f"k={self.k} partitions"
+        if self.spread > 1:
+            layout += f", spread {self.spread} ({members} members)"
+        text = (
+            f"{_RULE_NAMES.get(self.rule, self.rule)} certificate: a prediction "
+            f"with radius r cannot be changed by {self.threat_model} at most r "
+            f"training samples ({layout}, {self.n_voting} voting; largest "
+            f"reachable radius {self.max_radius}). "
         )
+        if self.label_set == "given":
+            text += "Labels are encoded against the given classes."
+        else:
+            if self.threat_model == "relabelling":
+                changes = (
+                    "flips to a new label and flips that leave a class without samples"
+                )
+            else:
+                changes = (
+                    "samples added with a new label and the removal of every "
+                    "sample of a class"
+                )
+            text += (
+                f"Labels inferred from y: the radius also covers {changes}, for "
+                "members whose outputs do not depend on the integer codes of "
+                "the labels (scikit-learn classifiers); pass classes= for "
+                "members with positional outputs such as torch nets."
+            )
+        return text
+
+
+def _drop_new_class(out):
+    """Certify output computed with an extra class at index 0 -> real classes.
+
+    The extra class (a label an attacker may add) has no votes and never wins;
+    it still bounds the radius, which keeps the minimum over it.
+    """
+    winner, radius, *rest = out
+    if rest:
+        return winner - 1, radius, rest[0][:, 1:]
+    return winner - 1, radius
 
 
 # ---------------------------------------------------------------------------
-# Members: module-level workers that joblib ships to processes
+# Validation helpers
 
 
-def _set_member_random_states(estimator, seed):
-    """Give every ``random_state`` parameter of a clone a seed drawn from ``seed``."""
-    rng = np.random.RandomState(seed)
-    to_set = {}
-    for key in sorted(estimator.get_params(deep=True)):
-        if key == "random_state" or key.endswith("__random_state"):
-            to_set[key] = int(rng.randint(np.iinfo(np.int32).max))
-    if to_set:
-        estimator.set_params(**to_set)
+def _num_rows(X):
+    if sp.issparse(X) or hasattr(X, "shape"):
+        return X.shape[0]
+    return len(X)
 
 
-def _seeded(seed):
-    """Context that seeds torch (when loaded) for fitting one part of the model.
+def _is_frame(X):
+    return hasattr(X, "iloc") and hasattr(X, "dtypes")
 
-    With torch in use this is :func:`skdpa.torch.seeded_torch`: seeded and
-    afterwards restored generators, deterministic kernels. Without torch there
-    is nothing global to seed: scikit-learn estimators get their seed through
-    ``random_state``.
+
+def _check_positive_int(value, name, owner):
+    """Reject bool (an Integral to Python) where a count is expected."""
+    if isinstance(value, bool | np.bool_):
+        raise InvalidParameterError(
+            f"The '{name}' parameter of {owner} must be an int in the range "
+            f"[1, inf). Got {value!r} instead."
+        )
+
+
+def _rejects_nan(estimator):
+    """Whether an estimator is sure to reject NaN and inf in its input.
+
+    Only a plain estimator that declares ``allow_nan=False`` counts: a
+    Pipeline reports ``allow_nan=False`` even when its first step imputes, so
+    composites decide for themselves when they are fit (as in
+    BaggingClassifier).
     """
-    if "torch" not in sys.modules:
-        return nullcontext()
-    from .torch._seeding import seeded_torch
-
-    return seeded_torch(seed)
-
-
-def _seeded_fit(estimator, X, y, seed, fit_params):
-    """Fit one member deterministically from its seed."""
-    _set_member_random_states(estimator, seed)
-    if "torch" in sys.modules:
-        # torch members: seeded generators, deterministic kernels, a lock for
-        # threads, and __main__ classes made picklable back to the parent
-        from .torch._seeding import seeded_fit
-
-        return seeded_fit(estimator, X, y, seed, fit_params)
-    estimator.fit(X, y, **fit_params)
-    return estimator
+    if isinstance(estimator, Pipeline) or hasattr(estimator, "transformers"):
+        return False
+    if hasattr(estimator, "transformer_list"):
+        return False
+    return not get_tags(estimator).input_tags.allow_nan
 
 
-def _index_params(params, indices, n_samples):
-    """Rows ``indices`` of every sample-aligned fit parameter."""
-    out = {}
-    for key, value in params.items():
-        if (
-            value is not None
-            and not np.isscalar(value)
-            and hasattr(value, "__len__")
-            and len(value) == n_samples
-        ):
-            out[key] = _safe_indexing(value, indices)
-        else:
-            out[key] = value
-    return out
-
-
-def _fit_member_batch(estimator, X, y, fit_params, tasks, target_for):
-    """Fit the members of one batch. ``X`` is shared; each task carries indices.
-
-    ``target_for(y, indices)`` builds a member's labels (DPA: the partition's
-    labels; SS-DPA with unlabeled data: every row, -1 outside the partition).
-    """
-    n_samples = len(y)
-    fitted = []
-    for rows, fit_rows, seed in tasks:
-        member = clone(estimator)
-        X_fit = _safe_indexing(X, fit_rows)
-        y_fit = target_for(y, rows, fit_rows)
-        params = _index_params(fit_params, fit_rows, n_samples)
-        fitted.append(_seeded_fit(member, X_fit, y_fit, seed, params))
-    return fitted
-
-
-def _partition_targets(y, rows, fit_rows):
-    return y[fit_rows]
-
-
-def _vote_batch(members, X, n_samples, n_classes):
-    votes = np.zeros((n_samples, n_classes), dtype=np.int64)
-    rows = np.arange(n_samples)
-    for member in members:
-        pred = np.asarray(member.predict(X)).astype(np.intp, copy=False).ravel()
-        if pred.size and (pred.min() < 0 or pred.max() >= n_classes):
-            bad = pred[(pred < 0) | (pred >= n_classes)][0]
-            raise ValueError(
-                f"A member ({type(member).__name__}) predicted {bad}, which is not "
-                f"a class index in [0, {n_classes}): members are fit on labels "
-                "encoded as class indices and must predict those."
-            )
-        votes[rows, pred] += 1  # one vote per row: the index pairs never repeat
-    return votes
-
-
-def _batches(items, n_batches):
-    n_batches = max(1, min(len(items), n_batches))
-    bounds = np.linspace(0, len(items), n_batches + 1).astype(int)
-    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-
-
-def _progress_bar(total, desc, verbose):
-    if not verbose:
-        return None
+def _fit_accepts(estimator, key):
+    """Whether ``estimator.fit`` takes keyword ``key`` (None: cannot tell)."""
+    if isinstance(estimator, Pipeline):
+        step, sep, param = key.partition("__")
+        if not sep or step not in estimator.named_steps:
+            return False
+        inner = estimator.named_steps[step]
+        return True if inner in (None, "passthrough") else _fit_accepts(inner, param)
     try:
-        from tqdm.auto import tqdm
-    except ImportError:  # joblib's own verbose messages take over
+        params = inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError):
         return None
-    return tqdm(total=total, desc=desc, unit="member", leave=verbose > 1)
+    if key in params:
+        return True
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    return False
+
+
+def _sample_aligned(value, n_samples):
+    return (
+        value is not None
+        and not np.isscalar(value)
+        and hasattr(value, "__len__")
+        and not isinstance(value, str | bytes | dict)
+        and len(value) == n_samples
+    )
+
+
+# Memory the fit keeps per member (index array, seed, fingerprint, estimator
+# slot): a k far beyond the data would need more for bookkeeping than the data.
+_BYTES_PER_MEMBER = 256
+_MIN_BOOKKEEPING = 1 << 26
 
 
 # ---------------------------------------------------------------------------
@@ -201,27 +236,43 @@ class BasePartitionEnsemble(
 ):
     """Machinery shared by :class:`DPAClassifier` and :class:`SSDPAClassifier`.
 
-    Not part of the public API: subclasses implement ``_assign_training``
-    (which partition each training row joins) and may override
-    ``_fit_inputs`` / ``_predict_inputs`` (what the members see).
+    Not part of the public API: subclasses implement ``_buckets`` (the bucket
+    of each training row) and may override ``_shifts``, ``_fit_inputs``,
+    ``_predict_inputs`` and ``_hides_other_labels`` (what the members see).
     """
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "predict"]), None],
         "k": [Interval(Integral, 1, None, closed="left")],
+        "voting": [StrOptions({"plurality", "runoff"})],
+        "classes": ["array-like", None],
+        "warm_start": ["boolean"],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
     _threat_model = "changes"
+    _attack_unit = "training samples"
 
     @abstractmethod
     def __init__(
-        self, estimator=None, k=50, *, n_jobs=None, random_state=None, verbose=0
+        self,
+        estimator=None,
+        k=50,
+        *,
+        voting="plurality",
+        classes=None,
+        warm_start=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
     ):
         self.estimator = estimator
         self.k = k
+        self.voting = voting
+        self.classes = classes
+        self.warm_start = warm_start
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -229,18 +280,25 @@ class BasePartitionEnsemble(
     # -- hooks ---------------------------------------------------------------
 
     @abstractmethod
-    def _assign_training(self, X, h, labeled):
-        """Partition index of each training row in [0, k), -1 for none."""
+    def _buckets(self, X, h, labeled):
+        """Bucket of each training row in [0, n_members), -1 for none."""
 
-    def _fit_inputs(self, X, X_content, h, base_seed):
-        """What members are fit on (rows are sliced from it). Default: X."""
-        return X
+    def _spread(self):
+        return 1
+
+    def _shifts(self):
+        return np.zeros(1, dtype=np.int64)
+
+    def _fit_inputs(self, X, X_content, h, base_seed, previous):
+        """(what members are fit on, fitted state to set). Default: X, {}."""
+        return X, {}
 
     def _predict_inputs(self, X):
         return X
 
-    def _member_targets(self):
-        return _partition_targets
+    def _hides_other_labels(self):
+        """True: members are fit on every row, labels outside theirs as -1."""
+        return False
 
     def _input_tags_source(self):
         return self._base_estimator()
@@ -264,12 +322,28 @@ class BasePartitionEnsemble(
     def __sklearn_is_fitted__(self):
         return hasattr(self, "estimators_")
 
+    def get_metadata_routing(self):
+        """Metadata routing of this ensemble: ``fit`` parameters go to every member.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            A :class:`~sklearn.utils.metadata_routing.MetadataRouter` routing
+            ``fit`` metadata (e.g. ``sample_weight``) to the base estimator's
+            ``fit``; sample-aligned values are sliced to each member's rows.
+        """
+        return MetadataRouter(owner=self).add(
+            estimator=self._base_estimator(),
+            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+        )
+
     def _check_X(self, X, reset):
         """Validate X; return (member input, content input for hashing).
 
-        Three kinds of input: numeric arrays/sparse matrices (validated by
-        ``check_array``), 1-D sequences of strings (text pipelines), and
-        DataFrames with non-numeric columns (passed to the members as they are).
+        Three kinds of input: arrays and sparse matrices (numeric or object:
+        the members decide what they accept, as in BaggingClassifier; NaN is
+        hashed canonically), 1-D sequences of strings (text pipelines), and
+        DataFrames (passed to the members as they are).
         """
         if is_text_input(X):
             if not reset and not getattr(self, "_text_input", False):
@@ -284,30 +358,162 @@ class BasePartitionEnsemble(
                 f"{type(self).__name__} was fitted on a 1-D sequence of strings; "
                 f"got X of type {type(X).__name__}."
             )
-        input_tags = get_tags(self).input_tags
-        finite = "allow-nan" if input_tags.allow_nan else True
-        is_frame = hasattr(X, "iloc") and hasattr(X, "dtypes")
-        if is_frame and not all(dt.kind in "biuf" for dt in X.dtypes):
+        if _is_frame(X) and not all(dt.kind in "biuf" for dt in X.dtypes):
             validate_data(self, X, skip_check_array=True, reset=reset)
             check_array(X, dtype=None, ensure_all_finite=False, estimator=self)
             return X, X
-        sparse_ok = input_tags.sparse
+        input_tags = get_tags(self).input_tags
+        # The first consumer of X decides about NaN (as in BaggingClassifier).
+        # One that is sure to reject it is checked here, so that rows landing
+        # in single-class partitions (whose member is never called) are
+        # refused too.
         checked = validate_data(
             self,
             X,
             reset=reset,
-            accept_sparse=["csr", "csc"] if sparse_ok else False,
-            dtype="numeric",
-            ensure_all_finite=finite,
+            accept_sparse=["csr", "csc"] if input_tags.sparse else False,
+            dtype=None,
+            ensure_all_finite=_rejects_nan(self._input_tags_source()),
         )
-        # DataFrames keep their column names for the members (pipelines that
-        # select columns by name); their numeric values are what gets hashed.
-        return (X if is_frame else checked), checked
+        # DataFrames reach the members as they are (pipelines select columns
+        # by name) and are hashed column by column: a conversion to one array
+        # would round integers beyond 2**53 to float64.
+        if _is_frame(X):
+            return X, X
+        return checked, checked
+
+    def _unlabeled_mask(self, y):
+        """Rows without a label. DPA has none; SS-DPA marks them with -1."""
+        return np.zeros(len(y), dtype=bool)
 
     def _check_y(self, y):
         y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        return y
+        unlabeled = self._unlabeled_mask(y)
+        check_classification_targets(y[~unlabeled])
+        return y, unlabeled
+
+    def _encode_labels(self, y, labeled):
+        """(classes_, class index of every row; -1 for unlabeled rows)."""
+        name = type(self).__name__
+        y_lab = y[labeled]
+        if self.classes is None:
+            classes, codes = np.unique(y_lab, return_inverse=True)
+        else:
+            classes = np.asarray(self.classes)
+            if classes.ndim != 1 or len(classes) < 2:
+                raise ValueError(
+                    "classes must be a 1-D array-like of at least 2 labels; got "
+                    f"{self.classes!r}."
+                )
+            if len(np.unique(classes)) != len(classes):
+                raise ValueError(f"classes must not repeat a label; got {classes!r}.")
+            if np.any(self._unlabeled_mask(classes)):
+                raise ValueError(
+                    f"classes must not contain -1: it marks unlabeled rows in {name}."
+                )
+            index = {}
+            for i, c in enumerate(classes.tolist()):
+                index.setdefault(c, i)
+            codes = np.array([index.get(v, -1) for v in y_lab.tolist()], dtype=np.int64)
+            if (codes < 0).any():
+                unknown = np.unique(np.asarray(y_lab)[codes < 0].astype(str))
+                raise ValueError(
+                    f"y contains labels that are not in classes: "
+                    f"{unknown[:5].tolist()} (classes={classes.tolist()}). Every "
+                    "label must be one of the given classes."
+                )
+        present = np.unique(codes)
+        if len(present) < 2:
+            raise ValueError(
+                f"{name} needs samples of at least 2 classes in the data, but the "
+                f"labeled data contains {len(present)} class"
+                f"{'' if len(present) == 1 else 'es'}"
+                + (
+                    f": {np.asarray(classes)[present[0]].tolist()!r}."
+                    if len(present) == 1
+                    else "."
+                )
+            )
+        y_enc = np.full(len(y), -1, dtype=np.int64)
+        y_enc[labeled] = codes
+        return classes, y_enc
+
+    def _check_member(self, estimator):
+        if not is_classifier(estimator):
+            raise ValueError(
+                f"The estimator of {type(self).__name__} must be a classifier "
+                f"(scikit-learn's is_classifier); got {type(estimator).__name__}. "
+                "Members vote with class labels: a regressor's outputs are not "
+                "votes."
+            )
+
+    def _check_size(self, n_labeled, X_content):
+        n_members = self.k * self._spread()
+        data_bytes = getattr(X_content, "nbytes", None)
+        if data_bytes is None:
+            data_bytes = (
+                8 * _num_rows(X_content) * max(1, getattr(self, "n_features_in_", 1))
+            )
+        bookkeeping = n_members * _BYTES_PER_MEMBER
+        if bookkeeping > max(data_bytes, _MIN_BOOKKEEPING):
+            raise ValueError(
+                f"k={self.k}"
+                + (f" with spread={self._spread()}" if self._spread() > 1 else "")
+                + f" asks for {n_members} members: their bookkeeping alone "
+                f"(~{bookkeeping / 2**20:.0f} MiB) would exceed the training data "
+                f"({n_labeled} labeled samples). Use k <= the number of samples."
+            )
+        if n_members > n_labeled:
+            warnings.warn(
+                f"k={self.k} gives {n_members} members for {n_labeled} labeled "
+                f"samples: at least {n_members - n_labeled} members get no "
+                "sample and abstain.",
+                UserWarning,
+                stacklevel=5,
+            )
+
+    def _member_fit_params(self, estimator, fit_params, n_samples):
+        """Parameters every member's fit receives, checked before any fit."""
+        if _routing_enabled():
+            routed = process_routing(self, "fit", **fit_params)
+            params = dict(routed.estimator.fit)
+        else:
+            params = dict(fit_params)
+            for key in params:
+                if _fit_accepts(estimator, key) is False:
+                    raise ValueError(
+                        f"The base estimator {type(estimator).__name__} does not "
+                        f"accept the fit parameter {key!r}, so no member can be "
+                        "fit with it."
+                        + (
+                            f" In a Pipeline, name the step: '<step>__{key}'."
+                            if isinstance(estimator, Pipeline)
+                            else ""
+                        )
+                    )
+        weight = params.get("sample_weight")
+        if weight is not None:
+            weight = np.asarray(weight)
+            if weight.shape != (n_samples,):
+                raise ValueError(
+                    f"sample_weight must have shape ({n_samples},); got {weight.shape}."
+                )
+        return params
+
+    def _check_torch_member(self, estimator):
+        """Once per fit, for members that involve torch only: stop a fit whose
+        members could not come back from worker processes, and warn about
+        what would silently go wrong (a skorch validation split, positional
+        outputs without a fixed label set)."""
+        if not involves_torch(estimator):
+            return
+        from .torch import check_main_objects, torch_member_warnings
+
+        check_main_objects(estimator, n_jobs=self.n_jobs)
+        for message in torch_member_warnings(
+            estimator, classes_given=self.classes is not None
+        ):
+            warnings.warn(message, UserWarning, stacklevel=5)
 
     def _base_seed(self):
         """None, the int random_state, or one draw from a RandomState instance."""
@@ -316,14 +522,15 @@ class BasePartitionEnsemble(
             return rs
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
-    def _member_seeds(self, base):
+    @staticmethod
+    def _member_seeds(base, n_members):
         """Seed of member i: i when random_state is None, else from (base, i)."""
         if base is None:
-            return np.arange(self.k, dtype=np.int64)
+            return np.arange(n_members, dtype=np.int64)
         return np.array(
             [
                 np.random.SeedSequence([base, i]).generate_state(1)[0]
-                for i in range(self.k)
+                for i in range(n_members)
             ],
             dtype=np.int64,
         )
@@ -332,42 +539,51 @@ class BasePartitionEnsemble(
         """Validate X for a method that needs no fitted state (sets nothing)."""
         if is_text_input(X):
             return X
-        if hasattr(X, "iloc") and not all(dt.kind in "biuf" for dt in X.dtypes):
+        if _is_frame(X):
             return X
         return check_array(
-            X,
-            accept_sparse=True,
-            dtype="numeric",
-            ensure_all_finite=False,
-            estimator=self,
+            X, accept_sparse=True, dtype=None, ensure_all_finite=False, estimator=self
         )
 
-    def _unlabeled_mask(self, y):
-        """Rows without a label. DPA has none; SS-DPA marks them with -1."""
-        return np.zeros(len(y), dtype=bool)
+    def _warm_key(self):
+        """Digest of every parameter that shapes members beyond their data."""
+        import joblib
+
+        params = self.get_params(deep=True)
+        for name in ("warm_start", "n_jobs", "verbose", "voting"):
+            params.pop(name, None)
+        try:
+            return joblib.hash((type(self).__name__, params))
+        except Exception:  # noqa: BLE001 - unpicklable parameter: never reuse
+            return None
 
     # -- fit -----------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
-        """Fit one clone of the base estimator per partition.
+        """Fit one clone of the base estimator per member.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features) \
                 or sequence of str of shape (n_samples,)
             Training data. A 1-D sequence of strings is passed to the members
-            as is (text pipelines).
+            as is (text pipelines); object arrays and DataFrames reach the
+            members unchanged and are hashed cell by cell.
         y : array-like of shape (n_samples,)
             Class labels (strings or integers).
         **fit_params : dict
-            Passed to every member's ``fit``; sample-aligned arrays such as
-            ``sample_weight`` are sliced to the member's rows.
+            Passed to every member's ``fit`` (with metadata routing enabled,
+            as the base estimator requests them); sample-aligned arrays such as
+            ``sample_weight`` are sliced to the member's rows. A parameter the
+            base estimator's ``fit`` does not take raises before any member
+            is fit.
 
         Returns
         -------
         self : object
-            The fitted ensemble.
+            The fitted ensemble. With ``warm_start=True`` only members whose
+            training input changed are refit (see ``refitted_``).
         """
         # Nothing half-fitted is left behind: on any error the estimator is
         # returned to the state it had before this call.
@@ -380,123 +596,384 @@ class BasePartitionEnsemble(
             raise
 
     def _fit(self, X, y, fit_params):
+        name = type(self).__name__
+        _check_positive_int(self.k, "k", name)
+        previous = None
+        if self.warm_start and self.__sklearn_is_fitted__():
+            previous = {
+                "key": getattr(self, "_fit_key", None),
+                "members": self.estimators_,
+                "fingerprints": getattr(self, "_fingerprints", None),
+                "embedding": getattr(self, "embedding_", None),
+                "embedding_fingerprint": getattr(self, "_embedding_fingerprint", None),
+            }
         for attr in [a for a in vars(self) if a.endswith("_") and a[:2] != "__"]:
             delattr(self, attr)
+        estimator = self._base_estimator()
+        self._check_member(estimator)
         self._text_input = is_text_input(X)
         if y is None:
             # raises scikit-learn's "requires y to be passed" error
             validate_data(self, X, y=None, skip_check_array=True)
         X_members, X_content = self._check_X(X, reset=True)
-        y = self._check_y(y)
+        y, unlabeled = self._check_y(y)
         n_samples = len(y)
         if _num_rows(X_content) != n_samples:
             raise ValueError(
                 "X and y have inconsistent numbers of samples: "
                 f"X has {_num_rows(X_content)}, y has {n_samples}."
             )
-        unlabeled = self._unlabeled_mask(y)
         labeled = ~unlabeled
         if not labeled.any():
             raise ValueError("y has no labeled samples; at least one is required.")
-        classes, y_enc_labeled = np.unique(y[labeled], return_inverse=True)
-        y_enc = np.full(n_samples, -1, dtype=np.int64)
-        y_enc[labeled] = y_enc_labeled
+        classes, y_enc = self._encode_labels(y, labeled)
+        self._check_size(int(labeled.sum()), X_content)
+        params = self._member_fit_params(estimator, fit_params, n_samples)
+        self._check_torch_member(estimator)
 
+        # partition: buckets from each row alone, rows in canonical order
         h = content_hash(X_content)
-        partition = np.asarray(self._assign_training(X_content, h, labeled))
-
-        sample_weight = fit_params.get("sample_weight")
-        tiebreak = [y_enc]
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight)
-            if sample_weight.shape != (n_samples,):
-                raise ValueError(
-                    f"sample_weight must have shape ({n_samples},); got "
-                    f"{sample_weight.shape}."
-                )
-            tiebreak.append(sample_weight)
+        bucket = np.asarray(self._buckets(X_content, h, labeled))
+        aligned = [
+            np.asarray(v)
+            for _, v in sorted(params.items())
+            if _sample_aligned(v, n_samples)
+        ]
+        tiebreak = [y_enc, *aligned]
         order = canonical_order(X_content, h, tiebreak=tiebreak)
-        order = order[labeled[order]]
-        order = order[np.argsort(partition[order], kind="stable")]
-        bounds = np.searchsorted(partition[order], np.arange(self.k + 1))
-        samples = [order[bounds[i] : bounds[i + 1]] for i in range(self.k)]
+        shifts = self._shifts()
+        n_members = self.k * len(shifts)
+        rows = member_rows(bucket, order[labeled[order]], n_members, shifts)
 
-        estimator = self._base_estimator()
+        # plan: what each member is fit on, its seed and fingerprint
         base_seed = self._base_seed()
-        X_fit = self._fit_inputs(X_members, X_content, h, base_seed)
-        fit_order = self._member_fit_rows(X_content, h, tiebreak)
-        seeds = self._member_seeds(base_seed)
-        members = [None] * self.k
-        tasks = []
-        for i, rows in enumerate(samples):
-            present = np.unique(y_enc[rows])
-            if len(present) == 1:
+        key = self._warm_key()
+        reuse = previous is not None and key is not None and previous["key"] == key
+        X_fit, extra_state = self._fit_inputs(
+            X_members, X_content, h, base_seed, previous if reuse else None
+        )
+        digests, layout = row_digests(X_fit)
+        if self._hides_other_labels():
+            # every member sees every row in one canonical order; equal rows
+            # are ordered by the other tie-breaks first and by label last, so a
+            # flip swaps only rows that look identical to a member outside
+            # their partition
+            shared_rows = canonical_order(X_content, h, tiebreak=[*aligned, y_enc])
+        seeds = self._member_seeds(base_seed, n_members)
+        fingerprints, tasks, kinds = [], [], []
+        constants = np.full(n_members, -1, dtype=np.int64)
+        for j, own in enumerate(rows):
+            present = np.unique(y_enc[own])
+            kind = (
+                "empty" if not len(own) else "constant" if len(present) == 1 else "fit"
+            )
+            if self._hides_other_labels():
+                fit_rows, own_rows = shared_rows, own
+                target = np.full(n_samples, -1, dtype=np.int64)
+                target[own] = y_enc[own]
+                target = target[fit_rows]
+            else:
+                fit_rows, own_rows = own, None
+                target = y_enc[own]
+            extra = params_digest(params, fit_rows, n_samples) if params else b""
+            fingerprints.append(
+                member_fingerprint(
+                    kind, seeds[j], digests, layout, fit_rows, target, extra
+                )
+            )
+            kinds.append(kind)
+            if kind == "constant":
+                constants[j] = present[0]
+            if kind == "fit":
+                tasks.append(
+                    {
+                        "index": j,
+                        "fit_rows": fit_rows,
+                        "own_rows": own_rows,
+                        "seed": int(seeds[j]),
+                    }
+                )
+
+        members = [None] * n_members
+        refitted = np.ones(n_members, dtype=bool)
+        if reuse and previous["fingerprints"] is not None:
+            old = previous["fingerprints"]
+            if len(old) == n_members:
+                for j in range(n_members):
+                    if old[j] == fingerprints[j]:
+                        members[j] = previous["members"][j]
+                        refitted[j] = False
+                tasks = [t for t in tasks if refitted[t["index"]]]
+        for j, kind in enumerate(kinds):
+            if refitted[j] and kind == "constant":
                 # Single-class partitions vote their class without fitting the
                 # base estimator (many refuse one class): still a deterministic
                 # function of the partition.
-                members[i] = DummyClassifier(
-                    strategy="constant", constant=int(present[0])
-                ).fit(np.zeros((len(rows), 1)), y_enc[rows])
-            elif len(present) > 1:
-                fit_rows = rows if fit_order is None else fit_order(rows)
-                tasks.append((i, (rows, fit_rows, int(seeds[i]))))
+                own = rows[j]
+                members[j] = DummyClassifier(
+                    strategy="constant", constant=int(constants[j])
+                ).fit(np.zeros((len(own), 1)), y_enc[own])
 
-        fitted = self._fit_members(estimator, X_fit, y_enc, fit_params, tasks)
-        for (i, _), member in zip(tasks, fitted, strict=True):
-            members[i] = member
+        fitted = fit_members(
+            estimator,
+            X_fit,
+            y_enc,
+            params,
+            tasks,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            desc=f"{name} fit",
+            n_members=n_members,
+            member_threads=get_config()["member_threads"],
+        )
+        for task, member in zip(tasks, fitted, strict=True):
+            members[task["index"]] = member
+        self._check_fitted_members([members[t["index"]] for t in tasks])
 
+        # fitted state, assigned once
+        for attr, value in extra_state.items():
+            setattr(self, attr, value)
         self.estimator_ = estimator
         self.classes_ = classes
         self.n_classes_ = len(classes)
-        self.estimators_samples_ = samples
-        self.partition_sizes_ = np.array([len(s) for s in samples], dtype=np.int64)
+        self.n_members_ = n_members
+        self.shifts_ = shifts
+        self.estimators_samples_ = rows
+        self.partition_sizes_ = np.array([len(r) for r in rows], dtype=np.int64)
         self.estimators_ = members
+        self.refitted_ = refitted
+        self.score_method_ = self._score_method(estimator)
+        self._constants = constants
+        self._fingerprints = fingerprints
+        self._fit_key = key
+        self.certificate_ = self._make_certificate()
+        return self
+
+    def _check_fitted_members(self, members):
+        """Hook: reject members that cannot serve (SS-DPA checks -1)."""
+
+    @staticmethod
+    def _score_method(estimator):
+        for method in ("predict_proba", "decision_function"):
+            if hasattr(estimator, method):
+                return method
+        return "predict"
+
+    def _make_certificate(self):
         n_voting = int(np.count_nonzero(self.partition_sizes_))
-        self.certificate_ = Certificate(
+        # the best case: every voting member unanimous for one class
+        n_members, n_classes = self.n_members_, self.n_classes_
+        voting = self.partition_sizes_ > 0
+        best = 0
+        for c in range(n_classes):
+            if self.voting == "runoff":
+                unanimous = np.full((1, n_members, n_classes), np.nan)
+                unanimous[0, voting] = self._absent_score()
+                unanimous[0, voting, c] = 1.0
+            else:
+                unanimous = np.where(voting, c, -1)[None, :]
+            _, radius = self._certify_of(unanimous)
+            best = max(best, int(radius[0]))
+        return Certificate(
             threat_model=self._threat_model,
             k=self.k,
             n_voting=n_voting,
-            max_radius=n_voting // 2,
+            max_radius=best,
+            rule=self.voting,
+            spread=len(self.shifts_),
+            n_members=n_members,
+            label_set="inferred" if self.classes is None else "given",
+            attack_unit=self._attack_unit,
         )
-        return self
 
-    def _member_fit_rows(self, X_content, h, tiebreak):
-        """Rows a member is fit on, given its partition's rows (None: the same)."""
-        return None
+    # -- aggregation -----------------------------------------------------------
 
-    def _fit_members(self, estimator, X, y, fit_params, tasks):
-        if not tasks:
-            return []
-        n_jobs = self.n_jobs
-        from joblib import effective_n_jobs
+    def _shifts_arg(self):
+        return None if len(self.shifts_) == 1 and self.shifts_[0] == 0 else self.shifts_
 
-        workers = effective_n_jobs(n_jobs)
-        # A few batches per worker balance the load while keeping the joblib
-        # overhead per member small; X travels once per batch (memory-mapped by
-        # loky for large arrays), each task carries only its indices.
-        n_batches = 1 if workers == 1 else 4 * workers
-        batches = _batches([task for _, task in tasks], n_batches)
-        target_for = self._member_targets()
-        bar = _progress_bar(len(tasks), f"{type(self).__name__} fit", self.verbose)
-        parallel = Parallel(
-            n_jobs=n_jobs,
-            verbose=0 if bar is not None else self.verbose,
-            return_as="generator" if bar is not None else "list",
+    def _certify_predictions(self, preds, per_class=False):
+        """Plurality winner and radius; with an inferred label set, against an
+        extra empty class that sorts first and wins every tie."""
+        n_classes = self.n_classes_
+        if self.classes is None:
+            preds = np.where(preds >= 0, preds + 1, -1)
+            out = certify.plurality_certify(
+                preds, n_classes + 1, self._shifts_arg(), per_class=per_class
+            )
+            return _drop_new_class(out)
+        return certify.plurality_certify(
+            preds, n_classes, self._shifts_arg(), per_class=per_class
         )
-        results = parallel(
-            delayed(_fit_member_batch)(estimator, X, y, fit_params, batch, target_for)
-            for batch in batches
+
+    def _absent_score(self):
+        return 0.0 if self.score_method_ == "predict" else -np.inf
+
+    def _certify_scores(self, scores, per_class=False):
+        if self.classes is None:
+            # the new class: what every voting member scores a class it never
+            # saw, NaN (abstain) where the member abstains
+            abstain = np.isnan(scores[:, :, :1])
+            extra = np.where(abstain, np.nan, self._absent_score())
+            scores = np.concatenate([extra, scores], axis=2)
+            out = certify.runoff_certify(
+                scores, self._shifts_arg(), per_class=per_class
+            )
+            return _drop_new_class(out)
+        return certify.runoff_certify(scores, self._shifts_arg(), per_class=per_class)
+
+    def _outputs(self, X, kind):
+        # Every member would check the same rows for NaN and inf again (for
+        # 1,200 cheap members that check costs a sixth of the prediction):
+        # check them once here, and let the members skip it when they are
+        # finite. Rows with NaN or inf reach the members unchanged.
+        finite = (
+            isinstance(X, np.ndarray)
+            and X.dtype.kind in "biuf"
+            and bool(np.isfinite(X).all())
         )
-        fitted = []
-        for batch_result in results:
-            fitted.extend(batch_result)
-            if bar is not None:
-                bar.update(len(batch_result))
-        if bar is not None:
-            bar.close()
-        return fitted
+        with sklearn_config_context(assume_finite=True) if finite else nullcontext():
+            return member_outputs(
+                self.estimators_,
+                self._constants,
+                self.partition_sizes_,
+                X,
+                kind=kind,
+                method=self.score_method_,
+                n_classes=self.n_classes_,
+                n_jobs=self.n_jobs,
+                member_threads=get_config()["member_threads"],
+            )
+
+    def _member_input(self, X):
+        check_is_fitted(self)
+        X_members, _ = self._check_X(X, reset=False)
+        return self._predict_inputs(X_members)
+
+    def _rule_outputs(self, X):
+        """(rows, member outputs) of the voting rule, over row chunks of X.
+
+        Outputs are class indices for the plurality vote and scores for the
+        run-off; each chunk keeps them under ~512 MiB.
+        """
+        X_in = self._member_input(X)
+        n = _num_rows(X_in)
+        scores_rule = self.voting == "runoff"
+        kind = "scores" if scores_rule else "predict"
+        per_row = self.n_members_ * (self.n_classes_ if scores_rule else 1)
+        step = max(1, (1 << 26) // per_row)
+        if step >= n:
+            yield slice(0, n), self._outputs(X_in, kind)
+            return
+        for start in range(0, n, step):
+            idx = np.arange(start, min(n, start + step))
+            yield slice(start, idx[-1] + 1), self._outputs(take_rows(X_in, idx), kind)
+
+    def _winner_of(self, out):
+        if self.voting == "runoff":
+            return certify.runoff_winner(out)
+        return certify.plurality_winner(out, self.n_classes_)
+
+    def _certify_of(self, out, per_class=False):
+        if self.voting == "runoff":
+            return self._certify_scores(out, per_class=per_class)
+        return self._certify_predictions(out, per_class=per_class)
+
+    def _votes_of(self, out):
+        """First-round votes: predictions, or each member's top-scored class."""
+        if self.voting == "runoff":
+            out = certify.first_choices(out)
+        return certify.count_votes(out, self.n_classes_)
+
+    def certificate_report(self, X):
+        """Per-sample certificate report: prediction, votes, runner-up, radii.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features) \
+                or sequence of str of shape (n_samples,)
+            Input samples.
+
+        Returns
+        -------
+        report : CertificateReport
+            A :class:`~sklearn.utils.Bunch` of arrays: ``y_pred``, ``radius``,
+            ``runner_up``, ``targeted_radius`` (n_samples, n_classes_),
+            ``votes`` (n_samples, n_classes_) and ``classes``;
+            ``report.to_frame()`` gives a DataFrame with one row per sample.
+            ``targeted_radius[i, c]``: no attack of at most that many poisoned
+            samples makes class ``c`` win at sample ``i`` (``-1`` for the
+            predicted class).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from skdpa import DPAClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = DPAClassifier(k=15, classes=[0, 1, 2], random_state=0).fit(X, y)
+        >>> report = clf.certificate_report(X[:2])
+        >>> report.targeted_radius.shape, report.y_pred.tolist()
+        ((2, 3), [0, 0])
+        >>> bool((report.radius == report.targeted_radius[:, 1:].min(axis=1)).all())
+        True
+        """
+        parts = [
+            (*self._certify_of(out, per_class=True), self._votes_of(out))
+            for _, out in self._rule_outputs(X)
+        ]
+        winner, radius, targeted, votes = (
+            np.concatenate(column) for column in zip(*parts, strict=True)
+        )
+        rivals = np.where(targeted < 0, np.iinfo(np.int64).max, targeted)
+        runner_up = np.argmin(rivals, axis=1)
+        return CertificateReport(
+            y_pred=self.classes_[winner],
+            radius=radius,
+            runner_up=self.classes_[runner_up],
+            targeted_radius=targeted,
+            votes=votes,
+            classes=self.classes_,
+        )
 
     # -- predict -------------------------------------------------------------
+
+    def member_predictions(self, X):
+        """Each member's predicted class index.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features) \
+                or sequence of str of shape (n_samples,)
+            Input samples.
+
+        Returns
+        -------
+        predictions : ndarray of shape (n_samples, `n_members_`), dtype int64
+            Index into ``classes_`` of each member's ``predict``; ``-1`` where a
+            member abstains (its partition is empty). The input of
+            :func:`skdpa.certify.plurality_certify`.
+        """
+        return self._outputs(self._member_input(X), "predict")
+
+    def member_scores(self, X):
+        """Each member's score for every class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features) \
+                or sequence of str of shape (n_samples,)
+            Input samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, `n_members_`, `n_classes_`)
+            From the members' ``predict_proba``, else ``decision_function``,
+            else one-hot predictions (``score_method_`` says which). A class
+            a member never saw scores ``-inf`` (one-hot: ``0``); rows of an
+            abstaining member are NaN. A member prefers class ``a`` to ``b`` iff
+            its score of ``a`` is larger, ties going to the smaller index. The
+            input of :func:`skdpa.certify.runoff_certify`.
+        """
+        return self._outputs(self._member_input(X), "scores")
 
     def vote_counts(self, X):
         """Number of members voting for each class.
@@ -510,41 +987,16 @@ class BasePartitionEnsemble(
         Returns
         -------
         votes : ndarray of shape (n_samples, `n_classes_`), dtype int64
-            Columns in ``classes_`` order. Empty partitions abstain, so each row
-            sums to the number of non-empty partitions.
+            Columns in ``classes_`` order. With ``voting="plurality"`` a
+            member's vote is its ``predict``; with ``voting="runoff"`` its
+            most preferred class by score (the first round). Abstaining members
+            do not vote, so each row sums to the number of voting members.
         """
-        check_is_fitted(self)
-        X_members, X_content = self._check_X(X, reset=False)
-        n_samples = _num_rows(X_content)
-        X_members = self._predict_inputs(X_members)
-        votes = np.zeros((n_samples, self.n_classes_), dtype=np.int64)
-        fitted = []
-        for member in self.estimators_:
-            if member is None:
-                continue
-            if isinstance(member, DummyClassifier):
-                votes[:, int(member.constant)] += 1
-            else:
-                fitted.append(member)
-        if fitted:
-            from joblib import effective_n_jobs
-
-            n_threads = effective_n_jobs(self.n_jobs)
-            batches = _batches(fitted, n_threads)
-            # threads: members are read, never copied; most predict methods
-            # release the GIL (NumPy, torch). Each thread then gets one BLAS
-            # thread, so n_jobs threads do not oversubscribe the cores.
-            with threadpool_limits(limits=1 if n_threads > 1 else None):
-                partial = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                    delayed(_vote_batch)(batch, X_members, n_samples, self.n_classes_)
-                    for batch in batches
-                )
-            for part in partial:
-                votes += part
-        return votes
+        votes = [self._votes_of(out) for _, out in self._rule_outputs(X)]
+        return np.concatenate(votes)
 
     def predict(self, X):
-        """Plurality vote of the members, ties going to the smaller class index.
+        """The winner of the ensemble's vote (``voting``), ties to the smaller index.
 
         Parameters
         ----------
@@ -557,8 +1009,30 @@ class BasePartitionEnsemble(
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, values from ``classes_``.
         """
-        votes = self.vote_counts(X)
-        return self.classes_[plurality_vote(votes)]
+        winner = [self._winner_of(out) for _, out in self._rule_outputs(X)]
+        return self.classes_[np.concatenate(winner)]
+
+    def predict_proba(self, X):
+        """Vote fractions: the share of voting members that vote for each class.
+
+        Not a calibrated probability: it says how the members split. Under
+        ``voting="plurality"`` its argmax (first on ties) is :meth:`predict`;
+        under ``voting="runoff"`` it is the first round's split (each member's
+        most preferred class), whose leader can lose the run-off.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features) \
+                or sequence of str of shape (n_samples,)
+            Input samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, `n_classes_`)
+            Columns in ``classes_`` order; rows sum to 1.
+        """
+        votes = self.vote_counts(X).astype(np.float64)
+        return votes / votes.sum(axis=1, keepdims=True)
 
     def predict_certified(self, X):
         """Predict and certify each prediction.
@@ -577,11 +1051,6 @@ class BasePartitionEnsemble(
             Certified radius of each prediction (see ``certificate_`` for what
             it counts); always ``>= 0`` and at most ``certificate_.max_radius``.
         """
-        votes = self.vote_counts(X)
-        return self.classes_[plurality_vote(votes)], certified_radius(votes)
-
-
-def _num_rows(X):
-    if sp.issparse(X) or hasattr(X, "shape"):
-        return X.shape[0]
-    return len(X)
+        parts = [self._certify_of(out) for _, out in self._rule_outputs(X)]
+        winner, radius = (np.concatenate(c) for c in zip(*parts, strict=True))
+        return self.classes_[winner], radius

@@ -1,21 +1,33 @@
 """Deep Partition Aggregation: certified against general poisoning."""
 
-from sklearn.utils._param_validation import StrOptions
+from numbers import Integral
 
-from ._base import BasePartitionEnsemble, _num_rows
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BasePartitionEnsemble, _check_positive_int, _num_rows
+from ._docstrings import shared_docs
 from ._hashing import check_hash_values, content_hash, sum_hash
+from ._partition import spread_shifts
 
 
+@shared_docs
 class DPAClassifier(BasePartitionEnsemble):
     """Deep Partition Aggregation classifier (Levine & Feizi, ICLR 2021).
 
     The training set is split into ``k`` partitions by a deterministic hash of
     each sample's content; one clone of ``estimator`` is fit per partition and
-    predictions are the plurality vote of the members, ties going to the
-    smaller class index. Every prediction comes with a certified radius
-    (Theorem 1): no insertion or removal of up to ``radius`` training samples,
-    in any combination, can change it. Because the built-in hashers ignore the
-    label, a label flip touches one partition and counts once.
+    predictions are the members' vote, ties going to the smaller class index.
+    Every prediction comes with a certified radius (Theorem 1): no insertion or
+    removal of up to ``radius`` training samples, in any combination, can
+    change it. Because the built-in hashers ignore the label, a relabelled
+    sample touches one partition and counts once.
+
+    ``spread=d`` gives finite aggregation (Wang, Levine & Feizi, ICML 2022):
+    samples are hashed into ``k*d`` buckets and each of ``k*d`` members is fit
+    on ``d`` buckets (still about ``n/k`` samples each); ``voting="runoff"``
+    gives run-off election (Rezaei et al., ICML 2023). Both certify more from
+    members of the same size; see :ref:`theory`.
 
     Read :ref:`theory` before relying on a certificate: preprocessing fit on the
     whole training set (a scaler placed *before* ``DPAClassifier`` in a
@@ -25,96 +37,96 @@ class DPAClassifier(BasePartitionEnsemble):
     Parameters
     ----------
     estimator : object, default=None
-        The base classifier, cloned once per partition. ``None`` means
-        :class:`~sklearn.tree.DecisionTreeClassifier`. Members are fit on labels
-        encoded as class indices ``0..n_classes_-1`` and must predict those.
+        The base classifier, cloned once per member. ``None`` means
+        :class:`~sklearn.tree.DecisionTreeClassifier`. It must be a classifier
+        (a regressor is refused); members are fit on labels encoded as class
+        indices ``0..n_classes_-1`` and must predict those.
     k : int, default=50
         Number of partitions (the paper's ``k``). Larger ``k`` allows larger
         radii (at most ``k // 2``) at the cost of members trained on less data.
+    spread : int, default=1
+        Members each sample trains (finite aggregation's ``d``): ``k*spread``
+        members, fit time about ``spread`` times that of DPA. ``1`` is DPA.
+    %(voting)s
     hasher : {"content", "sum"} or callable, default="content"
-        How a sample's partition is chosen (``hash(x) % k``):
+        How a sample's bucket is chosen (``hash(x) %% (k * spread)``), from that
+        sample's values alone:
 
         - ``"content"``: a stable 64-bit digest of the row's values, independent
-          of dtype, memory layout, position and process.
+          of its position, the other rows, memory layout and process. Equal
+          values hash alike whatever the dtype (``3`` and ``3.0``); float32 and
+          float64 copies of fractional data are different numbers and land in
+          different buckets.
         - ``"sum"``: the paper's sum of values (integer pixels sum exactly as in
           the reference code; fractional values in fixed point).
         - callable ``X -> (n_samples,)`` non-negative integers; it must depend
           on each row's content only, or the certificate is void.
-    n_jobs : int, default=None
-        Members fitted (and predicted) in parallel through joblib. ``None``
-        means 1 unless in a :func:`joblib.parallel_backend` context; ``-1``
-        uses all processors. Any joblib backend works (e.g. ``"dask"``).
-    random_state : int, RandomState instance or None, default=None
-        Member ``i`` is seeded from ``(random_state, i)``; with ``None`` its
-        seed is ``i``. Every ``random_state`` parameter of the member (and
-        torch's RNG, in the process that fits it) is set from that seed, so
-        fits are reproducible either way. The global RNG is never used.
-    verbose : int, default=0
-        Show a progress bar over member fits (``tqdm`` if installed,
-        otherwise joblib's messages).
+    %(classes)s
+    %(warm_start)s
+    %(n_jobs)s
+    %(random_state)s
+    %(verbose)s
 
     Attributes
     ----------
-    estimator_ : estimator
-        The base estimator the members were cloned from.
-    estimators_ : list of length k
-        Fitted members. A partition with a single class holds a
-        :class:`~sklearn.dummy.DummyClassifier` voting that class (the base
-        estimator is not called); an empty partition holds ``None`` and
-        abstains.
-    estimators_samples_ : list of k ndarrays
-        Indices into the training data of each partition, in the canonical
-        order the member was fit in.
-    partition_sizes_ : ndarray of shape (k,)
-        Number of training samples in each partition.
-    classes_ : ndarray of shape (`n_classes_`,)
-        Class labels.
-    n_classes_ : int
-        Number of classes.
-    certificate_ : Certificate
-        What a radius counts; ``print(est.certificate_)`` states the threat
-        model, ``k`` and the largest reachable radius.
-    n_features_in_ : int
-        Number of features seen during fit (not set for text input).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X was a DataFrame.
+    %(fitted_common)s
+    shifts_ : ndarray of shape (spread,)
+        A sample in bucket ``b`` trains members ``(b + s) %% n_members_`` for
+        ``s`` in ``shifts_`` (``[0]`` for DPA); derived from ``k`` and
+        ``spread`` alone.
+    estimators_samples_ : list of `n_members_` ndarrays
+        Indices into the training data of each member's rows (buckets
+        ``(j - s) %% n_members_``), in the canonical order it was fit in.
 
     See Also
     --------
     SSDPAClassifier : label-flip certificates with semi-supervised members.
-    skdpa.certified_radius : the radius formula for stored vote counts.
+    skdpa.certify : the certificates as functions of stored member outputs.
 
     References
     ----------
     .. [1] A. Levine and S. Feizi, "Deep Partition Aggregation: Provable Defenses
        against General Poisoning Attacks", ICLR 2021.
+    .. [2] W. Wang, A. Levine and S. Feizi, "Improved Certified Defenses against
+       Data Poisoning with (Deterministic) Finite Aggregation", ICML 2022.
+    .. [3] K. Rezaei, K. Banihashem, A. Chegini and S. Feizi, "Run-Off Election:
+       Improved Provable Defense against Data Poisoning Attacks", ICML 2023.
 
     Examples
     --------
     >>> from sklearn.datasets import load_digits
     >>> from skdpa import DPAClassifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = DPAClassifier(k=10).fit(X[:1500], y[:1500])
+    >>> clf = DPAClassifier(k=10, classes=range(10)).fit(X[:1500], y[:1500])
     >>> y_pred, radius = clf.predict_certified(X[1500:])
-    >>> radius.max() <= clf.certificate_.max_radius
+    >>> bool(radius.max() <= clf.certificate_.max_radius)
     True
-    >>> clf.vote_counts(X[1500:1501]).sum()
+    >>> int(clf.vote_counts(X[1500:1501]).sum())
     10
+    >>> fa = DPAClassifier(k=10, spread=4, classes=range(10)).fit(X[:1500], y[:1500])
+    >>> fa.n_members_, len(fa.shifts_)
+    (40, 4)
     """
 
     _parameter_constraints: dict = {
         **BasePartitionEnsemble._parameter_constraints,
+        "spread": [Interval(Integral, 1, None, closed="left")],
         "hasher": [StrOptions({"content", "sum"}), callable],
     }
 
     _threat_model = "inserting, removing or relabelling (in any combination)"
+    _attack_unit = "training samples inserted, removed or relabelled"
 
     def __init__(
         self,
         estimator=None,
         k=50,
         *,
+        spread=1,
+        voting="plurality",
         hasher="content",
+        classes=None,
+        warm_start=False,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -122,11 +134,22 @@ class DPAClassifier(BasePartitionEnsemble):
         super().__init__(
             estimator=estimator,
             k=k,
+            voting=voting,
+            classes=classes,
+            warm_start=warm_start,
             n_jobs=n_jobs,
             random_state=random_state,
             verbose=verbose,
         )
+        self.spread = spread
         self.hasher = hasher
+
+    def _spread(self):
+        return self.spread
+
+    def _shifts(self):
+        _check_positive_int(self.spread, "spread", type(self).__name__)
+        return spread_shifts(self.k, self.spread)
 
     def _hash(self, X, content=None):
         if self.hasher == "content":
@@ -135,8 +158,8 @@ class DPAClassifier(BasePartitionEnsemble):
             return sum_hash(X)
         return check_hash_values(self.hasher(X), _num_rows(X))
 
-    def _assign_training(self, X, h, labeled):
-        return (self._hash(X, h) % self.k).astype("int64")
+    def _buckets(self, X, h, labeled):
+        return (self._hash(X, h) % np.uint64(self.k * self.spread)).astype(np.int64)
 
     def assign_partitions(self, X):
         """Partition each sample would be placed in, were it in the training set.
@@ -154,7 +177,8 @@ class DPAClassifier(BasePartitionEnsemble):
         Returns
         -------
         partitions : ndarray of shape (n_samples,), dtype int64
-            Values in ``[0, k)``.
+            Bucket of each sample, in ``[0, k * spread)``; for DPA
+            (``spread=1``) its partition.
 
         Examples
         --------
@@ -170,4 +194,7 @@ class DPAClassifier(BasePartitionEnsemble):
             _, X = self._check_X(X, reset=False)
         else:
             X = self._check_X_unfitted(X)
-        return (self._hash(X) % self.k).astype("int64")
+        _check_positive_int(self.k, "k", type(self).__name__)
+        _check_positive_int(self.spread, "spread", type(self).__name__)
+        n_buckets = np.uint64(self.k * self.spread)
+        return (self._hash(X) % n_buckets).astype(np.int64)

@@ -1,46 +1,56 @@
 """Semi-Supervised DPA: certified against label flips."""
 
 import numbers
+import warnings
+from contextlib import nullcontext
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils._tags import get_tags
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._base import (
-    BasePartitionEnsemble,
-    _seeded,
-    _set_member_random_states,
-)
+from ._base import BasePartitionEnsemble, _rejects_nan
+from ._docstrings import shared_docs
+from ._engine import _set_member_random_states, involves_torch
+from ._fingerprint import member_fingerprint, row_digests
 from ._hashing import canonical_order, take_rows, unique_sample_ids
 
 
-def _masked_targets(y, rows, fit_rows):
-    """Labels of the member's own partition; -1 (unlabeled) everywhere else."""
-    target = np.full(len(fit_rows), -1, dtype=np.int64)
-    mine = np.isin(fit_rows, rows)
-    target[mine] = y[fit_rows[mine]]
-    return target
+def _seeded(estimator, seed):
+    """Seed torch around the embedding's fit when (and only when) it uses torch."""
+    if not involves_torch(estimator):
+        return nullcontext()
+    from .torch._seeding import seeded_torch
+
+    return seeded_torch(seed)
 
 
+@shared_docs
 class SSDPAClassifier(BasePartitionEnsemble):
     """Semi-Supervised Deep Partition Aggregation (Levine & Feizi, ICLR 2021).
 
     Certifies each prediction against label flips (Theorem 2). The samples are
     trusted, their labels are not: labeled samples are put in a canonical order
-    of their content alone and sample number ``i`` joins partition ``i % k``,
+    of their content alone and sample number ``i`` joins partition ``i %% k``,
     so partitions differ in size by at most one (up to duplicate groups) and a
     label flip touches exactly one member. Identical samples share a partition
     whatever their labels (the paper's appendix G), so any change to the labels
     of a group of duplicates counts as one flip.
 
-    What counts as a flip: changing the label of a labeled sample to another
-    class. Turning a labeled row into an unlabeled one (``y == -1``), or the
-    reverse, changes the set of labeled samples and so the sorted order: it is
-    not covered by the label-flip radius with ``partitioning="sorted"``. With
-    ``partitioning="hash"`` each sample's partition depends on its content
-    alone, so such a change also touches one member.
+    What counts as a flip: changing the label of a labeled sample (to another
+    class, or with ``classes=None`` to any label). Turning a labeled row into an
+    unlabeled one (``y == -1``), or the reverse, changes the set of labeled
+    samples and so the sorted order: it is not covered by the label-flip radius
+    with ``partitioning="sorted"``. With ``partitioning="hash"`` each sample's
+    partition depends on its content alone, so such a change also touches one
+    member.
+
+    Unlabeled rows are marked ``y == -1`` (scikit-learn's semi-supervised
+    convention). With string labels use an object array holding ``-1`` for
+    them, e.g. ``np.array(["cat", -1, "dog"], dtype=object)``; binary labels
+    must not be coded ``-1``/``+1`` (that reads as one class plus unlabeled
+    rows, and warns).
 
     Members use all unlabeled data in one of two ways:
 
@@ -57,9 +67,10 @@ class SSDPAClassifier(BasePartitionEnsemble):
     ----------
     estimator : object, default=None
         Base classifier cloned once per partition; ``None`` means
-        :class:`~sklearn.tree.DecisionTreeClassifier`. Members are fit on labels
-        encoded as class indices ``0..n_classes_-1`` (and ``-1`` for unlabeled
-        rows with ``pass_unlabeled=True``).
+        :class:`~sklearn.tree.DecisionTreeClassifier`. It must be a classifier;
+        members are fit on labels encoded as class indices
+        ``0..n_classes_-1`` (and ``-1`` for unlabeled rows with
+        ``pass_unlabeled=True``) and must predict those.
     k : int, default=50
         Number of partitions.
     embedding : transformer, default=None
@@ -68,41 +79,31 @@ class SSDPAClassifier(BasePartitionEnsemble):
     pass_unlabeled : bool, default=False
         Fit every member on all samples, labels hidden (``-1``) outside its
         partition. For semi-supervised base estimators.
-    n_jobs : int, default=None
-        Members fitted and predicted in parallel through joblib.
-    random_state : int, RandomState instance or None, default=None
-        Member ``i`` is seeded from ``(random_state, i)`` (``i`` when None);
-        the embedding from ``random_state`` alone.
-    verbose : int, default=0
-        Progress bar over member fits.
     partitioning : {"sorted", "hash"}, default="sorted"
         ``"sorted"``: the paper's sorted-index partitioning (equal sizes).
         ``"hash"``: the content hash of :class:`DPAClassifier` (appendix E),
         which does not depend on the other samples.
+    %(voting)s
+    %(classes)s
+    %(warm_start)s
+        A refit keeps the fitted embedding (and so every member whose labels
+        did not change) when the samples are unchanged; new or removed
+        samples refit the embedding and so every member, and with
+        ``partitioning="sorted"`` they also shift later samples' partitions.
+    %(n_jobs)s
+    %(random_state)s
+        The embedding is seeded from ``random_state`` alone.
+    %(verbose)s
 
     Attributes
     ----------
+    %(fitted_common)s
     embedding_ : transformer
         The fitted embedding (only when ``embedding`` is given).
-    estimator_ : estimator
-        The base estimator the members were cloned from.
-    estimators_ : list of length k
-        Fitted members; single-class partitions hold a
-        :class:`~sklearn.dummy.DummyClassifier`, empty ones ``None`` (abstain).
+    shifts_ : ndarray of shape (1,)
+        ``[0]``: each labeled sample trains one member.
     estimators_samples_ : list of k ndarrays
         Indices of each partition's labeled training rows.
-    partition_sizes_ : ndarray of shape (k,)
-        Number of labeled samples in each partition.
-    classes_ : ndarray of shape (`n_classes_`,)
-        Class labels (``-1``, the unlabeled marker, is never a class).
-    n_classes_ : int
-        Number of classes.
-    certificate_ : Certificate
-        States the threat model (label flips), ``k`` and the largest radius.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X was a DataFrame.
 
     See Also
     --------
@@ -131,6 +132,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
     }
 
     _threat_model = "relabelling"
+    _attack_unit = "training labels flipped"
 
     def __init__(
         self,
@@ -139,14 +141,20 @@ class SSDPAClassifier(BasePartitionEnsemble):
         *,
         embedding=None,
         pass_unlabeled=False,
+        partitioning="sorted",
+        voting="plurality",
+        classes=None,
+        warm_start=False,
         n_jobs=None,
         random_state=None,
         verbose=0,
-        partitioning="sorted",
     ):
         super().__init__(
             estimator=estimator,
             k=k,
+            voting=voting,
+            classes=classes,
+            warm_start=warm_start,
             n_jobs=n_jobs,
             random_state=random_state,
             verbose=verbose,
@@ -168,75 +176,115 @@ class SSDPAClassifier(BasePartitionEnsemble):
             tags.input_tags.allow_nan = tags.input_tags.allow_nan and member.allow_nan
         return tags
 
+    def _check_embedded(self, Xt):
+        """The embedding's output, refused here when the members would refuse
+        NaN or inf (rows in single-class partitions never reach a member)."""
+        if _rejects_nan(self._base_estimator()):
+            check_array(
+                Xt,
+                accept_sparse=True,
+                dtype=None,
+                ensure_all_finite=True,
+                input_name="embedded X",
+                estimator=self._base_estimator(),
+            )
+        return Xt
+
     def _unlabeled_mask(self, y):
+        y = np.asarray(y)
         if y.dtype.kind in "iuf":
             return y == -1
         if y.dtype.kind == "O":
             return np.array(
-                [isinstance(v, numbers.Number) and v == -1 for v in y], dtype=bool
+                [
+                    isinstance(v, numbers.Number)
+                    and not isinstance(v, bool)
+                    and v == -1
+                    for v in y
+                ],
+                dtype=bool,
             )
         return np.zeros(len(y), dtype=bool)
 
-    def _assign_training(self, X, h, labeled):
-        partition = np.full(len(h), -1, dtype=np.int64)
+    def _check_y(self, y):
+        y, unlabeled = super()._check_y(y)
+        labels = set(np.unique(y).tolist()) if y.dtype.kind in "iuf" else None
+        if labels == {-1, 1}:
+            warnings.warn(
+                "y holds only -1 and 1, but SSDPAClassifier reads y == -1 as "
+                "'unlabeled' (scikit-learn's semi-supervised convention): this "
+                "is one class plus unlabeled rows, not a binary problem. Encode "
+                "binary labels as 0/1 (or strings) and mark unlabeled rows -1.",
+                UserWarning,
+                stacklevel=5,
+            )
+        if y.dtype.kind in "USO" and any(
+            isinstance(v, str | bytes) and v in ("-1", b"-1") for v in y[~unlabeled]
+        ):
+            warnings.warn(
+                "y holds the string '-1', which SSDPAClassifier trains as a class: "
+                "only the integer -1 marks unlabeled rows (NumPy turns a list "
+                "mixing strings and -1 into strings). Build y as an object array, "
+                'e.g. np.array(["cat", -1, "dog"], dtype=object).',
+                UserWarning,
+                stacklevel=5,
+            )
+        return y, unlabeled
+
+    def _buckets(self, X, h, labeled):
+        bucket = np.full(len(h), -1, dtype=np.int64)
         rows = np.flatnonzero(labeled)
         if self.partitioning == "hash":
-            partition[rows] = (h[rows] % self.k).astype(np.int64)
+            bucket[rows] = (h[rows] % np.uint64(self.k)).astype(np.int64)
         else:
             ids = unique_sample_ids(take_rows(X, rows), h[rows])
-            partition[rows] = ids % self.k
-        return partition
+            bucket[rows] = ids % self.k
+        return bucket
 
-    def _fit_inputs(self, X, X_content, h, base_seed):
+    def _fit_inputs(self, X, X_content, h, base_seed, previous):
         if self.embedding is None:
-            return X
+            return X, {}
         # Fit on all samples in a canonical order (content only): the embedding
-        # never sees a label and does not depend on the row order.
+        # never sees a label and does not depend on the row order. A warm refit
+        # keeps the fitted embedding when its input and seed are unchanged.
         order = canonical_order(X_content, h)
-        embedding = clone(self.embedding)
+        X_order = take_rows(X, order)
         seed = 0
         if base_seed is not None:
             sequence = np.random.SeedSequence([base_seed, 2**32 - 1])
             seed = int(sequence.generate_state(1)[0])
-        _set_member_random_states(embedding, seed)
-        with _seeded(seed):
-            embedding.fit(take_rows(X, order))
-        self.embedding_ = embedding
-        return embedding.transform(X)
+        digests, layout = row_digests(X_order)
+        fingerprint = member_fingerprint(
+            "embedding", seed, digests, layout, np.arange(len(order)), np.zeros(0)
+        )
+        if previous is not None and previous["embedding_fingerprint"] == fingerprint:
+            embedding = previous["embedding"]
+        else:
+            embedding = clone(self.embedding)
+            _set_member_random_states(embedding, seed)
+            with _seeded(embedding, seed):
+                embedding.fit(X_order)
+        state = {"embedding_": embedding, "_embedding_fingerprint": fingerprint}
+        return self._check_embedded(embedding.transform(X)), state
 
     def _predict_inputs(self, X):
         if self.embedding is None:
             return X
         check_is_fitted(self, "embedding_")
-        return self.embedding_.transform(X)
+        return self._check_embedded(self.embedding_.transform(X))
 
-    def _member_fit_rows(self, X_content, h, tiebreak):
+    def _hides_other_labels(self):
+        return self.pass_unlabeled
+
+    def _check_fitted_members(self, members):
         if not self.pass_unlabeled:
-            return None
-        # Every member sees every row, in one canonical order. Equal rows are
-        # ordered by their other tie-breaks (sample weights) first and by label
-        # last: a member outside their partition sees them all as -1, so a
-        # label flip only swaps rows that look identical to it (equal labeled
-        # rows always share a partition).
-        labels, *others = tiebreak
-        everything = canonical_order(X_content, h, tiebreak=[*others, labels])
-        return lambda rows: everything
-
-    def _fit_members(self, estimator, X, y, fit_params, tasks):
-        fitted = super()._fit_members(estimator, X, y, fit_params, tasks)
-        if self.pass_unlabeled:
-            for member in fitted:
-                if -1 in getattr(member, "classes_", ()):
-                    raise ValueError(
-                        "pass_unlabeled=True needs a semi-supervised base "
-                        "estimator that treats y == -1 as unlabeled (e.g. "
-                        "SelfTrainingClassifier, LabelSpreading); "
-                        f"{type(member).__name__} "
-                        "learned -1 as a class."
-                    )
-        return fitted
-
-    def _member_targets(self):
-        if self.pass_unlabeled:
-            return _masked_targets
-        return super()._member_targets()
+            return
+        for member in members:
+            if -1 in getattr(member, "classes_", ()):
+                raise ValueError(
+                    "pass_unlabeled=True needs a semi-supervised base "
+                    "estimator that treats y == -1 as unlabeled (e.g. "
+                    "SelfTrainingClassifier, LabelSpreading); "
+                    f"{type(member).__name__} "
+                    "learned -1 as a class."
+                )

@@ -2,15 +2,19 @@
 
 ``skdpa demo`` trains DPA and SS-DPA on scikit-learn's digits for a few ``k``
 and prints the paper's Table 1 columns; ``skdpa evaluate`` does the same for a
-chosen data set, method and ``k`` and writes a CSV and a plot. Run
+chosen data set, methods, ``k``, voting rules and ``spread``. Both write a
+summary CSV, the per-budget certified-accuracy curve as CSV and a plot into an
+output directory, and never overwrite a file unless told to (``--force``). Run
 ``skdpa COMMAND --help`` for the options.
 """
 
 import argparse
 import csv
+import itertools
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +22,43 @@ import numpy as np
 __all__ = ["main"]
 
 DEMO_K = (10, 25, 50, 100)
-TABLE_FILE = "certified_accuracy.csv"
+SUMMARY_FILE = "certified_accuracy.csv"
+CURVE_FILE = "certified_accuracy_curve.csv"
 PLOT_FILE = "certified_accuracy.png"
+OUTPUT_FILES = (SUMMARY_FILE, CURVE_FILE, PLOT_FILE)
 METHOD_NAMES = {"dpa": "DPA", "ssdpa": "SS-DPA"}
+VOTING_RULES = ("plurality", "runoff")
 DATASETS = ("digits", "fashion-mnist", "mnist-5k", "idx:PATH")
+# Decimal places of the times written to CSV (milliseconds).
+TIME_DECIMALS = 3
+
+SUMMARY_FIELDS = (
+    "method",
+    "k",
+    "spread",
+    "voting",
+    "clean_accuracy",
+    "mean_member_accuracy",
+    "median_certified_radius",
+    "fit_time_s",
+    "predict_time_s",
+)
+CURVE_FIELDS = ("method", "k", "spread", "voting", "budget", "certified_accuracy")
+PREDICTION_FIELDS = (
+    "method",
+    "k",
+    "spread",
+    "voting",
+    "sample",
+    "y_true",
+    "y_pred",
+    "radius",
+    "runner_up",
+)
+
+
+class _CommandError(Exception):
+    """A problem reported as one line on stderr, exit status 1."""
 
 
 def _make_estimator(name):
@@ -55,77 +92,111 @@ def _make_estimator(name):
 ESTIMATORS = ("knn", "tree", "logistic", "svc", "ridge", "naive-bayes")
 
 
-def _make_classifier(method, k, estimator, *, n_jobs, embedding_dim, verbose):
+@dataclass(frozen=True)
+class _Config:
+    """One ensemble the command evaluates."""
+
+    method: str
+    k: int
+    spread: int
+    voting: str
+
+    @property
+    def n_members(self):
+        return self.k * self.spread
+
+    def describe(self):
+        """``DPA k=50``, then ``spread=16`` and ``run-off`` where not default."""
+        text = f"{METHOD_NAMES[self.method]} k={self.k}"
+        if self.spread > 1:
+            text += f" spread={self.spread}"
+        if self.voting != "plurality":
+            text += " run-off"
+        return text
+
+    def method_cell(self):
+        name = METHOD_NAMES[self.method]
+        return name if self.spread == 1 else f"{name} spread={self.spread}"
+
+
+def _make_classifier(config, estimator, args, *, embedding_dim, verbose):
     from sklearn.decomposition import PCA
 
     from ._dpa import DPAClassifier
     from ._ssdpa import SSDPAClassifier
 
-    if method == "dpa":
-        return DPAClassifier(
-            _make_estimator(estimator), k=k, n_jobs=n_jobs, verbose=verbose
-        )
+    common = dict(
+        k=config.k,
+        voting=config.voting,
+        # Further voting rules refit warm: the members are reused, only the
+        # certificate changes.
+        warm_start=True,
+        n_jobs=args.n_jobs,
+        random_state=args.random_state,
+        verbose=verbose,
+    )
+    if config.method == "dpa":
+        return DPAClassifier(_make_estimator(estimator), spread=config.spread, **common)
     # SS-DPA: one PCA on all (trusted, unlabeled) training samples, shared by
-    # every member; the labels never reach it.
+    # every member; the labels never reach it. SS-DPA seeds it from
+    # random_state.
     return SSDPAClassifier(
         _make_estimator(estimator),
-        k=k,
         embedding=PCA(n_components=embedding_dim, random_state=0),
-        n_jobs=n_jobs,
-        verbose=verbose,
+        **common,
     )
 
 
 def _mean_member_accuracy(clf, X, y):
     """Mean accuracy of the voting members (empty partitions abstain).
 
-    Members predict class indices into ``clf.classes_``; SS-DPA members see the
-    embedded inputs.
+    Read from ``clf.member_predictions``: class indices into ``clf.classes_``,
+    computed under the library's thread limits (calling tiny members directly,
+    with all BLAS/OpenMP threads, was 10 times slower on 2 cores).
     """
     classes = clf.classes_
     known = np.isin(y, classes)
     y_index = np.where(known, np.searchsorted(classes, y), -1)
-    embedding = getattr(clf, "embedding_", None)
-    X_members = X if embedding is None else embedding.transform(X)
-    scores = [
-        np.mean(np.asarray(member.predict(X_members)) == y_index)
-        for member in clf.estimators_
-        if member is not None
-    ]
-    return float(np.mean(scores)) if scores else math.nan
+    voting = np.flatnonzero(np.asarray(clf.partition_sizes_) > 0)
+    if not voting.size:
+        return math.nan
+    predictions = clf.member_predictions(X)[:, voting]
+    return float(np.mean(predictions == y_index[:, None], axis=0).mean())
 
 
-def _evaluate_one(method, k, data, args, log):
+def _evaluate(config, clf, fit_time, data, args, log):
+    """Certify the test set with a fitted ensemble; the summary row and arrays."""
     from .metrics import median_certified_radius
 
-    X_train, X_test, y_train, y_test = data
-    verbose = 1 if (not args.quiet and sys.stderr.isatty()) else 0
-    embedding_dim = min(args.embedding_dim, X_train.shape[1], X_train.shape[0])
-    clf = _make_classifier(
-        method,
-        k,
-        args.estimator,
-        n_jobs=args.n_jobs,
-        embedding_dim=embedding_dim,
-        verbose=verbose,
-    )
+    _, X_test, _, y_test = data
     start = time.perf_counter()
-    clf.fit(X_train, y_train)
-    fit_time = time.perf_counter() - start
     y_pred, radius = clf.predict_certified(X_test)
+    predict_time = time.perf_counter() - start
     row = {
-        "method": METHOD_NAMES[method],
-        "k": k,
+        "method": METHOD_NAMES[config.method],
+        "k": config.k,
+        "spread": config.spread,
+        "voting": config.voting,
         "clean_accuracy": float(np.mean(y_pred == y_test)),
         "mean_member_accuracy": _mean_member_accuracy(clf, X_test, y_test),
         "median_certified_radius": median_certified_radius(y_test, y_pred, radius),
         "fit_time_s": fit_time,
+        "predict_time_s": predict_time,
     }
+    report = clf.certificate_report(X_test) if args.save_predictions else None
     log(
         f"  clean accuracy {row['clean_accuracy']:.2%}, median certified radius "
-        f"{_fmt_radius(row['median_certified_radius'])}, fit {fit_time:.1f} s"
+        f"{_fmt_radius(row['median_certified_radius'])}, fit {fit_time:.1f} s, "
+        f"predict {predict_time:.1f} s"
     )
-    return row, clf, y_pred, radius
+    return {
+        "config": config,
+        "row": row,
+        "clf": clf,
+        "y_pred": y_pred,
+        "radius": radius,
+        "report": report,
+    }
 
 
 def _fmt_radius(value):
@@ -136,19 +207,25 @@ def _format_table(rows):
     headers = [
         "method",
         "k",
+        "voting",
         "clean accuracy",
         "mean member accuracy",
         "median certified radius",
-        "fit time (s)",
+        "fit (s)",
+        "predict (s)",
     ]
     cells = [
         [
-            row["method"],
+            row["method"]
+            if row.get("spread", 1) == 1
+            else f"{row['method']} spread={row['spread']}",
             str(row["k"]),
+            row.get("voting", "plurality"),
             f"{row['clean_accuracy']:.2%}",
             f"{row['mean_member_accuracy']:.2%}",
             _fmt_radius(row["median_certified_radius"]),
             f"{row['fit_time_s']:.2f}",
+            f"{row['predict_time_s']:.2f}",
         ]
         for row in rows
     ]
@@ -157,7 +234,7 @@ def _format_table(rows):
     # Text columns left-aligned, numbers right-aligned.
     def fmt(values):
         parts = [
-            v.ljust(w) if i == 0 else v.rjust(w)
+            v.ljust(w) if i in (0, 2) else v.rjust(w)
             for i, (v, w) in enumerate(zip(values, widths, strict=True))
         ]
         return "  ".join(parts).rstrip()
@@ -167,46 +244,122 @@ def _format_table(rows):
     return "\n".join(lines)
 
 
-def _write_csv(rows, path):
-    fields = [
-        "method",
-        "k",
-        "clean_accuracy",
-        "mean_member_accuracy",
-        "median_certified_radius",
-        "fit_time_s",
-    ]
+def _write_summary(results, path):
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS)
         writer.writeheader()
-        for row in rows:
-            out = dict(row)
+        for result in results:
+            out = dict(result["row"])
             if out["median_certified_radius"] is None:
                 out["median_certified_radius"] = ""
+            for key in ("fit_time_s", "predict_time_s"):
+                out[key] = round(out[key], TIME_DECIMALS)
             writer.writerow(out)
 
 
+def _curve(y_true, y_pred, radius):
+    """Budgets 0 .. one past the largest radius of a correct prediction (where
+    certified accuracy reaches 0) and the certified accuracy at each."""
+    from .metrics import certified_accuracy
+
+    correct = radius[y_true == y_pred]
+    last = int(correct.max()) + 1 if correct.size else 1
+    budgets = np.arange(last + 1)
+    return budgets, certified_accuracy(y_true, y_pred, radius, budgets)
+
+
+def _write_curve(results, y_test, path):
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CURVE_FIELDS)
+        for result in results:
+            row = result["row"]
+            budgets, scores = _curve(y_test, result["y_pred"], result["radius"])
+            for budget, score in zip(budgets, scores, strict=True):
+                writer.writerow(
+                    [
+                        row["method"],
+                        row["k"],
+                        row["spread"],
+                        row["voting"],
+                        int(budget),
+                        float(score),
+                    ]
+                )
+
+
+def _write_predictions(results, y_test, path):
+    """Every certificate report, one row per (ensemble, test sample).
+
+    Columns as ``CertificateReport.to_frame()`` names them, after the
+    ensemble's description, the sample's position in the test set and its true
+    label. Written with the csv module: pandas is not a dependency.
+    """
+    classes = []
+    for result in results:
+        for label in result["report"].classes.tolist():
+            if label not in classes:
+                classes.append(label)
+    fields = list(PREDICTION_FIELDS)
+    fields += [f"votes[{c}]" for c in classes]
+    fields += [f"targeted_radius[{c}]" for c in classes]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, restval="")
+        writer.writeheader()
+        for result in results:
+            row, report = result["row"], result["report"]
+            own = report.classes.tolist()
+            votes = np.asarray(report.votes)
+            targeted = np.asarray(report.targeted_radius)
+            for i in range(len(y_test)):
+                record = {
+                    "method": row["method"],
+                    "k": row["k"],
+                    "spread": row["spread"],
+                    "voting": row["voting"],
+                    "sample": i,
+                    "y_true": y_test[i].item(),
+                    "y_pred": report.y_pred[i].item(),
+                    "radius": int(report.radius[i]),
+                    "runner_up": report.runner_up[i].item(),
+                }
+                for j, label in enumerate(own):
+                    record[f"votes[{label}]"] = int(votes[i, j])
+                    record[f"targeted_radius[{label}]"] = int(targeted[i, j])
+                writer.writerow(record)
+
+
+def _curve_name(config, several_rules):
+    name = f"k={config.k}"
+    if config.spread > 1:
+        name += f", spread={config.spread}"
+    if several_rules or config.voting != "plurality":
+        name += ", run-off" if config.voting == "runoff" else ", plurality"
+    return name
+
+
 def _write_plot(results, y_test, path, title):
-    """One panel per method, one curve per k; False if matplotlib is missing."""
+    """One panel per method, one curve per ensemble; False without matplotlib."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         return False
     from .plotting import CertifiedAccuracyDisplay, _attack_xlabel
 
-    methods = list(dict.fromkeys(row["method"] for row, *_ in results))
+    methods = list(dict.fromkeys(r["row"]["method"] for r in results))
+    several_rules = len({r["config"].voting for r in results}) > 1
     fig = Figure(figsize=(5.5 * len(methods), 4.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(methods)))
     for ax, method in zip(axes, methods, strict=True):
-        for row, clf, y_pred, radius in results:
-            if row["method"] != method:
+        for result in results:
+            if result["row"]["method"] != method:
                 continue
             CertifiedAccuracyDisplay.from_predictions(
                 y_test,
-                y_pred,
-                radius,
-                label=f"k={row['k']}",
-                xlabel=_attack_xlabel(clf),
+                result["y_pred"],
+                result["radius"],
+                name=_curve_name(result["config"], several_rules),
+                xlabel=_attack_xlabel(result["clf"]),
                 ax=ax,
             )
         ax.set_title(f"{method} ({title})")
@@ -214,24 +367,104 @@ def _write_plot(results, y_test, path, title):
     return True
 
 
-def _run(methods, ks, data, args, title, *, write_csv):
+# ---------------------------------------------------------------------------
+# Output files: never overwritten unless --force
+
+
+def _planned_outputs(args):
+    """Files the command will write whose place is known before it runs."""
+    planned = []
+    if args.out is not None:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise _CommandError(f"--out {args.out} exists and is not a directory.")
+        planned += [out / name for name in OUTPUT_FILES]
+    if args.save_predictions is not None:
+        planned.append(Path(args.save_predictions))
+    return planned
+
+
+def _check_overwrite(planned, force):
+    existing = [str(p) for p in planned if p.exists()]
+    if existing and not force:
+        raise _CommandError(
+            f"refusing to overwrite {', '.join(existing)}: pass --force to "
+            "overwrite, or choose another --out (without --out, every run writes "
+            "into a fresh directory)."
+        )
+
+
+def _fresh_directory(command):
+    """``skdpa-<command>`` in the working directory, or ``-2``, ``-3``, ... when
+    taken. ``mkdir`` claims it, so concurrent runs never share one."""
+    base = f"skdpa-{command}"
+    for i in itertools.count(1):
+        path = Path(base if i == 1 else f"{base}-{i}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _output_directory(args):
+    if args.out is None:
+        return _fresh_directory(args.command)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Commands
+
+
+def _run(methods, ks, data, args, title):
     log = (
         (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     )
-    configs = [(m, k) for m in methods for k in ks]
+    # a bar per ensemble that stays on screen: it ends at "N/N members"
+    verbose = 2 if (not args.quiet and sys.stderr.isatty()) else 0
+    X_train, _, y_train, _ = data
+    embedding_dim = min(args.embedding_dim, X_train.shape[1], X_train.shape[0])
+    spread = getattr(args, "spread", 1)
+    votings = list(dict.fromkeys(args.voting))
+    configs = [
+        _Config(m, k, spread if m == "dpa" else 1, v)
+        for m in methods
+        for k in ks
+        for v in votings
+    ]
     results = []
-    for i, (method, k) in enumerate(configs, start=1):
-        log(f"[{i}/{len(configs)}] {METHOD_NAMES[method]} k={k}: fitting {k} members")
-        results.append(_evaluate_one(method, k, data, args, log))
-    rows = [r[0] for r in results]
-    print(_format_table(rows))
+    for i, config in enumerate(configs, start=1):
+        step = f"[{i}/{len(configs)}] {config.describe()}"
+        if config.voting == votings[0]:
+            log(f"{step}: fitting {config.n_members} members")
+            clf = _make_classifier(
+                config,
+                args.estimator,
+                args,
+                embedding_dim=embedding_dim,
+                verbose=verbose,
+            )
+            start = time.perf_counter()
+            clf.fit(X_train, y_train)
+            fit_time = time.perf_counter() - start
+        else:
+            # Same members, another rule: a warm refit reuses every member.
+            log(f"{step}: the same {config.n_members} members, {config.voting} vote")
+            clf.set_params(voting=config.voting, verbose=0).fit(X_train, y_train)
+        results.append(_evaluate(config, clf, fit_time, data, args, log))
+    print(_format_table([r["row"] for r in results]))
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if write_csv:
-        _write_csv(rows, out / TABLE_FILE)
-        print(f"wrote {out / TABLE_FILE}")
-    if _write_plot(results, data[3], out / PLOT_FILE, title):
+    y_test = data[3]
+    out = _output_directory(args)
+    _write_summary(results, out / SUMMARY_FILE)
+    print(f"wrote {out / SUMMARY_FILE}")
+    _write_curve(results, y_test, out / CURVE_FILE)
+    print(f"wrote {out / CURVE_FILE}")
+    if _write_plot(results, y_test, out / PLOT_FILE, title):
         print(f"wrote {out / PLOT_FILE}")
     else:
         print(
@@ -239,6 +472,11 @@ def _run(methods, ks, data, args, title, *, write_csv):
             '(pip install "scikit-dpa[plot]")',
             file=sys.stderr,
         )
+    if args.save_predictions is not None:
+        path = Path(args.save_predictions)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_predictions(results, y_test, path)
+        print(f"wrote {path}")
     return 0
 
 
@@ -252,7 +490,7 @@ def _cmd_demo(args):
             f"DPA and SS-DPA (PCA embedding) with 1-nearest-neighbour members",
             file=sys.stderr,
         )
-    return _run(("dpa", "ssdpa"), DEMO_K, data, args, "digits", write_csv=False)
+    return _run(("dpa", "ssdpa"), DEMO_K, data, args, "digits")
 
 
 def _cmd_evaluate(args):
@@ -261,8 +499,7 @@ def _cmd_evaluate(args):
     try:
         data = load_train_test(args.dataset, data_home=args.data_home)
     except (FileNotFoundError, ImportError, ValueError) as exc:
-        print(f"skdpa evaluate: error: {exc}", file=sys.stderr)
-        return 1
+        raise _CommandError(str(exc)) from None
     methods = list(dict.fromkeys(args.method))
     name = args.dataset if not args.dataset.startswith("idx:") else "IDX data"
     if not args.quiet:
@@ -271,7 +508,7 @@ def _cmd_evaluate(args):
             f"samples; members: {args.estimator}",
             file=sys.stderr,
         )
-    return _run(methods, args.k, data, args, name, write_csv=True)
+    return _run(methods, list(dict.fromkeys(args.k)), data, args, name)
 
 
 def _positive_int(text):
@@ -281,6 +518,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32); got {value}")
     return value
 
 
@@ -310,9 +557,49 @@ def _build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--out",
-        default=".",
+        default=None,
         metavar="DIR",
-        help="directory for the output files (default: the working directory)",
+        help=(
+            f"directory for {', '.join(OUTPUT_FILES)} (created if missing). "
+            "Existing files are never overwritten without --force. Default: a "
+            "fresh directory skdpa-COMMAND (or skdpa-COMMAND-2, -3, ...) in the "
+            "working directory"
+        ),
+    )
+    common.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite output files that already exist",
+    )
+    common.add_argument(
+        "--save-predictions",
+        default=None,
+        metavar="FILE.csv",
+        help=(
+            "also write the certificate report of every test sample (prediction, "
+            "radius, runner-up, votes and targeted radius per class) with its true "
+            "label; a relative path is relative to the working directory"
+        ),
+    )
+    common.add_argument(
+        "--voting",
+        nargs="+",
+        choices=VOTING_RULES,
+        default=["plurality"],
+        help=(
+            "voting rules to certify (default: plurality); several rules share "
+            "one fit of the members"
+        ),
+    )
+    common.add_argument(
+        "--random-state",
+        type=_seed,
+        default=None,
+        metavar="SEED",
+        help=(
+            "seed of the members and of the SS-DPA embedding (default: member i "
+            "is seeded with i); the train/test split is fixed"
+        ),
     )
     common.add_argument(
         "--n-jobs",
@@ -331,18 +618,18 @@ def _build_parser():
         help="DPA and SS-DPA on scikit-learn's digits (under a minute)",
         description=(
             f"Train DPA and SS-DPA on scikit-learn's digits for k in {DEMO_K}, "
-            f"print the table and write {PLOT_FILE} into --out."
+            f"print the table and write {', '.join(OUTPUT_FILES)}."
         ),
     )
-    demo.set_defaults(func=_cmd_demo, estimator="knn", embedding_dim=20)
+    demo.set_defaults(func=_cmd_demo, parser=demo, estimator="knn", embedding_dim=20)
 
     evaluate = sub.add_parser(
         "evaluate",
         parents=[common],
         help="certified accuracy of DPA or SS-DPA on a data set",
         description=(
-            f"Train, certify and report: prints the table, writes {TABLE_FILE} "
-            f"and {PLOT_FILE} into --out. idx:PATH names a directory holding "
+            f"Train, certify and report: prints the table and writes "
+            f"{', '.join(OUTPUT_FILES)}. idx:PATH names a directory holding "
             "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] and the "
             "same two with t10k (the MNIST layout)."
         ),
@@ -370,6 +657,16 @@ def _build_parser():
         help="numbers of partitions to try",
     )
     evaluate.add_argument(
+        "--spread",
+        type=_positive_int,
+        default=1,
+        metavar="D",
+        help=(
+            "DPA only: train every sample into D members (finite aggregation; "
+            "k*D members). Default: 1, the paper's DPA"
+        ),
+    )
+    evaluate.add_argument(
         "--estimator",
         default="knn",
         choices=ESTIMATORS,
@@ -389,8 +686,27 @@ def _build_parser():
         help="directory holding the Fashion-MNIST IDX files "
         "(default: /usr/share/datasets/fashion-mnist)",
     )
-    evaluate.set_defaults(func=_cmd_evaluate)
+    evaluate.set_defaults(func=_cmd_evaluate, parser=evaluate)
     return parser
+
+
+def _check_arguments(args):
+    """Checks that involve several arguments (argparse errors, exit status 2)."""
+    parser = args.parser
+    if getattr(args, "spread", 1) > 1 and "ssdpa" in args.method:
+        parser.error(
+            f"argument --spread: applies to DPA only (finite aggregation); got "
+            f"--spread {args.spread} with --method ssdpa. SS-DPA certifies label "
+            "flips with one member per sample: drop --spread or run ssdpa "
+            "separately."
+        )
+    if args.save_predictions is not None and args.out is not None:
+        target = Path(args.save_predictions).resolve()
+        if target in {(Path(args.out) / f).resolve() for f in OUTPUT_FILES}:
+            parser.error(
+                f"argument --save-predictions: {args.save_predictions} is one of "
+                f"the files {parser.prog} writes into --out; choose another name."
+            )
 
 
 def main(argv=None):
@@ -404,16 +720,25 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 when a data set cannot be loaded. Invalid arguments
-        exit with status 2 (argparse).
+        0 on success; 1 when a data set cannot be loaded or an output file
+        already exists (and ``--force`` is not given). Invalid arguments exit
+        with status 2 (argparse).
 
     Examples
     --------
     >>> from skdpa.cli import main
-    >>> main(["demo", "--out", "/tmp/skdpa-demo"])  # doctest: +SKIP
+    >>> main(["demo", "--out", "/tmp/skdpa-demo", "--force"])  # doctest: +SKIP
     """
-    args = _build_parser().parse_args(argv)
-    return args.func(args)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _check_arguments(args)
+    try:
+        # before loading data or training: a refusal costs nothing
+        _check_overwrite(_planned_outputs(args), args.force)
+        return args.func(args)
+    except _CommandError as exc:
+        print(f"skdpa {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,8 @@ matplotlib is an optional dependency (``pip install "scikit-dpa[plot]"``); it is
 imported only when something is drawn.
 """
 
+import warnings
+
 import numpy as np
 
 from .metrics import _check_targets, certified_accuracy
@@ -11,6 +13,7 @@ from .metrics import _check_targets, certified_accuracy
 __all__ = ["CertifiedAccuracyDisplay"]
 
 _GENERIC_XLABEL = "Attack size (poisoned training samples)"
+_RULE_LABELS = {"runoff": "run-off"}
 
 
 def _import_pyplot(what):
@@ -25,15 +28,41 @@ def _import_pyplot(what):
 
 
 def _attack_xlabel(estimator):
-    """Axis label saying what the estimator's radius counts."""
-    from ._dpa import DPAClassifier
-    from ._ssdpa import SSDPAClassifier
+    """Axis label saying what the estimator's radius counts.
 
-    if isinstance(estimator, SSDPAClassifier):
-        return "Attack size (training labels flipped)"
-    if isinstance(estimator, DPAClassifier):
-        return "Attack size (training samples inserted, removed or relabelled)"
-    return _GENERIC_XLABEL
+    Read from the fitted ``certificate_`` (its ``attack_unit``), so any
+    estimator that states its certificate gets the right label.
+    """
+    certificate = getattr(estimator, "certificate_", None)
+    unit = getattr(certificate, "attack_unit", None)
+    return _GENERIC_XLABEL if not unit else f"Attack size ({unit})"
+
+
+def _estimator_name(estimator):
+    """Default legend entry: the class name and what shapes its certificate.
+
+    ``"DPAClassifier (k=50)"``; finite aggregation and run-off voting add
+    ``spread=16`` and ``run-off``, read from ``certificate_``.
+    """
+    certificate = getattr(estimator, "certificate_", None)
+    details = []
+    k = getattr(certificate, "k", getattr(estimator, "k", None))
+    if k is not None:
+        details.append(f"k={k}")
+    spread = getattr(certificate, "spread", 1)
+    if spread is not None and spread > 1:
+        details.append(f"spread={spread}")
+    rule = getattr(certificate, "rule", "plurality")
+    if rule != "plurality":
+        details.append(_RULE_LABELS.get(rule, rule))
+    name = type(estimator).__name__
+    return f"{name} ({', '.join(details)})" if details else name
+
+
+def _legend_entry(line_kw):
+    """Whether a line keyword set puts an entry in the legend."""
+    label = line_kw.get("label")
+    return label is not None and not str(label).startswith("_")
 
 
 class CertifiedAccuracyDisplay:
@@ -43,10 +72,12 @@ class CertifiedAccuracyDisplay:
     training samples), the fraction of test samples that are correct *and*
     certified at ``b``; a dashed line in the same colour marks the clean
     accuracy, as in the figures of Levine & Feizi (ICLR 2021). Draw several
-    displays on one axes (``ax=``) to compare values of ``k``.
+    displays on one axes (``ax=``) to compare values of ``k``, voting rules or
+    ``spread``.
 
     Create it with :meth:`from_estimator` or :meth:`from_predictions`; the
-    constructor only stores its arguments, and :meth:`plot` draws them.
+    constructor only stores its arguments, and :meth:`plot` draws them. As in
+    scikit-learn's displays, ``name`` is the legend entry.
 
     Parameters
     ----------
@@ -59,11 +90,20 @@ class CertifiedAccuracyDisplay:
     clean_accuracy : float
         Accuracy of the predictions (certified accuracy at budget 0).
 
-    label : str, default=None
+    name : str, default=None
         Legend entry of the curve. ``None`` draws no legend entry.
 
     xlabel : str, default=None
         Label of the x axis; ``None`` means a generic "Attack size" label.
+
+    label : str, default="deprecated"
+        Former name of ``name``.
+
+        .. deprecated:: 0.2
+           ``label`` was renamed ``name`` (as in scikit-learn's displays) and
+           will be removed in 0.4. The ``label=`` keyword of :meth:`plot`,
+           :meth:`from_estimator` and :meth:`from_predictions` is matplotlib's
+           and stays.
 
     Attributes
     ----------
@@ -91,27 +131,49 @@ class CertifiedAccuracyDisplay:
     >>> from skdpa.plotting import CertifiedAccuracyDisplay
     >>> display = CertifiedAccuracyDisplay.from_predictions(
     ...     y_true=[0, 1, 1, 0], y_pred=[0, 1, 0, 0], radius=[3, 1, 5, 0],
-    ...     label="k=10")
+    ...     name="k=10")
     >>> display.certified_accuracy
     array([0.75, 0.5 , 0.25, 0.25, 0.  ])
     >>> display.clean_accuracy
     0.75
+    >>> display.line_.get_label()
+    'k=10'
     """
 
     def __init__(
-        self, *, budgets, certified_accuracy, clean_accuracy, label=None, xlabel=None
+        self,
+        *,
+        budgets,
+        certified_accuracy,
+        clean_accuracy,
+        name=None,
+        xlabel=None,
+        label="deprecated",
     ):
+        if label != "deprecated":
+            if name is not None:
+                raise ValueError(
+                    "Pass only name (label is its deprecated former name); got "
+                    f"name={name!r} and label={label!r}."
+                )
+            warnings.warn(
+                "The label parameter of CertifiedAccuracyDisplay was renamed name "
+                "in 0.2 and will be removed in 0.4; pass name= instead.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            name = label
         self.budgets = budgets
         self.certified_accuracy = certified_accuracy
         self.clean_accuracy = clean_accuracy
-        self.label = label
+        self.name = name
         self.xlabel = xlabel
 
     def plot(
         self,
         ax=None,
         *,
-        label=None,
+        name=None,
         plot_clean_accuracy=True,
         clean_accuracy_kw=None,
         **kwargs,
@@ -124,8 +186,9 @@ class CertifiedAccuracyDisplay:
             Axes to draw on; ``None`` creates a new figure and axes. Pass the
             ``ax_`` of another display to compare curves.
 
-        label : str, default=None
-            Legend entry; overrides the ``label`` given at construction.
+        name : str, default=None
+            Legend entry; ``None`` uses the ``name`` given at construction
+            (if that is ``None`` too, no legend entry is drawn).
 
         plot_clean_accuracy : bool, default=True
             Draw a dashed horizontal line at the clean accuracy.
@@ -136,7 +199,8 @@ class CertifiedAccuracyDisplay:
 
         **kwargs : dict
             Keyword arguments for :meth:`matplotlib.axes.Axes.plot` drawing the
-            curve.
+            curve. Its ``label`` takes precedence over ``name``, as in the
+            ``curve_kwargs`` of scikit-learn's displays.
 
         Returns
         -------
@@ -146,11 +210,11 @@ class CertifiedAccuracyDisplay:
         plt = _import_pyplot("CertifiedAccuracyDisplay.plot")
         if ax is None:
             _, ax = plt.subplots()
-        label = self.label if label is None else label
+        name = self.name if name is None else name
 
         line_kw = {"drawstyle": "steps-post"}
-        if label is not None:
-            line_kw["label"] = label
+        if name is not None:
+            line_kw["label"] = name
         line_kw.update(kwargs)
         (self.line_,) = ax.plot(self.budgets, self.certified_accuracy, **line_kw)
         # The curve starts at budget 0: no margin left of it, while the axes
@@ -167,7 +231,7 @@ class CertifiedAccuracyDisplay:
         ax.set_xlabel(self.xlabel if self.xlabel is not None else _GENERIC_XLABEL)
         ax.set_ylabel("Certified accuracy")
         ax.set_ylim(-0.01, 1.01)
-        if label is not None:
+        if _legend_entry(line_kw):
             ax.legend(loc="best")
 
         self.ax_ = ax
@@ -181,7 +245,7 @@ class CertifiedAccuracyDisplay:
         y_pred,
         radius,
         *,
-        label=None,
+        name=None,
         xlabel=None,
         ax=None,
         plot_clean_accuracy=True,
@@ -189,6 +253,9 @@ class CertifiedAccuracyDisplay:
         **kwargs,
     ):
         """Plot certified accuracy from stored predictions and radii.
+
+        Works for every voting rule and ``spread``: the curve only needs each
+        prediction and its radius.
 
         Parameters
         ----------
@@ -201,8 +268,8 @@ class CertifiedAccuracyDisplay:
         radius : array-like of shape (n_samples,)
             Certified radii, the second output of ``predict_certified``.
 
-        label : str, default=None
-            Legend entry of the curve.
+        name : str, default=None
+            Legend entry of the curve; ``None`` draws no legend entry.
 
         xlabel : str, default=None
             Label of the x axis; ``None`` means a generic "Attack size" label.
@@ -217,7 +284,8 @@ class CertifiedAccuracyDisplay:
             Keyword arguments for the clean-accuracy line.
 
         **kwargs : dict
-            Keyword arguments for :meth:`matplotlib.axes.Axes.plot`.
+            Keyword arguments for :meth:`matplotlib.axes.Axes.plot`; a
+            ``label`` here takes precedence over ``name``.
 
         Returns
         -------
@@ -245,7 +313,7 @@ class CertifiedAccuracyDisplay:
             budgets=budgets,
             certified_accuracy=scores,
             clean_accuracy=float(scores[0]),
-            label=label,
+            name=name,
             xlabel=xlabel,
         )
         return display.plot(
@@ -262,7 +330,7 @@ class CertifiedAccuracyDisplay:
         X,
         y,
         *,
-        label=None,
+        name=None,
         ax=None,
         plot_clean_accuracy=True,
         clean_accuracy_kw=None,
@@ -270,7 +338,9 @@ class CertifiedAccuracyDisplay:
     ):
         """Plot certified accuracy of a fitted estimator on test data.
 
-        Calls ``estimator.predict_certified(X)`` once.
+        Calls ``estimator.predict_certified(X)`` once. The x axis says what the
+        radius counts, read from the estimator's ``certificate_``
+        (its ``attack_unit``).
 
         Parameters
         ----------
@@ -284,9 +354,11 @@ class CertifiedAccuracyDisplay:
         y : array-like of shape (n_samples,)
             True labels.
 
-        label : str, default=None
-            Legend entry; ``None`` means the class name and ``k``
-            (``"DPAClassifier (k=50)"``).
+        name : str, default=None
+            Legend entry; ``None`` means the class name with ``k`` and, where
+            they differ from the defaults, ``spread`` and the voting rule
+            (``"DPAClassifier (k=50)"``, ``"DPAClassifier (k=50, spread=16,
+            run-off)"``).
 
         ax : matplotlib Axes, default=None
             Axes to draw on; ``None`` creates a new figure and axes.
@@ -298,13 +370,15 @@ class CertifiedAccuracyDisplay:
             Keyword arguments for the clean-accuracy line.
 
         **kwargs : dict
-            Keyword arguments for :meth:`matplotlib.axes.Axes.plot`.
+            Keyword arguments for :meth:`matplotlib.axes.Axes.plot`; a
+            ``label`` here takes precedence over ``name``.
 
         Returns
         -------
         display : CertifiedAccuracyDisplay
             The drawn display; the x axis says what the radius counts
-            (insertions and removals for DPA, label flips for SS-DPA).
+            (insertions, removals and relabellings for DPA, label flips for
+            SS-DPA).
 
         Examples
         --------
@@ -318,23 +392,20 @@ class CertifiedAccuracyDisplay:
         >>> display = CertifiedAccuracyDisplay.from_estimator(clf, X[1000:], y[1000:])
         >>> display.line_.get_label()
         'DPAClassifier (k=10)'
+        >>> display.ax_.get_xlabel()
+        'Attack size (training samples inserted, removed or relabelled)'
         """
         if not hasattr(estimator, "predict_certified"):
             raise TypeError(
                 "estimator must have a predict_certified method (a fitted "
                 f"DPAClassifier or SSDPAClassifier); got {type(estimator).__name__}."
             )
-        if label is None:
-            label = type(estimator).__name__
-            k = getattr(estimator, "k", None)
-            if k is not None:
-                label = f"{label} (k={k})"
         y_pred, radius = estimator.predict_certified(X)
         return cls.from_predictions(
             y,
             y_pred,
             radius,
-            label=label,
+            name=_estimator_name(estimator) if name is None else name,
             xlabel=_attack_xlabel(estimator),
             ax=ax,
             plot_clean_accuracy=plot_clean_accuracy,

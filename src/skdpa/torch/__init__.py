@@ -11,7 +11,13 @@ Needs the optional extra: ``pip install torch`` (a CPU build is enough) then
 * :class:`RotNetEmbedding` and :class:`SimCLREmbedding` are label-free
   embeddings for ``SSDPAClassifier(embedding=...)``.
 * :func:`seeded_fit` / :func:`seeded_torch` make a torch member a
-  deterministic function of its partition and seed; the ensembles call them.
+  deterministic function of its partition and seed, with one intra-op torch
+  thread per worker by default (:func:`torch_threads`); the ensembles call
+  them for members that :func:`involves_torch` says use torch.
+* :func:`torch_member_warnings` lists what an ensemble warns about once per
+  fit for such a member (a skorch validation split, no fixed ``classes=``);
+  :func:`check_main_objects` stops a fit whose members could not come back
+  from worker processes.
 """
 
 try:
@@ -22,10 +28,11 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         "platform, then `pip install 'scikit-dpa[torch]'`."
     ) from exc
 
+from ._checks import check_main_objects, involves_torch, torch_member_warnings
 from ._members import ImageStandardizer, make_skorch_member
 from ._modules import CompactCNN, NetworkInNetwork
 from ._rotnet import RotNetEmbedding
-from ._seeding import seeded_fit, seeded_torch
+from ._seeding import seeded_fit, seeded_torch, torch_threads
 from ._simclr import SimCLREmbedding
 
 __all__ = [
@@ -34,7 +41,11 @@ __all__ = [
     "NetworkInNetwork",
     "RotNetEmbedding",
     "SimCLREmbedding",
+    "check_main_objects",
+    "involves_torch",
     "make_skorch_member",
     "seeded_fit",
     "seeded_torch",
+    "torch_member_warnings",
+    "torch_threads",
 ]

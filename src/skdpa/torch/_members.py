@@ -1,5 +1,8 @@
 """Building skorch members that are right for an ensemble by default."""
 
+import inspect
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
@@ -105,6 +108,7 @@ def make_skorch_member(
     module=CompactCNN,
     *,
     n_classes,
+    n_classes_param="n_classes",
     standardize=True,
     n_channels=1,
     max_epochs=30,
@@ -120,9 +124,10 @@ def make_skorch_member(
     The defaults fix the things that silently go wrong when a plain
     :class:`skorch.NeuralNetClassifier` is dropped into an ensemble:
 
-    * ``module__n_classes=n_classes``: members are fit on class *indices* of
-      the whole training set and must output that many logits even when their
-      partition misses classes (pass ``n_classes=len(np.unique(y))``).
+    * ``module__<n_classes_param>=n_classes``: members are fit on class
+      *indices* of the whole label set and must output that many logits even
+      when their partition misses classes. Give the ensemble the label set
+      (``classes=``) and pass ``n_classes=len(classes)``.
     * ``train_split=None``: skorch's default holds out a fifth of the data
       for validation; a member trains on its whole partition. Pass
       ``train_split=...`` to ask for a split anyway.
@@ -135,10 +140,14 @@ def make_skorch_member(
     Parameters
     ----------
     module : type of torch.nn.Module, default=CompactCNN
-        Module class; it must accept an ``n_classes`` argument and rows of
-        flattened inputs.
+        Module class; it takes rows of flattened inputs and an argument,
+        named by `n_classes_param`, for its number of logits.
     n_classes : int
-        Number of classes of the whole training set.
+        Number of classes of the whole label set (at least 2).
+    n_classes_param : str or None, default="n_classes"
+        Name of the module's argument that sets its number of logits, e.g.
+        ``"num_classes"`` for ``MyNet(num_classes=...)``. None passes no such
+        argument (size the output yourself, e.g. with ``module__...``).
     standardize : bool, default=True
         Return ``Pipeline([("standardize", ImageStandardizer()), ("net", net)])``
         instead of the bare net.
@@ -174,27 +183,81 @@ def make_skorch_member(
     >>> member = make_skorch_member(n_classes=10, max_epochs=5)
     >>> member.named_steps["net"].train_split is None
     True
+
+    A module whose argument has another name:
+
+    >>> from torch import nn
+    >>> class MyNet(nn.Module):
+    ...     def __init__(self, num_classes=2):
+    ...         super().__init__()
+    ...         self.linear = nn.Linear(64, num_classes)
+    ...     def forward(self, x):
+    ...         return self.linear(x)
+    >>> net = make_skorch_member(
+    ...     MyNet, n_classes=3, n_classes_param="num_classes", standardize=False
+    ... )
+    >>> net.module__num_classes
+    3
     """
     import torch
     from skorch import NeuralNetClassifier
 
-    params = {
-        "module__n_classes": int(n_classes),
-        "criterion": torch.nn.CrossEntropyLoss,
-        "optimizer": torch.optim.Adam if optimizer is None else optimizer,
-        "lr": lr,
-        "max_epochs": max_epochs,
-        "batch_size": batch_size,
-        "train_split": None,
-        "iterator_train__shuffle": True,
-        "iterator_valid__batch_size": predict_batch_size,
-        "device": device,
-        "verbose": 0,
-    }
+    if isinstance(n_classes, bool) or not isinstance(n_classes, Integral):
+        raise TypeError(
+            f"n_classes must be an int >= 2; got {n_classes!r} of type "
+            f"{type(n_classes).__name__}."
+        )
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2; got {n_classes}.")
+    params = {}
+    if n_classes_param is not None:
+        _check_module_takes(module, n_classes_param)
+        params[f"module__{n_classes_param}"] = int(n_classes)
+    params.update(
+        {
+            "criterion": torch.nn.CrossEntropyLoss,
+            "optimizer": torch.optim.Adam if optimizer is None else optimizer,
+            "lr": lr,
+            "max_epochs": max_epochs,
+            "batch_size": batch_size,
+            "train_split": None,
+            "iterator_train__shuffle": True,
+            "iterator_valid__batch_size": predict_batch_size,
+            "device": device,
+            "verbose": 0,
+        }
+    )
     params.update(net_params)
     net = NeuralNetClassifier(module, **params)
     if not standardize:
         return net
     return Pipeline(
         [("standardize", ImageStandardizer(n_channels=n_channels)), ("net", net)]
+    )
+
+
+def _check_module_takes(module, name):
+    """Raise early, naming the choices, if the module has no argument ``name``."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(
+            f"n_classes_param must be None or the name of an argument of the "
+            f"module; got {name!r}."
+        )
+    if not isinstance(module, type):
+        return  # an instance: skorch re-creates it from module__ parameters
+    try:
+        signature = inspect.signature(module)
+    except (TypeError, ValueError):  # no introspectable signature
+        return
+    parameters = signature.parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    if name in parameters or takes_any:
+        return
+    choices = ", ".join(
+        p.name for p in parameters.values() if p.kind is not p.VAR_POSITIONAL
+    )
+    raise ValueError(
+        f"n_classes_param={name!r} is not an argument of {module.__name__}; its "
+        f"arguments are: {choices or 'none'}. Pass the name of the argument that "
+        "sets its number of logits (or None if there is none)."
     )

@@ -2,9 +2,12 @@
 
 The certificate needs every member to be a deterministic function of its
 partition. For torch members that means: seed torch's generators inside the
-process that fits the member, ask torch for deterministic kernels, and keep
-the user's own random state untouched. This module only imports torch (not
-skorch) so the ensemble worker can use it whenever torch is loaded.
+process that fits the member, ask torch for deterministic kernels, fix the
+number of intra-op threads (a reduction split over more threads adds floats
+in another order), and keep the user's own random state untouched. The
+ensemble calls :func:`seeded_fit` only for members that involve torch
+(:func:`~skdpa.torch.involves_torch`), never because torch happens to be
+loaded.
 """
 
 import contextlib
@@ -13,61 +16,36 @@ import random
 import sys
 import threading
 import warnings
+from numbers import Integral
 
 import numpy as np
 import torch
-from torch import nn
+
+from .._engine import involves_torch
+from ._checks import _main_objects, _skorch_nets, _walk
 
 # torch's generator is process-global: two threads seeding and drawing from it
 # at once would interleave and make members depend on scheduling. Torch
 # members fitted from threads (joblib's threading backend, used for GPUs)
 # therefore take turns; processes each have their own generator.
 _TORCH_FIT_LOCK = threading.RLock()
-_MAX_VISITED = 10_000
+# Names this process bound in ``__main__`` (see register_main_objects): only
+# those, and the twins a spawned process re-imported, are ever re-bound.
+_BOUND = {}
 
 
-def _walk(obj):
-    """Objects reachable from an estimator: params, fitted attributes, modules."""
-    stack, seen = [obj], set()
-    while stack and len(seen) < _MAX_VISITED:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        if isinstance(item, type) or isinstance(item, np.ndarray | torch.Tensor):
-            continue
-        if isinstance(item, nn.Module):
-            stack.extend(m for m in item.modules() if m is not item)
-            stack.extend(v for k, v in vars(item).items() if not k.startswith("_"))
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif hasattr(item, "get_params"):
-            stack.extend(vars(item).values())
+def _is_twin(current, name):
+    """``current`` is the spawn start method's re-import of the user's class.
 
-
-def involves_torch(estimator):
-    """Whether an estimator trains torch modules (skorch nets, pipelines of them).
-
-    Parameters
-    ----------
-    estimator : object
-        A scikit-learn estimator, fitted or not.
-
-    Returns
-    -------
-    bool
-        True when a torch module class or instance is reachable from its
-        parameters.
+    Processes started with ``spawn`` (dask's nanny starts its workers so) run
+    the parent's script again as ``__mp_main__`` and alias it as
+    ``__main__``. A name defined at the top of the script then holds a twin
+    of the class the parent sent, not the class itself.
     """
-    for item in _walk(estimator):
-        if isinstance(item, nn.Module):
-            return True
-        if isinstance(item, type) and issubclass(item, nn.Module):
-            return True
-    return False
+    return (
+        getattr(current, "__module__", None) == "__mp_main__"
+        and getattr(current, "__qualname__", None) == name
+    )
 
 
 def register_main_objects(estimator):
@@ -76,29 +54,58 @@ def register_main_objects(estimator):
     A module class defined in the user's script lives in the parent's
     ``__main__``. Worker processes receive it by value (cloudpickle), but
     skorch pickles fitted modules with the standard :mod:`pickle`, which looks
-    classes up by name in the *worker's* ``__main__`` and fails. Binding the
-    received class under its name there lets the fitted net travel back; the
-    parent then resolves the name to its own, original class. Existing names
-    are never overwritten, and in the parent process this is a no-op.
+    classes up by name in the *worker's* ``__main__``: the name must hold the
+    very object received. This binds it there, so the fitted net can travel
+    back; the parent then resolves the name to its own, original class.
+
+    Which names are bound:
+
+    * a name this function bound before (a class redefined in a notebook
+      arrives as a new object);
+    * in a process started with ``spawn``, whose ``__main__`` is a re-import
+      of the user's script (dask's workers), only names that hold the
+      re-imported twin of the class: the class is defined at the top of the
+      script, so the parent can resolve the name too. A class defined inside
+      a function or under ``if __name__ == "__main__":`` is not bound there;
+      the member then cannot be pickled, which the ensemble's worker reports
+      (``skdpa._engine.check_member_travels``);
+    * elsewhere (loky's workers), free names. The parent checks beforehand
+      that it can resolve them (:func:`~skdpa.torch.check_main_objects`).
+
+    Anything else a name holds is left alone. In the parent process the name
+    holds the class itself, and nothing changes.
 
     Parameters
     ----------
     estimator : object
         A fitted estimator.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdpa.torch._seeding import register_main_objects
+    >>> register_main_objects(LogisticRegression())  # nothing from __main__
     """
     main = sys.modules.get("__main__")
     if main is None:
         return
-    for item in _walk(estimator):
-        # classes and functions are pickled by name; instances by their class
-        for candidate in (item, type(item)):
-            if not (isinstance(candidate, type) or callable(candidate)):
-                continue
-            name = getattr(candidate, "__qualname__", "")
-            if getattr(candidate, "__module__", None) != "__main__":
-                continue
-            if name.isidentifier() and getattr(main, name, None) is None:
-                setattr(main, name, candidate)
+    spawned = getattr(main, "__name__", None) == "__mp_main__"
+    for candidate in _main_objects(estimator):
+        name = candidate.__qualname__
+        if not name.isidentifier():
+            continue  # cloudpickle keeps "f.<locals>.Net" only in the parent
+        current = getattr(main, name, None)
+        if current is candidate:
+            continue
+        if current is not None and current is _BOUND.get(name):
+            rebind = True
+        elif spawned:
+            rebind = _is_twin(current, name)
+        else:
+            rebind = current is None
+        if rebind:
+            setattr(main, name, candidate)
+            _BOUND[name] = candidate
 
 
 def _cuda_devices():
@@ -159,6 +166,64 @@ def seeded_torch(seed):
         random.setstate(py_state)
 
 
+def _check_n_threads(n_threads):
+    if n_threads is None:
+        return None
+    if isinstance(n_threads, bool) or not isinstance(n_threads, Integral):
+        raise TypeError(
+            f"n_threads must be None or an int >= 1; got {n_threads!r} of type "
+            f"{type(n_threads).__name__}."
+        )
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be None or an int >= 1; got {n_threads}.")
+    return int(n_threads)
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run a block with ``n_threads`` intra-op torch threads, then restore.
+
+    torch's intra-op thread pool is separate from the BLAS/OpenMP pools that
+    :mod:`threadpoolctl` limits, and by default has one thread per core. An
+    ensemble fitting ``n_jobs`` members at once therefore asks for one torch
+    thread per worker (the default of :func:`seeded_fit`), so ``n_jobs``
+    workers do not oversubscribe the cores. Fixing the count also keeps a
+    member's floating-point sums, hence its weights, the same on machines with
+    different numbers of cores.
+
+    The setting is process-wide (:func:`torch.set_num_threads`): from several
+    threads of one process, enter it once around the parallel block, not in
+    each thread.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        Intra-op threads inside the block; None leaves torch's setting as it
+        is.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdpa.torch import torch_threads
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    n_threads = _check_n_threads(n_threads)
+    previous = torch.get_num_threads()
+    if n_threads is None or n_threads == previous:
+        yield
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _uses_cuda(estimator):
     for item in _walk(estimator):
         device = getattr(item, "device", None)
@@ -167,15 +232,38 @@ def _uses_cuda(estimator):
     return False
 
 
-def seeded_fit(estimator, X, y, seed, fit_params=None):
+# scikit-learn's StratifiedKFold, inside skorch's ValidSplit, says this in
+# every member whose partition has a rare class; the ensemble reports the
+# split itself once per fit (torch_member_warnings).
+_SPLIT_WARNING = r"The least populated class in y has only \d+ members"
+
+
+@contextlib.contextmanager
+def _quiet_split_warnings(estimator):
+    if not any(net.train_split is not None for _, net in _skorch_nets(estimator)):
+        yield
+        return
+    # catch_warnings swaps the process-wide filter list: callers hold
+    # _TORCH_FIT_LOCK, so torch fits in threads do not interleave here
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_SPLIT_WARNING, category=UserWarning)
+        yield
+
+
+def seeded_fit(estimator, X, y, seed, fit_params=None, *, n_threads=1):
     """Fit one ensemble member so that it depends only on its data and seed.
 
-    Estimators that involve torch (a module class or instance among their
-    parameters, as in skorch nets) are fit inside :func:`seeded_torch` under a
-    process-wide lock (threads take turns; processes run in parallel), and
-    any class or function they use from ``__main__`` is registered so the
-    fitted member can be pickled back to the parent process. Other
-    estimators are fit with torch's generator seeded and then restored.
+    Estimators that involve torch (see :func:`~skdpa.torch.involves_torch`) are
+    fit inside
+    :func:`seeded_torch` and :func:`torch_threads` under a process-wide lock
+    (threads take turns; processes run in parallel). Any class or function
+    they use from ``__main__`` is registered so that the fitted member can be
+    pickled back to the parent process (:func:`register_main_objects`); the
+    ensemble's worker then checks, in a dask worker, that the member can be
+    pickled (``skdpa._engine.check_member_travels``). skorch's per-member
+    warnings about its validation split are not repeated (the ensemble warns once, see
+    :func:`~skdpa.torch.torch_member_warnings`). Other estimators are simply
+    fit: nothing global is touched for them.
 
     Parameters
     ----------
@@ -187,18 +275,36 @@ def seeded_fit(estimator, X, y, seed, fit_params=None):
         The member's seed.
     fit_params : dict or None
         Extra keyword arguments for ``fit``.
+    n_threads : int or None, default=1
+        Intra-op torch threads during the fit (:func:`torch_threads`); one
+        per worker keeps ``n_jobs`` workers from oversubscribing the cores
+        and the member identical across machines. None leaves torch's setting
+        alone.
 
     Returns
     -------
     estimator : estimator
         The fitted member.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.torch import make_skorch_member, seeded_fit
+    >>> X = np.random.default_rng(0).random((40, 64)).astype(np.float32)
+    >>> y = np.arange(40) % 2
+    >>> def fit(seed):
+    ...     member = make_skorch_member(
+    ...         n_classes=2, max_epochs=2, module__image_shape=(1, 8, 8)
+    ...     )
+    ...     return seeded_fit(member, X, y, seed=seed).predict_proba(X)
+    >>> bool((fit(0) == fit(0)).all()), bool((fit(0) == fit(1)).all())
+    (True, False)
     """
     fit_params = fit_params or {}
+    n_threads = _check_n_threads(n_threads)
     if not involves_torch(estimator):
-        # torch may still be used behind the estimator's API: seed it anyway
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed) % (2**32))
-            return estimator.fit(X, y, **fit_params)
+        estimator.fit(X, y, **fit_params)
+        return estimator
     from multiprocessing import parent_process
 
     if parent_process() is not None and _uses_cuda(estimator):
@@ -209,7 +315,12 @@ def seeded_fit(estimator, X, y, seed, fit_params=None):
             UserWarning,
             stacklevel=2,
         )
-    with _TORCH_FIT_LOCK, seeded_torch(seed):
-        estimator.fit(X, y, **fit_params)
-    register_main_objects(estimator)
+    with _TORCH_FIT_LOCK:
+        with (
+            torch_threads(n_threads),
+            seeded_torch(seed),
+            _quiet_split_warnings(estimator),
+        ):
+            estimator.fit(X, y, **fit_params)
+        register_main_objects(estimator)
     return estimator

@@ -1,0 +1,517 @@
+"""The joblib engine: fit the members a plan asks for, collect member outputs.
+
+Module-level workers (joblib ships them to processes); no estimator state. A
+member is a deterministic function of its training rows and its seed: it is
+cloned, seeded through its ``random_state`` parameters (and through torch, in
+the process that fits it, when the member involves torch), fit, and sent back.
+Outputs are gathered into one array per call: class indices (``-1`` where a
+member abstains) or score vectors (NaN rows where it abstains).
+"""
+
+import sys
+from contextlib import ExitStack, nullcontext
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import _safe_indexing
+from sklearn.utils.parallel import Parallel, delayed
+from threadpoolctl import threadpool_limits
+
+__all__ = ["check_member_travels", "fit_members", "involves_torch", "member_outputs"]
+
+# Module names whose classes make a member "torch": its fit must seed torch's
+# generators in the worker. Checked without importing torch.
+_TORCH_MODULES = ("torch", "skorch", "skdpa.torch")
+_MAX_VISITED = 10_000
+
+
+def _is_torch_name(module):
+    return isinstance(module, str) and (
+        module in _TORCH_MODULES
+        or module.startswith(tuple(m + "." for m in _TORCH_MODULES))
+    )
+
+
+def _is_torch_object(obj):
+    cls = obj if isinstance(obj, type) else type(obj)
+    return any(_is_torch_name(getattr(c, "__module__", None)) for c in cls.__mro__)
+
+
+def involves_torch(estimator):
+    """Whether an estimator trains or runs torch: a torch module class or
+    instance, a skorch net or a ``skdpa.torch`` object among its parameters.
+
+    Walks ``get_params(deep=False)`` recursively, containers included; a class
+    or instance counts when a class in its MRO comes from ``torch``,
+    ``skorch`` or ``skdpa.torch``. Whether torch happens to be imported does
+    not matter, and torch is never imported: a scikit-learn member stays on
+    the plain path in a process that has torch loaded.
+
+    Parameters
+    ----------
+    estimator : object
+        A scikit-learn estimator, fitted or not.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skdpa._engine import involves_torch
+    >>> involves_torch(make_pipeline(StandardScaler(), LogisticRegression()))
+    False
+    """
+    stack, seen = [estimator], set()
+    while stack and len(seen) < _MAX_VISITED:
+        item = stack.pop()
+        if id(item) in seen or item is None or isinstance(item, str | bytes):
+            continue
+        seen.add(id(item))
+        if isinstance(item, np.ndarray):
+            continue
+        if _is_torch_object(item):
+            return True
+        if isinstance(item, type):
+            continue
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif hasattr(item, "get_params"):
+            try:
+                stack.extend(item.get_params(deep=False).values())
+            except Exception:  # noqa: BLE001 - an odd estimator: look no deeper
+                continue
+    return False
+
+
+def _in_remote_dask_worker():
+    """Running a task in a dask worker whose results are pickled to the caller."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not inside a dask task
+        return False
+    # in-process workers (LocalCluster(processes=False)) hand results over
+    # without pickling them
+    return not str(getattr(worker, "address", "")).startswith("inproc://")
+
+
+def check_member_travels(member):
+    """Fail fast, with the cause, if a fitted member cannot leave a dask worker.
+
+    joblib's loky backend reports a result it cannot pickle at once; under
+    joblib's dask backend the worker only logs the failure and the caller
+    waits forever. So in a dask worker process the fitted member is pickled
+    here first, as dask would, and an error names the cause and the remedy.
+    Elsewhere this does nothing.
+
+    Parameters
+    ----------
+    member : object
+        A fitted member.
+
+    Raises
+    ------
+    pickle.PicklingError
+        In a dask worker process, when the member cannot be pickled.
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from skdpa._engine import check_member_travels
+    >>> check_member_travels(DummyClassifier().fit([[0], [1]], [0, 1]))
+    """
+    if not _in_remote_dask_worker():
+        return
+    import pickle
+
+    import cloudpickle  # a dependency of dask, whose worker we are in
+
+    try:
+        cloudpickle.dumps(member)
+    except Exception as exc:
+        cause = f"{type(exc).__name__}: {exc}"
+        by_name = isinstance(exc, pickle.PicklingError) or "attribute lookup" in cause
+        if by_name:
+            remedy = (
+                "skorch pickles a fitted net's module with the standard pickle "
+                "module, which finds every class and function by module and name; "
+                "a dask worker knows only the names defined at the top level of "
+                "your script (not inside a function or under `if __name__ == "
+                "'__main__':`). Define the torch module, and anything else the "
+                "member uses, at the top level of an importable file and import "
+                "it, or fit with n_jobs=1."
+            )
+        else:
+            remedy = (
+                "Everything a fitted member holds must be picklable to come back "
+                "from a worker process; or fit with n_jobs=1."
+            )
+        raise pickle.PicklingError(
+            f"The fitted member ({type(member).__name__}) cannot be sent back "
+            f"from this dask worker: {cause}. Under joblib's dask backend a "
+            "result that cannot be pickled never reaches the caller (the fit "
+            f"would hang), so the fit stops here. {remedy}"
+        ) from None
+
+
+def _thread_limits(member_threads, torch_member):
+    """Context limiting BLAS/OpenMP (and torch, for torch members) threads."""
+    if member_threads is None:
+        return nullcontext()
+    stack = ExitStack()
+    stack.enter_context(threadpool_limits(limits=member_threads))
+    if torch_member:
+        from .torch import torch_threads
+
+        stack.enter_context(torch_threads(member_threads))
+    return stack
+
+
+def _set_member_random_states(estimator, seed):
+    """Give every ``random_state`` parameter of a clone a seed drawn from ``seed``."""
+    rng = np.random.RandomState(seed)
+    to_set = {}
+    for key in sorted(estimator.get_params(deep=True)):
+        if key == "random_state" or key.endswith("__random_state"):
+            to_set[key] = int(rng.randint(np.iinfo(np.int32).max))
+    if to_set:
+        estimator.set_params(**to_set)
+
+
+def _describe(index, estimator, n_rows):
+    return f"member {index} ({type(estimator).__name__}, fit on {n_rows} rows)"
+
+
+def _add_note(exc, note):
+    if hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(note)
+
+
+def _slice_params(params, rows, n_samples):
+    """Rows ``rows`` of every sample-aligned fit parameter."""
+    out = {}
+    for key, value in params.items():
+        if (
+            value is not None
+            and not np.isscalar(value)
+            and hasattr(value, "__len__")
+            and len(value) == n_samples
+        ):
+            out[key] = _safe_indexing(value, rows)
+        else:
+            out[key] = value
+    return out
+
+
+def _member_target(y, task):
+    """The labels a member is fit on: its rows' labels, or every row's label
+    with those outside its partition hidden as ``-1`` (SS-DPA with unlabeled
+    data)."""
+    if task["own_rows"] is None:
+        return y[task["fit_rows"]]
+    target = np.full(len(task["fit_rows"]), -1, dtype=y.dtype)
+    mine = np.isin(task["fit_rows"], task["own_rows"])
+    target[mine] = y[task["fit_rows"][mine]]
+    return target
+
+
+def _fit_batch(estimator, X, y, fit_params, batch, member_threads, torch_member):
+    """Fit the members of one batch. ``X`` and ``y`` are shared, tasks carry rows."""
+    n_samples = len(y)
+    fitted = []
+    with _thread_limits(member_threads, torch_member):
+        for task in batch:
+            member = clone(estimator)
+            rows = task["fit_rows"]
+            X_fit = _safe_indexing(X, rows)
+            y_fit = _member_target(y, task)
+            params = _slice_params(fit_params, rows, n_samples)
+            _set_member_random_states(member, task["seed"])
+            try:
+                if torch_member:
+                    from .torch import seeded_fit
+
+                    member = seeded_fit(
+                        member,
+                        X_fit,
+                        y_fit,
+                        task["seed"],
+                        params,
+                        n_threads=member_threads,
+                    )
+                else:
+                    member.fit(X_fit, y_fit, **params)
+                check_member_travels(member)
+            except Exception as exc:
+                own = task["own_rows"]
+                n_rows = len(rows if own is None else own)
+                where = _describe(task["index"], member, n_rows)
+                _add_note(exc, f"skdpa: raised while fitting {where}.")
+                raise
+            fitted.append(member)
+    return fitted
+
+
+def _batches(items, n_batches):
+    n_batches = max(1, min(len(items), n_batches))
+    bounds = np.linspace(0, len(items), n_batches + 1).astype(int)
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def _progress_bar(total, desc, verbose):
+    if not verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # joblib's own verbose messages take over
+        return None
+    return tqdm(total=total, desc=desc, unit="member", leave=verbose > 1)
+
+
+def fit_members(
+    estimator,
+    X,
+    y,
+    fit_params,
+    tasks,
+    *,
+    n_jobs,
+    verbose,
+    desc,
+    n_members,
+    member_threads,
+):
+    """Fit one member per task, in parallel; returns them in task order.
+
+    Each task is a dict with ``index``, ``fit_rows`` (rows of ``X`` the member is
+    fit on, in order), ``own_rows`` (None, or the labeled rows whose labels the
+    member may see: the others are hidden as -1) and ``seed``. The progress bar
+    counts all ``n_members`` members: those that need no fit are ticked at once.
+    """
+    from joblib import effective_n_jobs
+
+    bar = _progress_bar(n_members, desc, verbose)
+    if bar is not None:
+        bar.update(n_members - len(tasks))
+    if not tasks:
+        if bar is not None:
+            bar.close()
+        return []
+    workers = effective_n_jobs(n_jobs)
+    # A few batches per worker balance the load while keeping the joblib
+    # overhead per member small; X travels once per batch (memory-mapped by
+    # loky for large arrays), each task carries only its indices.
+    n_batches = 1 if workers == 1 else 4 * workers
+    torch_member = involves_torch(estimator)
+    parallel = Parallel(
+        n_jobs=n_jobs,
+        verbose=0 if bar is not None else verbose,
+        return_as="generator" if bar is not None else "list",
+    )
+    results = parallel(
+        delayed(_fit_batch)(
+            estimator, X, y, fit_params, batch, member_threads, torch_member
+        )
+        for batch in _batches(tasks, n_batches)
+    )
+    fitted = []
+    for batch_result in results:
+        fitted.extend(batch_result)
+        if bar is not None:
+            bar.update(len(batch_result))
+    if bar is not None:
+        bar.close()
+    return fitted
+
+
+# ---------------------------------------------------------------------------
+# Outputs
+
+
+def _check_prediction(pred, n_samples, n_classes, where):
+    pred = np.asarray(pred)
+    if pred.ndim == 2 and pred.shape[1] == 1:
+        pred = pred.ravel()
+    if pred.shape != (n_samples,):
+        raise ValueError(
+            f"{where} returned predictions of shape {pred.shape}; expected "
+            f"({n_samples},): one class index per sample."
+        )
+    if pred.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{where} returned predictions of dtype {pred.dtype} (e.g. "
+            f"{pred[:3].tolist()!r}); members are fit on class indices "
+            f"0..{n_classes - 1} and must predict those."
+        )
+    if pred.dtype.kind == "f":
+        bad = ~np.isfinite(pred) | (pred != np.round(pred))
+        if bad.any():
+            raise ValueError(
+                f"{where} returned {pred[bad][0].item()!r}, which is not a class "
+                f"index; members must predict class indices 0..{n_classes - 1} "
+                "(is it a regressor or a probability output?)."
+            )
+    out = pred.astype(np.int64)
+    outside = (out < 0) | (out >= n_classes)
+    if outside.any():
+        raise ValueError(
+            f"{where} predicted {pred[outside][0].item()!r}, which is not a class "
+            f"index in [0, {n_classes}): members are fit on labels encoded as "
+            "class indices and must predict those."
+        )
+    return out
+
+
+def _global_columns(values, member, n_classes, where):
+    """Place a member's per-class output columns at their global class indices."""
+    values = np.asarray(values, dtype=np.float64)
+    n_samples, width = values.shape
+    member_classes = getattr(member, "classes_", None)
+    if member_classes is not None and len(member_classes) == width:
+        cols = np.asarray(member_classes)
+        if cols.dtype.kind not in "iu" and not (
+            cols.dtype.kind == "f" and np.all(cols == np.round(cols))
+        ):
+            raise ValueError(
+                f"{where} has classes_ {cols[:5].tolist()!r}; members are fit on "
+                "class indices and must keep them."
+            )
+        cols = cols.astype(np.int64)
+    elif width == n_classes:
+        cols = np.arange(n_classes)  # positional outputs (e.g. torch logits)
+    else:
+        raise ValueError(
+            f"{where} returned {width} score columns for {n_classes} classes and "
+            f"has classes_={member_classes!r}; expected one column per entry of "
+            "its classes_ or one per class."
+        )
+    if cols.size and (cols.min() < 0 or cols.max() >= n_classes):
+        raise ValueError(f"{where} has classes_ outside [0, {n_classes}): {cols!r}.")
+    if np.isnan(values).any():
+        raise ValueError(f"{where} returned NaN scores.")
+    out = np.full((n_samples, n_classes), -np.inf)
+    out[:, cols] = values
+    return out
+
+
+def _member_block(member, X, kind, method, n_classes, where):
+    """One fitted member's output on X: indices (n,) or scores (n, C)."""
+    if kind == "predict" or method == "predict":
+        pred = _check_prediction(member.predict(X), _num_rows(X), n_classes, where)
+        if kind == "predict":
+            return pred
+        out = np.zeros((len(pred), n_classes))
+        out[np.arange(len(pred)), pred] = 1.0
+        return out
+    values = getattr(member, method)(X)
+    values = np.asarray(values, dtype=np.float64)
+    if method == "decision_function" and values.ndim == 1:
+        classes = getattr(member, "classes_", np.arange(2))
+        if len(classes) != 2:
+            raise ValueError(
+                f"{where} returned a 1-D decision_function with "
+                f"{len(classes)} classes; expected 2."
+            )
+        values = np.column_stack([-values, values])
+    if values.ndim != 2 or values.shape[0] != _num_rows(X):
+        raise ValueError(
+            f"{where} returned {method} of shape {values.shape}; expected "
+            f"({_num_rows(X)}, n_classes)."
+        )
+    return _global_columns(values, member, n_classes, where)
+
+
+def _output_batch(batch, X, kind, method, n_classes):
+    blocks = []
+    for index, member, n_rows in batch:
+        where = _describe(index, member, n_rows)
+        try:
+            blocks.append(_member_block(member, X, kind, method, n_classes, where))
+        except Exception as exc:
+            _add_note(exc, f"skdpa: raised by {where} while predicting.")
+            raise
+    return blocks
+
+
+def _num_rows(X):
+    if hasattr(X, "shape"):
+        return X.shape[0]
+    return len(X)
+
+
+def member_outputs(
+    members,
+    constants,
+    sizes,
+    X,
+    *,
+    kind,
+    method,
+    n_classes,
+    n_jobs,
+    member_threads,
+):
+    """Every member's output on ``X`` as one array.
+
+    Parameters
+    ----------
+    members : list
+        Fitted members; ``None`` abstains.
+    constants : ndarray of int
+        Class index a single-class member votes for without being called, or -1.
+    sizes : ndarray of int
+        Rows each member was fit on (for error messages).
+    kind : {"predict", "scores"}
+        Class indices (n_samples, n_members), -1 where a member abstains; or
+        scores (n_samples, n_members, n_classes), NaN rows where it abstains.
+    method : {"predict_proba", "decision_function", "predict"}
+        Where scores come from (``"predict"``: one-hot of the prediction).
+        Classes a member never saw score ``-inf`` (one-hot: ``0``).
+    """
+    n_samples = _num_rows(X)
+    n_members = len(members)
+    if kind == "predict":
+        out = np.full((n_samples, n_members), -1, dtype=np.int64)
+    else:
+        out = np.full((n_samples, n_members, n_classes), np.nan)
+    absent = 0.0 if method == "predict" else -np.inf
+    work = []
+    for j, member in enumerate(members):
+        if member is None:
+            continue
+        c = constants[j]
+        if c >= 0:
+            if kind == "predict":
+                out[:, j] = c
+            else:
+                out[:, j, :] = absent
+                out[:, j, c] = 1.0
+        else:
+            work.append((j, member, int(sizes[j])))
+    if not work:
+        return out
+    from joblib import effective_n_jobs
+
+    n_threads = effective_n_jobs(n_jobs)
+    batches = _batches(work, n_threads)
+    # Threads: members are read, never copied; most predict methods release
+    # the GIL (NumPy, torch). Each thread gets member_threads BLAS threads, so
+    # n_jobs threads do not oversubscribe the cores.
+    torch_member = any(involves_torch(m) for _, m, _ in work[:1])
+    with _thread_limits(member_threads, torch_member):
+        parts = Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_output_batch)(batch, X, kind, method, n_classes)
+            for batch in batches
+        )
+    for batch, blocks in zip(batches, parts, strict=True):
+        for (j, _, _), block in zip(batch, blocks, strict=True):
+            out[:, j] = block
+    return out

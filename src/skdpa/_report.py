@@ -1,0 +1,58 @@
+"""A per-sample table of what each prediction's certificate says."""
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = ["CertificateReport"]
+
+
+class CertificateReport(Bunch):
+    """Per-sample certificate report: a :class:`~sklearn.utils.Bunch` of arrays.
+
+    Returned by ``certificate_report(X)`` of :class:`~skdpa.DPAClassifier` and
+    :class:`~skdpa.SSDPAClassifier`. Keys (``n`` samples, ``C`` classes):
+
+    ``y_pred`` (n,)
+        Predicted labels (the winner of the ensemble's ``voting`` rule).
+    ``radius`` (n,)
+        Certified radius: no attack of at most this many poisoned training
+        samples changes the prediction.
+    ``runner_up`` (n,)
+        The class an attacker makes win with the fewest poisoned samples,
+        as far as the certificate can tell: the smallest targeted radius,
+        ties to the class that comes first in ``classes``.
+    ``targeted_radius`` (n, C)
+        For every class ``c``: no attack of at most ``targeted_radius[:, c]``
+        poisoned samples makes ``c`` win, so at least one more is needed. The
+        predicted class's entry is ``-1`` (it already wins: 0 are needed).
+        ``radius`` is the smallest entry of the other classes.
+    ``votes`` (n, C)
+        Members voting for each class (the first round under run-off voting).
+    ``classes`` (C,)
+        Column labels of ``votes`` and ``targeted_radius``.
+
+    :meth:`to_frame` gives one row per sample, per-class arrays spread over
+    columns ``votes[<class>]`` and ``targeted_radius[<class>]``.
+    """
+
+    def to_frame(self):
+        """The report as a :class:`pandas.DataFrame`, one row per sample.
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            Columns ``y_pred``, ``radius``, ``runner_up``, then
+            ``votes[<class>]`` and ``targeted_radius[<class>]`` for every class.
+        """
+        import pandas as pd
+
+        columns = {
+            "y_pred": self.y_pred,
+            "radius": self.radius,
+            "runner_up": self.runner_up,
+        }
+        for name in ("votes", "targeted_radius"):
+            values = np.asarray(self[name])
+            for j, label in enumerate(self.classes):
+                columns[f"{name}[{label}]"] = values[:, j]
+        return pd.DataFrame(columns)

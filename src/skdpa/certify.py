@@ -1,0 +1,1111 @@
+"""Certificate maths: members' outputs -> winner and certified radius.
+
+Pure NumPy, no estimator state. The estimators call these functions, and so can
+users who stored their members' outputs (for example the ``[N, k, C]`` logits the
+paper's scripts save) and want a certificate without refitting.
+
+Two aggregation rules and two partition schemes:
+
+- **plurality** (:func:`plurality_certify`): each member votes its predicted
+  class; the class with most votes wins.
+- **run-off** (:func:`runoff_certify`, Rezaei et al., ICML 2023): round 1 is the
+  plurality of each member's top class; the two classes with most votes go to
+  round 2, which the one that more members prefer wins.
+- **DPA** (``shifts=None``, Levine & Feizi, ICLR 2021): member ``j`` trains on
+  bucket ``j`` alone.
+- **Finite aggregation** (``shifts`` = d distinct offsets, Wang, Levine & Feizi,
+  ICML 2022): a training sample in bucket ``b`` trains members ``(b + s) mod M``
+  for every offset ``s``; ``M = n_members = k * d``.
+
+Conventions shared by every function:
+
+- A member *abstains* (an empty partition) where its prediction is ``-1`` or its
+  whole score vector is NaN. It has no vote now and may vote for anything once
+  its partition is poisoned.
+- A member prefers class ``a`` to class ``b`` iff ``s[a] > s[b]``, or
+  ``s[a] == s[b]`` and ``a < b``. Its round-1 vote is its most preferred class.
+  Every tie (vote counts, finalists, round 2) goes to the smaller class index.
+- A radius counts poisoned *buckets*: one inserted, removed or relabelled
+  training sample changes one bucket, so a radius ``r`` means that no attack
+  touching at most ``r`` training samples changes the winner. It is at least
+  0 and a lower bound on the true radius: equal to it for the plurality vote
+  under DPA (Theorem 1), and proven sound, not exact, otherwise.
+
+The derivations are in the documentation (Theory: certificates of the vote
+rules).
+"""
+
+from numbers import Integral
+
+import numpy as np
+
+__all__ = [
+    "certified_radius",
+    "count_votes",
+    "first_choices",
+    "plurality_certify",
+    "plurality_vote",
+    "plurality_winner",
+    "runoff_certify",
+    "runoff_winner",
+]
+
+# Rough bound, in bytes, on the largest working array of one chunk of rows; the
+# members' outputs themselves are read chunk by chunk, never copied whole.
+_WORK_BYTES = 1 << 25
+
+# ---------------------------------------------------------------------------
+# Theorem 1 on stored vote counts
+
+
+def _check_votes(votes):
+    votes = np.asarray(votes)
+    if votes.ndim != 2:
+        raise ValueError(
+            "votes must be a 2-D array of shape (n_samples, n_classes); "
+            f"got an array with ndim={votes.ndim}."
+        )
+    if votes.shape[1] == 0:
+        raise ValueError("votes must have at least one class column; got 0.")
+    if votes.dtype.kind not in "iu":
+        if votes.dtype.kind == "f" and np.all(np.isfinite(votes)):
+            if not np.all(votes == np.round(votes)):
+                raise ValueError("votes must be whole numbers (counts of members).")
+        elif votes.dtype.kind != "b":
+            raise ValueError(
+                f"votes must be integer counts; got an array of dtype {votes.dtype}."
+            )
+    votes = votes.astype(np.int64, copy=False)
+    if votes.size and votes.min() < 0:
+        raise ValueError(
+            f"votes must be non-negative counts; got a minimum of {votes.min()}."
+        )
+    return votes
+
+
+def plurality_vote(votes):
+    """Index of the winning class for each row, ties going to the smaller index.
+
+    Parameters
+    ----------
+    votes : array-like of shape (n_samples, n_classes)
+        Number of ensemble members voting for each class.
+
+    Returns
+    -------
+    y_pred : ndarray of shape (n_samples,)
+        Column index of the plurality class (``np.argmax`` returns the first
+        maximum, which is the paper's tie-break).
+
+    See Also
+    --------
+    plurality_winner : The same winner, from the members' predictions.
+
+    Examples
+    --------
+    >>> from skdpa.certify import plurality_vote
+    >>> plurality_vote([[3, 3, 1], [0, 1, 2]])
+    array([0, 2])
+    """
+    votes = _check_votes(votes)
+    return np.argmax(votes, axis=1)
+
+
+def _theorem1(votes):
+    """Theorem 1 on validated int64 vote counts (see `certified_radius`)."""
+    n_samples, n_classes = votes.shape
+    rows = np.arange(n_samples)
+    winner = np.argmax(votes, axis=1)
+    top = votes[rows, winner]
+    if n_classes == 1:
+        return top // 2
+    # Each rival c' needs n_c' + [c' < c] votes to beat c; the winner itself is
+    # excluded by pushing its own entry below any count.
+    rivals = votes + (np.arange(n_classes)[None, :] < winner[:, None])
+    rivals[rows, winner] = -1
+    runner_up = rivals.max(axis=1)
+    # top >= runner_up always (argmax, and the tie-break bonus only goes to
+    # smaller indices, which the argmax already beat strictly), so the floor
+    # division of a non-negative number is the paper's floor.
+    return (top - runner_up) // 2
+
+
+def certified_radius(votes):
+    """Certified radius of the plurality vote (Levine & Feizi, Theorems 1 and 2).
+
+    For vote counts ``n`` with winner ``c = argmax n`` (smallest index on ties),
+    ``radius = floor((n_c - max_{c' != c}(n_c' + [c' < c])) / 2)``: changing the
+    output of at most ``radius`` members cannot change the winner. With
+    :class:`~skdpa.DPAClassifier` a member changes only when its partition does,
+    so the radius counts training samples inserted or removed; with
+    :class:`~skdpa.SSDPAClassifier` it counts label flips.
+
+    Parameters
+    ----------
+    votes : array-like of shape (n_samples, n_classes)
+        Non-negative integer vote counts, columns in class-index order (the
+        order of ``classes_``).
+
+    Returns
+    -------
+    radius : ndarray of shape (n_samples,), dtype int64
+        Non-negative certified radius, at most ``votes.sum(axis=1) // 2``. With a
+        single class column the runner-up is taken to have no votes.
+
+    See Also
+    --------
+    plurality_certify : The same radius from the members' predictions, for
+        finite aggregation as well, and per-class certificates.
+
+    Examples
+    --------
+    >>> from skdpa import certified_radius
+    >>> certified_radius([[7, 2, 1], [3, 5, 0], [4, 4, 0]])
+    array([2, 0, 0])
+
+    The second row: class 1 wins 5-3 but class 0 would win a tie, so the gap
+    that counts is ``5 - (3 + 1) = 1`` and the radius is ``floor(1 / 2) = 0``.
+    """
+    return _theorem1(_check_votes(votes))
+
+
+# ---------------------------------------------------------------------------
+# Validation of members' outputs
+
+
+def _check_n_classes(n_classes):
+    if (
+        isinstance(n_classes, bool)
+        or not isinstance(n_classes, Integral)
+        or n_classes < 1
+    ):
+        raise ValueError(f"n_classes must be an integer >= 1; got {n_classes!r}.")
+    return int(n_classes)
+
+
+def _check_member_predictions(member_predictions, n_classes):
+    pred = np.asarray(member_predictions)
+    if pred.ndim != 2:
+        raise ValueError(
+            "member_predictions must be a 2-D array of shape (n_samples, "
+            f"n_members); got an array with ndim={pred.ndim}."
+        )
+    if pred.shape[1] == 0:
+        raise ValueError("member_predictions must have at least one member; got 0.")
+    if pred.dtype.kind not in "iu":
+        raise ValueError(
+            "member_predictions must hold integer class indices (-1: the member "
+            f"abstains); got an array of dtype {pred.dtype}."
+        )
+    if pred.size:
+        low, high = pred.min(), pred.max()
+        if low < -1 or high >= n_classes:
+            raise ValueError(
+                f"member_predictions must lie in [-1, n_classes) = [-1, {n_classes})"
+                f" (-1: the member abstains); got values from {low} to {high}."
+            )
+    return pred
+
+
+def _check_member_scores(member_scores):
+    scores = np.asarray(member_scores)
+    if scores.ndim != 3:
+        raise ValueError(
+            "member_scores must be a 3-D array of shape (n_samples, n_members, "
+            f"n_classes); got an array with ndim={scores.ndim}."
+        )
+    if scores.shape[1] == 0:
+        raise ValueError("member_scores must have at least one member; got 0.")
+    if scores.shape[2] == 0:
+        raise ValueError("member_scores must have at least one class; got 0.")
+    if scores.dtype.kind not in "fiu":
+        raise ValueError(
+            f"member_scores must hold real numbers; got an array of dtype "
+            f"{scores.dtype}."
+        )
+    return scores
+
+
+def _check_shifts(shifts, n_members):
+    if shifts is None:
+        return np.zeros(1, dtype=np.intp)
+    arr = np.asarray(shifts)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            "shifts must be a non-empty 1-D sequence of integers; got an array of "
+            f"shape {arr.shape}."
+        )
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"shifts must be integers; got an array of dtype {arr.dtype}.")
+    low, high = arr.min(), arr.max()
+    if low < 0 or high >= n_members:
+        raise ValueError(
+            f"shifts must lie in [0, n_members) = [0, {n_members}); got values "
+            f"from {low} to {high}."
+        )
+    unique, counts = np.unique(arr, return_counts=True)
+    if unique.size != arr.size:
+        raise ValueError(
+            f"shifts must be distinct; got {unique[counts > 1].tolist()} more "
+            "than once."
+        )
+    if n_members % arr.size:
+        raise ValueError(
+            "n_members must be a multiple of len(shifts) (n_members = k * d "
+            f"members for d shifts); got n_members={n_members} and "
+            f"{arr.size} shifts."
+        )
+    return arr.astype(np.intp)
+
+
+def _row_chunks(n_samples, bytes_per_row):
+    step = max(1, _WORK_BYTES // max(1, int(bytes_per_row)))
+    for start in range(0, n_samples, step):
+        yield slice(start, min(start + step, n_samples))
+
+
+def _abstentions(scores, offset):
+    """Members whose whole score vector is NaN; a partial NaN row is an error."""
+    if scores.dtype.kind != "f":
+        return np.zeros(scores.shape[:2], dtype=bool)
+    any_nan = np.isnan(scores).any(axis=2)
+    if not any_nan.any():
+        return any_nan
+    nan = np.isnan(scores)
+    abstain = nan.all(axis=2)
+    partial = any_nan & ~abstain
+    if partial.any():
+        i, j = np.argwhere(partial)[0]
+        raise ValueError(
+            "member_scores must be all NaN (the member abstains) or free of NaN "
+            f"for each sample and member; member {j} of sample {offset + i} has "
+            f"{int(nan[i, j].sum())} NaN among {scores.shape[2]} scores."
+        )
+    return abstain
+
+
+# ---------------------------------------------------------------------------
+# Elections
+
+
+def _counts(labels, n_values):
+    """Row-wise counts of ``labels`` (ints in [0, n_values)), shape (n, n_values)."""
+    n = labels.shape[0]
+    flat = labels + n_values * np.arange(n)[:, None]
+    counts = np.bincount(flat.ravel(), minlength=n * n_values)
+    return counts.reshape(n, n_values)
+
+
+def _top_two(counts):
+    """Round-1 order's first two classes (ties to the smaller index)."""
+    rows = np.arange(counts.shape[0])
+    first = np.argmax(counts, axis=1)
+    rest = counts.copy()
+    rest[rows, first] = -1
+    return first, np.argmax(rest, axis=1)
+
+
+def _pad_scores(scores, abstain):
+    """A second, never preferred class when there is one (see `runoff_certify`)."""
+    pad = np.where(abstain, np.nan, -np.inf)[..., None]
+    return np.concatenate([scores.astype(np.float64, copy=False), pad], axis=2)
+
+
+def _score_of(scores, cls):
+    """``scores[i, j, cls[i]]`` for every sample i and member j."""
+    return np.take_along_axis(scores, cls[:, None, None], axis=2)[..., 0]
+
+
+def _prefers(scores, a, b):
+    """(n, M) bool: member j prefers ``a[i]`` to ``b[i]`` (NaN compares False)."""
+    sa, sb = _score_of(scores, a), _score_of(scores, b)
+    return (sa > sb) | ((sa == sb) & (a < b)[:, None])
+
+
+class _Ballots:
+    """Round-1 votes and the run-off winner of a chunk of member scores."""
+
+    def __init__(self, scores, offset):
+        abstain = _abstentions(scores, offset)
+        if scores.shape[2] == 1:
+            scores = _pad_scores(scores, abstain)
+        self.scores = scores
+        self.abstain = abstain
+        n, n_members, n_classes = scores.shape
+        self.n_members, self.n_classes = n_members, n_classes
+        # np.argmax keeps the first maximum: the smaller index wins score ties.
+        if abstain.any():
+            top = np.argmax(np.where(abstain[..., None], 0, scores), axis=2)
+            top[abstain] = n_classes  # the abstention column
+        else:
+            top = np.argmax(scores, axis=2)
+        self.top = top
+        counts = _counts(top, n_classes + 1)
+        self.votes = counts[:, :n_classes]
+        self.n_abstain = counts[:, n_classes]
+        self.n_voting = n_members - self.n_abstain
+        m1, m2 = _top_two(self.votes)
+        first = (_prefers(scores, m1, m2) & ~abstain).sum(axis=1)
+        second = self.n_voting - first
+        m1_wins = (first > second) | ((first == second) & (m1 < m2))
+        self.winner = np.where(m1_wins, m1, m2)
+        self.finalist = np.where(m1_wins, m2, m1)
+
+
+# ---------------------------------------------------------------------------
+# Bucket effects: how far poisoning t buckets can move one linear quantity
+
+
+def _buckets_needed(hist, need, never):
+    """Fewest buckets whose largest effects sum to at least ``need``.
+
+    ``hist[i, v]`` is the number of buckets whose effect (the most that
+    poisoning that bucket alone can lower the quantity by) is ``v``. ``need`` is
+    (n,) or (n, K). Returns ints of ``need``'s shape: 0 where ``need <= 0``,
+    ``never`` where all buckets together fall short. Taking the largest effects
+    first is optimal for a sum, and the sum of the chosen buckets' effects
+    bounds what poisoning them together can do (members fed by two chosen
+    buckets are counted twice), so no attack on fewer buckets reaches ``need``.
+    """
+    n, n_values = hist.shape
+    if n == 0 or np.size(need) == 0:
+        return np.zeros(np.shape(need), dtype=np.int64)
+    need2 = np.asarray(need, dtype=np.int64).reshape(n, -1)
+    values = np.arange(n_values)
+    # Tails, one column per effect v = 0..n_values (the last: no bucket).
+    count_ge = np.zeros((n, n_values + 1), dtype=np.int64)
+    total_ge = np.zeros((n, n_values + 1), dtype=np.int64)
+    count_ge[:, :n_values] = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
+    total_ge[:, :n_values] = np.cumsum((hist * values)[:, ::-1], axis=1)[:, ::-1]
+    # The smallest effect the greedy takes: the largest v >= 1 whose tail sum
+    # still reaches need (tails shrink as v grows, so count them). Blocks of
+    # columns bound the (n, K, n_values) comparison.
+    level = np.empty(need2.shape, dtype=np.int64)
+    block = max(1, _WORK_BYTES // max(1, n * n_values))
+    for start in range(0, need2.shape[1], block):
+        cols = slice(start, start + block)
+        level[:, cols] = (total_ge[:, None, 1:n_values] >= need2[:, cols, None]).sum(
+            axis=2
+        )
+    rows = np.arange(n)[:, None]
+    above = level + 1
+    short = need2 - total_ge[rows, above]  # > 0: covered by effect-`level` buckets
+    taken = count_ge[rows, above] - (-short // np.maximum(level, 1))
+    taken = np.where(level == 0, never, taken)
+    taken = np.where(need2 <= 0, 0, taken)
+    return taken.reshape(np.shape(need))
+
+
+def _bucket_sums(channels, shifts):
+    """``out[..., b] = sum over s of channels[..., (b + s) mod M]``.
+
+    ``channels[..., j]`` is a 0/1 indicator about member j; ``out[..., b]`` counts
+    the members that bucket b feeds (members ``(b + s) mod M``).
+    """
+    n_members = channels.shape[-1]
+    dtype = np.int8 if len(shifts) < 2**7 else np.int32
+    channels = channels.astype(dtype, copy=False)
+    out = np.zeros(channels.shape, dtype=dtype)
+    for s in shifts:
+        out[..., : n_members - s] += channels[..., s:]
+        out[..., n_members - s :] += channels[..., :s]
+    return out
+
+
+class _MemberEffects:
+    """Bucket effects when every bucket feeds one member (d = 1).
+
+    Every effect below is a member's largest possible move of a quantity, and
+    depends only on which of a few groups the member falls in, so the histograms
+    come from group counts without looking at members one by one.
+
+    ``votes`` (n, C) counts round-1 votes, ``n_abstain`` (n,) abstentions; for the
+    run-off, ``prefer`` (n, C) counts voting members that prefer the winner to c
+    and ``finalist_prefer`` (n, C) those among them whose top class is the other
+    finalist.
+    """
+
+    def __init__(self, n_members, votes, n_abstain, prefer=None, finalist_prefer=None):
+        self.n_members = n_members
+        self.votes = votes
+        self.n_abstain = n_abstain
+        self.prefer = prefer
+        self.finalist_prefer = finalist_prefer
+
+    def _hist(self, n_values, groups):
+        n = len(groups[0][1])
+        hist = np.zeros((n, n_values), dtype=np.int64)
+        rest = np.full(n, self.n_members, dtype=np.int64)
+        for value, size in groups:
+            hist[:, value] += size
+            rest -= size
+        hist[:, 1] += rest  # the remaining members all have effect 1 here
+        return hist
+
+    def overtake(self, rows, a, b):
+        # b gains on a: a-voters 2 (a -> b), b-voters 0, everyone else 1.
+        v = self.votes
+        return self._hist(3, [(2, v[rows, a]), (0, v[rows, b])])
+
+    def overtake_pair(self, rows, p, c1, c2):
+        # c1 and c2 together gain on p: p-voters 3, c1/c2-voters 0, others 1.
+        v = self.votes
+        return self._hist(4, [(3, v[rows, p]), (0, v[rows, c1] + v[rows, c2])])
+
+    def overtake_pair_bound(self, rows, p):
+        # overtake_pair for every pair at once, with c1/c2-voters counted as 1.
+        return self._hist(4, [(3, self.votes[rows, p])])
+
+    def final(self, rows, c):
+        # c gains on the winner in round 2: members preferring the winner 2,
+        # abstaining members 1 (they may start voting), the rest 0.
+        prefer = self.prefer[rows, c]
+        hist = np.zeros((len(rows), 3), dtype=np.int64)
+        hist[:, 2] = prefer
+        hist[:, 1] = self.n_abstain[rows]
+        hist[:, 0] = self.n_members - prefer - self.n_abstain[rows]
+        return hist
+
+    def final_and_overtake(self, rows, q, c):
+        # overtake(q, c) + final(c) for one member: top q and prefers the winner
+        # to c: 2 + 2; top q otherwise: 2; abstains: 1 + 1; top c: 0; any other
+        # top and prefers the winner to c: 1 + 2; otherwise 1.
+        v = self.votes
+        both = self.finalist_prefer[rows, c]
+        other_prefer = self.prefer[rows, c] - both
+        return self._hist(
+            5,
+            [
+                (4, both),
+                (2, v[rows, q] - both + self.n_abstain[rows]),
+                (3, other_prefer),
+                (0, v[rows, c]),
+            ],
+        )
+
+
+class _BucketEffects:
+    """Bucket effects for finite aggregation (d shifts), from bucket sums.
+
+    ``sums[i, x, b]`` counts, among the d members bucket b feeds, those with
+    indicator x: channels ``0..C-1`` = top class, ``C`` = abstains, and (run-off)
+    ``C+1+c`` = prefers the winner to class c. A bucket's effect is the sum of
+    its members' effects (members fed by one bucket can all change together).
+    """
+
+    def __init__(self, sums, n_shifts, n_classes):
+        self.sums = sums
+        self.d = n_shifts
+        self.n_classes = n_classes
+
+    def _hist(self, rows, constant, terms, n_values):
+        """Histogram of ``constant * d + sum(coef * sums[rows, channel])``."""
+        n, n_members = len(rows), self.sums.shape[2]
+        # Row offsets folded in, so one bincount gives every row's histogram.
+        flat = np.empty((n, n_members), dtype=np.intp)
+        flat[:] = (n_values * np.arange(n) + constant * self.d)[:, None]
+        for coef, channel in terms:
+            values = self.sums[rows, channel]
+            for _ in range(abs(coef)):
+                if coef > 0:
+                    flat += values
+                else:
+                    flat -= values
+        counts = np.bincount(flat.ravel(), minlength=n * n_values)
+        return counts.reshape(n, n_values)
+
+    def overtake(self, rows, a, b):
+        return self._hist(rows, 1, [(1, a), (-1, b)], 2 * self.d + 1)
+
+    def overtake_pair(self, rows, p, c1, c2):
+        return self._hist(rows, 1, [(2, p), (-1, c1), (-1, c2)], 3 * self.d + 1)
+
+    def overtake_pair_bound(self, rows, p):
+        return self._hist(rows, 1, [(2, p)], 3 * self.d + 1)
+
+    def final(self, rows, c):
+        n_classes = self.n_classes
+        terms = [(2, n_classes + 1 + c), (1, n_classes)]
+        return self._hist(rows, 0, terms, 2 * self.d + 1)
+
+    def final_and_overtake(self, rows, q, c):
+        n_classes = self.n_classes
+        terms = [(1, q), (-1, c), (2, n_classes + 1 + c), (1, n_classes)]
+        return self._hist(rows, 1, terms, 4 * self.d + 1)
+
+
+def _one_hot(labels, n_values):
+    """(n, n_values, M) int8 indicators of ``labels`` (n, M)."""
+    return (labels[:, None, :] == np.arange(n_values)[None, :, None]).astype(np.int8)
+
+
+# ---------------------------------------------------------------------------
+# Plurality
+
+
+def plurality_winner(member_predictions, n_classes):
+    """Plurality winner of the members' predictions (ties to the smaller index).
+
+    Parameters
+    ----------
+    member_predictions : array-like of int, shape (n_samples, n_members)
+        Class index in ``[0, n_classes)`` predicted by each member, or ``-1``
+        where the member abstains (it has no vote).
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    winner : ndarray of shape (n_samples,), dtype int64
+        Index of the class with most votes; where several tie (or every member
+        abstains), the smallest of them.
+
+    See Also
+    --------
+    plurality_certify : The winner and its certified radius.
+
+    Examples
+    --------
+    >>> from skdpa.certify import plurality_winner
+    >>> plurality_winner([[0, 2, 2, -1], [1, 0, -1, -1]], n_classes=3)
+    array([2, 0])
+    """
+    n_classes = _check_n_classes(n_classes)
+    pred = _check_member_predictions(member_predictions, n_classes)
+    winner = np.empty(pred.shape[0], dtype=np.int64)
+    for rows in _row_chunks(pred.shape[0], 8 * (pred.shape[1] + n_classes + 1)):
+        votes = _counts(pred[rows].astype(np.intp) + 1, n_classes + 1)[:, 1:]
+        winner[rows] = np.argmax(votes, axis=1)
+    return winner
+
+
+def _plurality_targeted_dpa(votes, n_members):
+    """Exact per-class certificates of the plurality vote when d = 1.
+
+    Class c needs t changed members (each then votes c) to win iff the members
+    it must take from the other classes fit in t:
+    ``F(t) = sum_e max(0, N_e + [e < c] - N_c - t) <= t``; F falls as t grows,
+    so the least such t is found by bisection in ``[1, M - N_c]``.
+    """
+    n, n_classes = votes.shape
+    winner = np.argmax(votes, axis=1)
+    idx = np.arange(n_classes)
+    # base[i, c, e] = N_e + [e < c] - N_c: e's lead that c must erase.
+    base = votes[:, None, :] + (idx[None, :] < idx[:, None])[None] - votes[:, :, None]
+    base[:, idx, idx] = np.iinfo(np.int64).min // 4  # e == c is no rival
+    low = np.ones((n, n_classes), dtype=np.int64)
+    high = np.maximum(n_members - votes, 1)
+    while True:
+        open_ = low < high
+        if not open_.any():
+            break
+        mid = (low + high) // 2
+        fits = np.maximum(base - mid[..., None], 0).sum(axis=2) <= mid
+        high = np.where(open_ & fits, mid, high)
+        low = np.where(open_ & ~fits, mid + 1, low)
+    targeted = low - 1
+    targeted[np.arange(n), winner] = -1
+    return targeted
+
+
+def _plurality_chunk(pred, n_classes, shifts, per_class, path):
+    n, n_members = pred.shape
+    n_cols = max(n_classes, 2)  # a second, vote-less class when there is one
+    labels = pred.astype(np.intp) + 1
+    counts = _counts(labels, n_cols + 1)
+    votes = counts[:, 1:]
+    winner = np.argmax(votes, axis=1)
+    rows = np.arange(n)
+    if path == "theorem":
+        radius = _theorem1(votes)
+        targeted = _plurality_targeted_dpa(votes, n_members) if per_class else None
+        return winner, radius, targeted
+    never = n_members + 1
+    if path == "members":
+        effects = _MemberEffects(n_members, votes, counts[:, 0])
+    else:
+        top = np.where(labels == 0, n_cols, labels - 1)
+        sums = _bucket_sums(_one_hot(top, n_cols), shifts)
+        effects = _BucketEffects(sums, len(shifts), n_cols)
+
+    # Published FA certificate: c must at least overtake the winner.
+    past_winner = np.full((n, n_cols), never, dtype=np.int64)
+    for c in range(n_cols):
+        sel = rows[winner != c]
+        cc, ws = np.full(len(sel), c), winner[sel]
+        need = votes[sel, ws] - votes[sel, c] + (ws < c)
+        past_winner[sel, c] = _buckets_needed(
+            effects.overtake(sel, ws, cc), need, never
+        )
+
+    def to_win(sel, c):
+        """Buckets class c[i] needs to overtake every other class (rows sel)."""
+        out = past_winner[sel, c]
+        for e in range(n_cols):
+            mask = (c != e) & (winner[sel] != e)
+            if not mask.any():
+                continue
+            r, cc = sel[mask], c[mask]
+            need = votes[r, e] - votes[r, cc] + (e < cc)
+            hist = effects.overtake(r, np.full(len(r), e), cc)
+            out[mask] = np.maximum(out[mask], _buckets_needed(hist, need, never))
+        return out
+
+    if per_class:
+        needed = np.full((n, n_cols), never, dtype=np.int64)
+        for c in range(n_cols):
+            sel = rows[winner != c]
+            needed[sel, c] = to_win(sel, np.full(len(sel), c))
+        targeted = needed - 1
+        targeted[rows, winner] = -1
+        return winner, needed.min(axis=1) - 1, targeted
+    # Refine the classes in the order of their lower bound; stop once none
+    # left can need fewer buckets than the best so far.
+    best = np.full(n, never, dtype=np.int64)
+    order = np.argsort(past_winner, axis=1, kind="stable")
+    for rank in range(n_cols - 1):
+        c = order[:, rank]
+        active = past_winner[rows, c] < best
+        if not active.any():
+            break
+        sel = rows[active]
+        best[sel] = np.minimum(best[sel], to_win(sel, c[active]))
+    return winner, best - 1, None
+
+
+def plurality_certify(member_predictions, n_classes, shifts=None, *, per_class=False):
+    """Plurality winner and its certified radius, for DPA or finite aggregation.
+
+    Parameters
+    ----------
+    member_predictions : array-like of int, shape (n_samples, n_members)
+        Class index in ``[0, n_classes)`` predicted by each member, or ``-1``
+        where the member abstains (an empty partition: no vote now, any vote
+        once poisoned). Column j is member j.
+    n_classes : int
+        Number of classes.
+    shifts : array-like of int of shape (d,), default=None
+        Finite-aggregation offsets: d distinct ints in ``[0, n_members)``, with
+        ``n_members = k * d``; a training sample in bucket b trains members
+        ``(b + s) mod n_members``. ``None`` (same as ``[0]``) is plain DPA.
+    per_class : bool, default=False
+        Also return the per-class ("targeted") certificates.
+
+    Returns
+    -------
+    winner : ndarray of shape (n_samples,), dtype int64
+        Plurality winner, ties going to the smaller class index
+        (:func:`plurality_winner`).
+    radius : ndarray of shape (n_samples,), dtype int64
+        Certified radius: poisoning the training samples of at most ``radius``
+        buckets (inserting, removing or relabelling at most ``radius`` samples)
+        cannot change the winner. With ``shifts=None`` it is Theorem 1 of
+        Levine & Feizi, equal to :func:`certified_radius` of the vote counts;
+        with d > 1 it is never below the certificate of Wang, Levine & Feizi
+        (ICML 2022).
+    targeted : ndarray of shape (n_samples, n_classes), dtype int64
+        Only with ``per_class=True``. ``targeted[i, c]``: no attack on at most
+        that many buckets makes class c the winner; ``-1`` for the winner
+        itself. ``radius`` is the minimum over the other classes. Exact when
+        d = 1, a lower bound otherwise.
+
+    See Also
+    --------
+    certified_radius : Theorem 1 on stored vote counts.
+    runoff_certify : The same for the run-off election.
+
+    Notes
+    -----
+    With d > 1 a bucket feeds d members, so a poisoned sample may change d
+    votes. For a rival c and each bucket b, ``D_b`` is the most that changing
+    its d members can take off the winner's lead over c (2 per member voting
+    the winner, 1 per member voting a third class or abstaining, 0 per member
+    voting c); c needs at least as many buckets as the greedy count of largest
+    ``D_b`` covering the lead. Here c must overtake every other class, not only
+    the winner, which can only raise the radius of the published rule. With one
+    class the radius is taken against a second class nobody votes for, as in
+    :func:`certified_radius`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.certify import plurality_certify
+    >>> pred = np.array([[0, 0, 0, 0, 1, 2],
+    ...                  [1, 1, 1, -1, 0, 0]])
+    >>> winner, radius = plurality_certify(pred, n_classes=3)
+    >>> winner, radius
+    (array([0, 1]), array([1, 0]))
+
+    Row 2: class 1 leads 3 to 2, but class 0 wins ties, so one poisoned bucket
+    (a class-1 member turning to class 0) is enough. The same members under
+    finite aggregation with shifts ``[0, 3]`` (bucket b feeds members b and
+    b + 3), with the per-class certificates:
+
+    >>> winner, radius, targeted = plurality_certify(
+    ...     pred, n_classes=3, shifts=[0, 3], per_class=True)
+    >>> radius
+    array([0, 0])
+    >>> targeted
+    array([[-1,  0,  0],
+           [ 0, -1,  1]])
+    """
+    n_classes = _check_n_classes(n_classes)
+    pred = _check_member_predictions(member_predictions, n_classes)
+    shifts = _check_shifts(shifts, pred.shape[1])
+    return _plurality(pred, n_classes, shifts, per_class)
+
+
+def _plurality(pred, n_classes, shifts, per_class, path=None):
+    """`plurality_certify` on validated inputs.
+
+    ``path``: "theorem" (d = 1: Theorem 1, exact per-class certificates),
+    "members" (d = 1: the bucket rule from vote counts) or "buckets" (the
+    bucket rule from bucket sums); None picks "theorem" for d = 1, else
+    "buckets". Every path gives the same radius where it applies.
+    """
+    n, n_members = pred.shape
+    if path is None:
+        path = "theorem" if len(shifts) == 1 else "buckets"
+    n_cols = max(n_classes, 2)
+    winner = np.empty(n, dtype=np.int64)
+    radius = np.empty(n, dtype=np.int64)
+    targeted = np.empty((n, n_classes), dtype=np.int64) if per_class else None
+    per_row = 8 * (n_members * (3 + n_cols) + n_cols**3)
+    for rows in _row_chunks(n, per_row):
+        w, r, t = _plurality_chunk(pred[rows], n_classes, shifts, per_class, path)
+        winner[rows], radius[rows] = w, r
+        if per_class:
+            targeted[rows] = t[:, :n_classes]
+    if per_class:
+        return winner, radius, targeted
+    return winner, radius
+
+
+# ---------------------------------------------------------------------------
+# Run-off
+
+
+def count_votes(member_predictions, n_classes):
+    """Votes for each class: the counts the plurality rule reads.
+
+    Parameters
+    ----------
+    member_predictions : array-like of int, shape (n_samples, n_members)
+        Class index voted by each member, ``-1`` where it abstains.
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    votes : ndarray of shape (n_samples, n_classes), dtype int64
+
+    Examples
+    --------
+    >>> from skdpa.certify import count_votes
+    >>> count_votes([[0, 2, 2, -1]], n_classes=3)
+    array([[1, 0, 2]])
+    """
+    n_classes = _check_n_classes(n_classes)
+    pred = _check_member_predictions(member_predictions, n_classes)
+    return _counts(pred.astype(np.intp) + 1, n_classes + 1)[:, 1:].astype(np.int64)
+
+
+def first_choices(member_scores):
+    """Each member's most preferred class: its round-1 vote in a run-off.
+
+    Parameters
+    ----------
+    member_scores : array-like of shape (n_samples, n_members, n_classes)
+        Scores; a member whose score vector is all NaN abstains.
+
+    Returns
+    -------
+    choices : ndarray of shape (n_samples, n_members), dtype int64
+        The class with the largest score (the smaller index on ties), ``-1``
+        where the member abstains: the input :func:`count_votes` takes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.certify import first_choices
+    >>> first_choices([[[0.2, 0.8], [0.5, 0.5], [np.nan, np.nan]]])
+    array([[ 1,  0, -1]])
+    """
+    scores = _check_member_scores(member_scores)
+    out = np.empty(scores.shape[:2], dtype=np.int64)
+    for rows in _row_chunks(scores.shape[0], 8 * scores.shape[1] * scores.shape[2]):
+        chunk = scores[rows]
+        abstain = _abstentions(chunk, rows.start)
+        top = np.argmax(np.where(abstain[..., None], 0, chunk), axis=2)
+        out[rows] = np.where(abstain, -1, top)
+    return out
+
+
+def runoff_winner(member_scores):
+    """Run-off election winner of the members' scores.
+
+    Round 1: each member votes its most preferred class; the two classes with
+    most votes (ties to the smaller index) are the finalists. Round 2: the
+    finalist that more members prefer wins, a tie going to the smaller index.
+    A member prefers class a to class b iff ``s[a] > s[b]``, or
+    ``s[a] == s[b]`` and ``a < b``.
+
+    Parameters
+    ----------
+    member_scores : array-like of shape (n_samples, n_members, n_classes)
+        Each member's scores (probabilities, logits, decision values; ``-inf``
+        allowed). A member whose whole score vector is NaN abstains.
+
+    Returns
+    -------
+    winner : ndarray of shape (n_samples,), dtype int64
+        Index of the winning class.
+
+    See Also
+    --------
+    runoff_certify : The winner and its certified radius.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.certify import plurality_winner, runoff_winner
+    >>> scores = np.array([[[.5, .4, .1],
+    ...                     [.5, .4, .1],
+    ...                     [.1, .6, .3],
+    ...                     [.1, .3, .6],
+    ...                     [.2, .3, .5]]])
+    >>> runoff_winner(scores)
+    array([2])
+
+    Classes 0 and 2 have two first places each, class 1 one: the final is 0
+    against 2, and three members rank 2 above 0. Plurality gives the tie to
+    class 0:
+
+    >>> plurality_winner(scores.argmax(axis=2), n_classes=3)
+    array([0])
+
+    Without member 2 the final is a 2-2 tie, which the smaller index wins:
+
+    >>> runoff_winner(scores[:, [0, 1, 3, 4]])
+    array([0])
+    """
+    scores = _check_member_scores(member_scores)
+    n, n_members, n_classes = scores.shape
+    winner = np.empty(n, dtype=np.int64)
+    for rows in _row_chunks(n, 16 * n_members * (n_classes + 2)):
+        winner[rows] = _Ballots(scores[rows], rows.start).winner
+    return winner
+
+
+def _runoff_chunk(scores, shifts, per_class, offset, path):
+    ballots = _Ballots(scores, offset)
+    n_members, n_cols = ballots.n_members, ballots.n_classes
+    votes, p, q = ballots.votes, ballots.winner, ballots.finalist
+    n = len(p)
+    rows = np.arange(n)
+    never = n_members + 1
+    # prefer[i, j, c]: voting member j prefers the winner p to class c.
+    classes = np.arange(n_cols)
+    s = ballots.scores
+    sp = _score_of(s, p)[..., None]
+    prefer = (sp > s) | ((sp == s) & (p[:, None] < classes[None, :])[:, None, :])
+    prefer &= ~ballots.abstain[..., None]
+    prefer[rows, :, p] = False
+    n_prefer = prefer.sum(axis=1)
+    # Round-2 lead of p over c: >= 1 iff p beats c; c needs it <= 0.
+    lead2 = 2 * n_prefer - ballots.n_voting[:, None] + (p[:, None] < classes)
+    if path == "buckets":
+        top = ballots.top
+        channels = np.concatenate(
+            [_one_hot(top, n_cols + 1), prefer.transpose(0, 2, 1).astype(np.int8)],
+            axis=1,
+        )
+        effects = _BucketEffects(_bucket_sums(channels, shifts), len(shifts), n_cols)
+    else:
+        with_q = ballots.top == q[:, None]
+        effects = _MemberEffects(
+            n_members,
+            votes,
+            ballots.n_abstain,
+            prefer=n_prefer,
+            finalist_prefer=(prefer & with_q[..., None]).sum(axis=1),
+        )
+
+    def lead1(r, a, b):
+        return votes[r, a] - votes[r, b] + (a < b)
+
+    # E2: the final is p against c and c wins it. c must beat p in round 2 and,
+    # unless c is already the other finalist q, overtake q in round 1.
+    final = np.full((n, n_cols), never, dtype=np.int64)
+    # E1 ingredient: buckets c needs to overtake p in round 1.
+    past_p = np.zeros((n, n_cols), dtype=np.int64)
+    for c in range(n_cols):
+        sel = rows[p != c]
+        if not len(sel):
+            continue
+        ps, cc = p[sel], np.full(len(sel), c)
+        past_p[sel, c] = _buckets_needed(
+            effects.overtake(sel, ps, cc), lead1(sel, ps, cc), never
+        )
+        wins = _buckets_needed(effects.final(sel, cc), lead2[sel, c], never)
+        rival = q[sel] != c
+        r, qs, cr = sel[rival], q[sel][rival], cc[rival]
+        need1, need2 = lead1(r, qs, cr), lead2[r, c]
+        wins[rival] = np.maximum.reduce(
+            [
+                wins[rival],
+                _buckets_needed(effects.overtake(r, qs, cr), need1, never),
+                _buckets_needed(
+                    effects.final_and_overtake(r, qs, cr), need1 + need2, never
+                ),
+            ]
+        )
+        final[sel, c] = wins
+    targeted = final.copy()
+    best = final.min(axis=1)
+    if n_cols >= 3:
+        # E1: two classes c1, c2 both overtake p, which misses the final.
+        c1, c2 = np.triu_indices(n_cols, 1)
+        valid = (c1 != p[:, None]) & (c2 != p[:, None])
+        need = lead1(rows[:, None], p[:, None], c1) + lead1(
+            rows[:, None], p[:, None], c2
+        )
+        bound = np.maximum(
+            np.maximum(past_p[:, c1], past_p[:, c2]),
+            _buckets_needed(effects.overtake_pair_bound(rows, p), need, never),
+        )
+        bound[~valid] = never
+        order = np.argsort(bound, axis=1, kind="stable")
+        for rank in range(len(c1)):
+            pair = order[:, rank]
+            low = bound[rows, pair]
+            if per_class:
+                stake = np.maximum(targeted[rows, c1[pair]], targeted[rows, c2[pair]])
+            else:
+                stake = best
+            active = low < stake
+            if not active.any():
+                if per_class:
+                    continue
+                break
+            sel, pr = rows[active], pair[active]
+            a1, a2, ps = c1[pr], c2[pr], p[sel]
+            exact = np.maximum(
+                low[active],
+                _buckets_needed(
+                    effects.overtake_pair(sel, ps, a1, a2), need[sel, pr], never
+                ),
+            )
+            best[sel] = np.minimum(best[sel], exact)
+            targeted[sel, a1] = np.minimum(targeted[sel, a1], exact)
+            targeted[sel, a2] = np.minimum(targeted[sel, a2], exact)
+    targeted -= 1
+    targeted[rows, p] = -1
+    return p, best - 1, targeted
+
+
+def runoff_certify(member_scores, shifts=None, *, per_class=False):
+    """Run-off election winner and its certified radius (DPA+ROE, FA+ROE).
+
+    Round 1: each member votes its most preferred class; the two classes with
+    most votes (ties to the smaller index) are the finalists. Round 2: the
+    finalist that more members prefer wins, a tie going to the smaller index.
+    A member prefers class a to class b iff ``s[a] > s[b]``, or
+    ``s[a] == s[b]`` and ``a < b``.
+
+    Parameters
+    ----------
+    member_scores : array-like of shape (n_samples, n_members, n_classes)
+        Each member's scores (probabilities, logits, decision values; ``-inf``
+        allowed). A member whose whole score vector is NaN abstains (an empty
+        partition: no vote now, any ranking once poisoned); a partly NaN vector
+        is an error. Column j is member j.
+    shifts : array-like of int of shape (d,), default=None
+        Finite-aggregation offsets, as in :func:`plurality_certify`. ``None``
+        (same as ``[0]``) is plain DPA.
+    per_class : bool, default=False
+        Also return the per-class ("targeted") certificates.
+
+    Returns
+    -------
+    winner : ndarray of shape (n_samples,), dtype int64
+        Run-off winner (:func:`runoff_winner`).
+    radius : ndarray of shape (n_samples,), dtype int64
+        Certified radius: poisoning the training samples of at most ``radius``
+        buckets cannot change the winner. Always ``>= 0``.
+    targeted : ndarray of shape (n_samples, n_classes), dtype int64
+        Only with ``per_class=True``. ``targeted[i, c]``: no attack on at most
+        that many buckets makes class c the winner; ``-1`` for the winner
+        itself. ``radius`` is the minimum over the other classes.
+
+    See Also
+    --------
+    plurality_certify : The same for the plurality vote.
+
+    Notes
+    -----
+    The winner p loses only if (E1) two other classes overtake it in round 1,
+    or (E2) the final is p against some c and c wins it, which needs c to beat
+    p in round 2 and, unless c is already the other finalist q, to overtake q
+    in round 1. Each condition is a lead that must fall to zero; the number of
+    buckets needed is bounded below by the greedy count of the buckets with
+    the largest effects on that lead (and on the sum of the leads an event
+    needs together). The radius is one less than the cheapest event. Abstaining
+    members count as members that may start voting for anything. With one
+    class, a second class that every member ranks last is added.
+
+    Examples
+    --------
+    Twelve members, three classes: five rank 0 > 1 > 2, four 1 > 0 > 2 and
+    three 2 > 0 > 1.
+
+    >>> import numpy as np
+    >>> from skdpa.certify import plurality_certify, runoff_certify
+    >>> scores = np.array([[[3, 1, 0]] * 5 + [[1, 3, 0]] * 4 + [[1, 0, 3]] * 3])
+    >>> runoff_certify(scores)
+    (array([0]), array([1]))
+
+    Class 0 wins either final easily, so an attack has to push it out of
+    round 1, where it leads by 2 and 3 votes (ties go to class 0); one
+    changed member closes the two leads by at most 3 together, so two are
+    needed. The plurality vote (5 against 4) certifies nothing:
+
+    >>> plurality_certify(scores.argmax(axis=2), n_classes=3)
+    (array([0]), array([0]))
+
+    Under finite aggregation with shifts ``[0, 6]`` (6 buckets, each feeding
+    two members) and with the per-class certificates:
+
+    >>> winner, radius, targeted = runoff_certify(scores, shifts=[0, 6],
+    ...                                           per_class=True)
+    >>> targeted
+    array([[-1,  1,  1]])
+    """
+    scores = _check_member_scores(member_scores)
+    shifts = _check_shifts(shifts, scores.shape[1])
+    return _runoff(scores, shifts, per_class)
+
+
+def _runoff(scores, shifts, per_class, path=None):
+    """`runoff_certify` on validated inputs.
+
+    ``path``: "members" (d = 1, effects from vote and preference counts) or
+    "buckets" (effects from bucket sums, any d); None picks by d.
+    """
+    n, n_members, n_classes = scores.shape
+    if path is None:
+        path = "members" if len(shifts) == 1 else "buckets"
+    n_cols = max(n_classes, 2)
+    winner = np.empty(n, dtype=np.int64)
+    radius = np.empty(n, dtype=np.int64)
+    targeted = np.empty((n, n_classes), dtype=np.int64) if per_class else None
+    per_row = n_members * n_cols * (24 + (8 if path == "buckets" else 0))
+    per_row += 64 * n_cols**2
+    for rows in _row_chunks(n, per_row):
+        w, r, t = _runoff_chunk(scores[rows], shifts, per_class, rows.start, path)
+        winner[rows], radius[rows] = w, r
+        if per_class:
+            targeted[rows] = t[:, :n_classes]
+    if per_class:
+        return winner, radius, targeted
+    return winner, radius

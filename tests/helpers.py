@@ -1,0 +1,67 @@
+"""Test helpers shared by the test modules (one place, imported as ``helpers``)."""
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+def runner_up(votes, c):
+    """The rival that needs the fewest extra votes to beat class index ``c``."""
+    score = np.asarray(votes) + (np.arange(len(votes)) < c)  # ties: smaller index
+    score[c] = -1
+    return int(np.argmax(score))
+
+
+def near_copies_in(clf, x, members, rng, n_candidates=20000, scale=1e-7):
+    """One near-copy of ``x`` per requested bucket, found with assign_partitions."""
+    candidates = x + rng.normal(scale=scale, size=(n_candidates, len(x)))
+    where = clf.assign_partitions(candidates)
+    picked = []
+    for p in members:
+        hits = np.flatnonzero(where == p)
+        assert hits.size, f"no candidate landed in bucket {p}"
+        picked.append(candidates[hits[0]])
+    return np.array(picked).reshape(-1, len(x))
+
+
+class SpyClassifier(ClassifierMixin, BaseEstimator):
+    """Records what fit received; predicts the majority class of its fit."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.X_seen_ = np.asarray(X)
+        self.y_seen_ = np.asarray(y)
+        self.sample_weight_seen_ = sample_weight
+        self.classes_ = np.unique(y)
+        self.majority_ = np.bincount(y).argmax()
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+
+class PositionalCentroids(ClassifierMixin, BaseEstimator):
+    """A member whose outputs depend on the integer codes of the labels, like a
+    torch net's logits: class code ``c`` owns a seeded random offset, so the
+    same rows with re-indexed labels give another model."""
+
+    def __init__(self, n_classes=3, random_state=None):
+        self.n_classes = n_classes
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=float)
+        rng = np.random.RandomState(self.random_state)
+        offsets = rng.normal(scale=3.0, size=(self.n_classes, X.shape[1]))
+        self.centroids_ = np.array(
+            [
+                X[y == c].mean(axis=0) if np.any(y == c) else np.full(X.shape[1], 1e9)
+                for c in range(self.n_classes)
+            ]
+        )
+        self.centroids_ += offsets
+        self.classes_ = np.arange(self.n_classes)
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X, dtype=float)
+        d = ((X[:, None, :] - self.centroids_[None]) ** 2).sum(axis=2)
+        return np.argmin(d, axis=1)
