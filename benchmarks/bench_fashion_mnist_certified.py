@@ -42,10 +42,11 @@ and CPU seconds, first fit) is printed with every SS-DPA row. Later runs wrap
 the cached fitted embedding (``PrefitEmbedding``), the same function of the
 same samples.
 
-``--voting`` and ``--spread`` are passed to the estimators only when given
-(run-off election and finite aggregation, once the estimators have them); the
-radius then comes from ``predict_certified``. Without them the radius is the
-plurality certificate, computed from the vote counts.
+Every estimator is given the fixed label set ``classes=range(10)``.
+``--voting`` and ``--spread`` are passed to the estimators when given (run-off
+election, finite aggregation for DPA). Every radius comes from
+``certificate_report``: the certificate of the estimator's own rule, read in
+the same pass over the members as the predictions and the vote counts.
 
 Usage::
 
@@ -330,28 +331,25 @@ def dpa_estimator(kind, k, args, extra):
     return DPAClassifier(member, k=k, random_state=0, n_jobs=args.n_jobs, **extra)
 
 
-def evaluate(clf, X_test, y_test, extra):
-    from skdpa import certified_radius
+def evaluate(clf, X_test, y_test):
     from skdpa.metrics import median_certified_radius
 
     start = time.perf_counter()
-    votes = clf.vote_counts(X_test)
-    if extra:
-        y_pred, radius = clf.predict_certified(X_test)
-    else:
-        y_pred = clf.classes_[np.argmax(votes, axis=1)]
-        radius = certified_radius(votes)
+    # one pass over the members: predictions, votes and the radius of the
+    # estimator's own rule (plurality or run-off, finite aggregation)
+    report = clf.certificate_report(X_test)
     predict_s = time.perf_counter() - start
+    votes = report.votes
     n_voting = votes.sum(axis=1)
     true_col = np.searchsorted(clf.classes_, y_test)
     member_acc = float(np.mean(votes[np.arange(len(y_test)), true_col] / n_voting))
     return {
-        "clean_accuracy": float(np.mean(y_pred == y_test)),
+        "clean_accuracy": float(np.mean(report.y_pred == y_test)),
         "member_accuracy": member_acc,
-        "median_radius": median_certified_radius(y_test, y_pred, radius),
+        "median_radius": median_certified_radius(y_test, report.y_pred, report.radius),
         "predict_s": predict_s,
-        "y_pred": np.asarray(y_pred).tolist(),
-        "radius": np.asarray(radius).tolist(),
+        "y_pred": np.asarray(report.y_pred).tolist(),
+        "radius": np.asarray(report.radius).tolist(),
     }
 
 
@@ -360,7 +358,8 @@ def run_one(run, data, args, state):
     k = int(k)
     family, kind = method.split("-")
     X, y, X_test, y_test = data
-    extra = {}
+    # the label set is fixed (the ten classes): no unseen label can enter
+    extra = {"classes": np.arange(10)}
     if args.voting is not None:
         extra["voting"] = args.voting
     if args.spread is not None and family == "dpa":
@@ -396,7 +395,7 @@ def run_one(run, data, args, state):
     start = time.perf_counter()
     clf.fit(X, y)
     info["fit_s"] = time.perf_counter() - start
-    info.update(evaluate(clf, X_test, y_test, extra))
+    info.update(evaluate(clf, X_test, y_test))
     info["load_end"] = os.getloadavg()
     info["options"] = {
         key: getattr(args, key)

@@ -298,6 +298,89 @@ def test_ssdpa_label_flip_moves_one_member_only(member):
         assert_array_equal(after_clf.predict(X_test)[keep], y_pred[keep])
 
 
+def spreading_ensemble(k, voting_rule):
+    return SSDPAClassifier(
+        KNNLabelSpreading(n_neighbors=6),
+        k=k,
+        pass_unlabeled=True,
+        classes=[0, 1, 2],
+        voting=voting_rule,
+        random_state=0,
+    )
+
+
+def flipped(y_semi, rows, target):
+    y_bad = y_semi.copy()
+    y_bad[rows] = target
+    return y_bad
+
+
+def test_ssdpa_label_spreading_radius_is_exact_with_one_label_per_member():
+    # one label per member: flipping it turns the member's vote for certain,
+    # so r flips of members voting for the prediction must fail and r + 1 win
+    X, y = make_blobs(
+        n_samples=150, centers=3, n_features=3, cluster_std=3.0, random_state=5
+    )
+    k = 25
+    labeled = np.random.default_rng(5).choice(len(X), k, replace=False)
+    y_semi = np.full(len(X), -1)
+    y_semi[labeled] = y[labeled]
+    X_test = X[:12] + 0.01
+    clf = spreading_ensemble(k, "plurality").fit(X, y_semi)
+    assert all(len(rows) == 1 for rows in clf.estimators_samples_)
+    y_pred, radius = clf.predict_certified(X_test)
+    report = clf.certificate_report(X_test)
+    owners = np.array([rows[0] for rows in clf.estimators_samples_])
+    votes = clf.member_predictions(X_test)
+    for j in range(len(X_test)):
+        target = report.runner_up[j]
+        voters = owners[votes[j] == np.searchsorted(clf.classes_, y_pred[j])]
+        within = clone(clf).fit(X, flipped(y_semi, voters[: radius[j]], target))
+        assert within.predict(X_test[j : j + 1])[0] == y_pred[j]
+        beyond = clone(clf).fit(X, flipped(y_semi, voters[: radius[j] + 1], target))
+        assert beyond.predict(X_test[j : j + 1])[0] != y_pred[j]
+
+
+@pytest.mark.parametrize("voting_rule", ["plurality", "runoff"])
+def test_ssdpa_label_spreading_certificate_survives_greedy_flips(voting_rule):
+    # three labels per member, spread over the shared graph: flip, within the
+    # radius, the label of each member voting for the prediction that moves
+    # its vote (or the first one), towards every rival class; then add random
+    # flips of other rows up to the budget
+    X, y = make_blobs(
+        n_samples=180, centers=3, n_features=3, cluster_std=3.5, random_state=6
+    )
+    k = 12
+    rng = np.random.default_rng(6)
+    labeled = rng.choice(len(X), 3 * k, replace=False)
+    y_semi = np.full(len(X), -1)
+    y_semi[labeled] = y[labeled]
+    X_test = rng.uniform(X.min(0), X.max(0), (4, X.shape[1]))
+    clf = spreading_ensemble(k, voting_rule).fit(X, y_semi)
+    y_pred, radius = clf.predict_certified(X_test)
+    assert radius.max() >= 1
+    votes = clf.member_predictions(X_test)
+    for j in np.flatnonzero(radius >= 1):
+        point = X_test[j : j + 1]
+        pred_index = np.searchsorted(clf.classes_, y_pred[j])
+        for target in np.setdiff1d(clf.classes_, y_pred[j]):
+            rows = []
+            for i in np.flatnonzero(votes[j] == pred_index)[: radius[j]]:
+                mine = clf.estimators_samples_[i]
+                # the row whose flip turns this member's vote, if one does
+                pick = mine[0]
+                for row in mine:
+                    trial = clone(clf).fit(X, flipped(y_semi, rows + [row], target))
+                    if trial.member_predictions(point)[0, i] != pred_index:
+                        pick = row
+                        break
+                rows.append(pick)
+            spare = np.setdiff1d(labeled, rows)
+            rows += list(rng.choice(spare, radius[j] - len(rows), replace=False))
+            attacked = clone(clf).fit(X, flipped(y_semi, rows, target))
+            assert attacked.predict(point)[0] == y_pred[j]
+
+
 # --------------------------------------------------------------------------
 # combining a supervised and a spreading member
 

@@ -50,7 +50,7 @@ def _fit_run(estimator, X, y, seed, fit_params):
         # torch generators seeded (and restored) around this run alone
         from .torch._seeding import seeded_fit
 
-        return seeded_fit(estimator, X, y, seed, fit_params)
+        return seeded_fit(estimator, X, y, seed, fit_params, n_threads=None)
     return estimator.fit(X, y, **fit_params)
 
 
