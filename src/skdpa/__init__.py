@@ -24,7 +24,7 @@ from ._report import CertificateReport
 from ._ssdpa import SSDPAClassifier
 from .certify import certified_radius
 
-__version__ = "0.2.0.dev0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Certificate",
