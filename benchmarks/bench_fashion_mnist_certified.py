@@ -468,7 +468,7 @@ def plot(results, y_test, path):
 
     from skdpa.plotting import CertifiedAccuracyDisplay
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     titles = {
         "dpa": "DPA\n(insertions/deletions)",
         "ssdpa": "SS-DPA, SimCLR embedding\n(label flips)",
@@ -486,6 +486,7 @@ def plot(results, y_test, path):
                 xlabel=None if family == "dpa" else "Label flips",
             )
         ax.set_title(titles[family])
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot: {path}")

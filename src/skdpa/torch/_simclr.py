@@ -23,15 +23,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
+from ._rotnet import _conv_bn
 from ._seeding import seeded_torch
-
-
-def _conv_bn(c_in, c_out, kernel, stride):
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
 
 
 class _SimCLRNetwork(nn.Module):
