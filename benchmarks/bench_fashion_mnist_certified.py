@@ -471,7 +471,7 @@ def plot(results, y_test, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     titles = {
         "dpa": "DPA\n(insertions/deletions)",
-        "ssdpa": "SS-DPA, SimCLR embedding\n(label flips)",
+        "ssdpa": "SS-DPA, SimCLR + HOG embedding\n(label flips)",
     }
     for ax, family in zip(axes, ("dpa", "ssdpa"), strict=True):
         for r in sorted(results, key=lambda r: (r["k"], r["method"])):
