@@ -486,7 +486,8 @@ def plot(results, y_test, path):
                 xlabel=None if family == "dpa" else "Label flips",
             )
         ax.set_title(titles[family])
-        ax.legend(fontsize=7, loc="upper right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot: {path}")
