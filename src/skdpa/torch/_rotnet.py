@@ -12,15 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._hashing import canonical_order, content_hash
+from ._embedding import as_images, batched_features, check_image_shape, conv_bn
 from ._seeding import seeded_torch
-
-
-def _conv_bn(c_in, c_out, kernel, stride):
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
 
 
 class _RotNetNetwork(nn.Module):
@@ -33,9 +26,9 @@ class _RotNetNetwork(nn.Module):
     def __init__(self, in_channels, channels):
         super().__init__()
         c1, c2, c3 = channels
-        self.block1 = _conv_bn(in_channels, c1, 5, 2)
-        self.block2 = _conv_bn(c1, c2, 3, 2)
-        self.block3 = _conv_bn(c2, c3, 3, 1)
+        self.block1 = conv_bn(in_channels, c1, 5, 2)
+        self.block2 = conv_bn(c1, c2, 3, 2)
+        self.block3 = conv_bn(c2, c3, 3, 1)
         self.head = nn.Linear(c3, 4)
 
     def forward(self, x):
@@ -146,9 +139,7 @@ class RotNetEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.verbose = verbose
 
     def _images(self, X):
-        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        x = x.reshape(-1, *self.image_shape)
-        return (x - self.mean_) / self.scale_
+        return (as_images(X, self.image_shape) - self.mean_) / self.scale_
 
     def fit(self, X, y=None):
         """Train the rotation network on the rows of X (labels are ignored).
@@ -166,11 +157,7 @@ class RotNetEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             The fitted embedding.
         """
         X = validate_data(self, X, dtype=np.float32)
-        if X.shape[1] != int(np.prod(self.image_shape)):
-            raise ValueError(
-                f"image_shape={tuple(self.image_shape)} needs "
-                f"{int(np.prod(self.image_shape))} features per row; got {X.shape[1]}."
-            )
+        check_image_shape(X, self.image_shape)
         X = X[canonical_order(X, content_hash(X))]
         if self.max_samples is not None and self.max_samples < len(X):
             # canonical order is hash order: its head is a content-chosen subset
@@ -229,12 +216,4 @@ class RotNetEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self, "network_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        device = torch.device(self.device)
-        net = self.network_.to(device)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(X), 1024):
-                batch = self._images(X[start : start + 1024]).to(device)
-                out.append(net.features(batch).cpu())
-        self.network_ = net.to("cpu")
-        return torch.cat(out).numpy() if out else np.empty((0, self._n_features_out))
+        return batched_features(self.network_, X, self._images, self.device)

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
-from ._rotnet import _conv_bn
+from ._embedding import as_images, batched_features, check_image_shape, conv_bn
 from ._seeding import seeded_torch
 
 
@@ -38,9 +38,9 @@ class _SimCLRNetwork(nn.Module):
         super().__init__()
         c1, c2, c3 = channels
         self.encoder = nn.Sequential(
-            _conv_bn(in_channels, c1, 5, 2),
-            _conv_bn(c1, c2, 3, 2),
-            _conv_bn(c2, c3, 3, 1),
+            conv_bn(in_channels, c1, 5, 2),
+            conv_bn(c1, c2, 3, 2),
+            conv_bn(c2, c3, 3, 1),
         )
         self.projection = nn.Sequential(
             nn.Linear(c3, c3),
@@ -269,17 +269,8 @@ class SimCLREmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.device = device
         self.verbose = verbose
 
-    def _images(self, X):
-        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        return x.reshape(-1, *self.image_shape)
-
     def _check_params(self, X):
-        n_values = int(np.prod(self.image_shape))
-        if X.shape[1] != n_values:
-            raise ValueError(
-                f"image_shape={tuple(self.image_shape)} needs {n_values} features "
-                f"per row; got {X.shape[1]}."
-            )
+        check_image_shape(X, self.image_shape)
         if not (isinstance(self.batch_size, int | np.integer) and self.batch_size >= 2):
             raise ValueError(
                 "batch_size must be an int >= 2 (each image needs other images as "
@@ -315,7 +306,7 @@ class SimCLREmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             X = X[: self.max_samples]
         self.mean_ = float(X.mean())
         self.scale_ = float(max(X.std(), 1e-6))
-        images = self._images(X)
+        images = as_images(X, self.image_shape)
         device = torch.device(self.device)
         # full batches only (batch norm and the loss need several images);
         # a data set smaller than one batch is one batch
@@ -374,14 +365,8 @@ class SimCLREmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self, "network_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        device = torch.device(self.device)
-        net = self.network_.to(device)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(X), 1024):
-                batch = self._images(X[start : start + 1024]).to(device)
-                out.append(net.features((batch - self.mean_) / self.scale_).cpu())
-        self.network_ = net.to("cpu")
-        if not out:
-            return np.empty((0, self._n_features_out), dtype=np.float32)
-        return torch.cat(out).numpy()
+
+        def images(rows):
+            return (as_images(rows, self.image_shape) - self.mean_) / self.scale_
+
+        return batched_features(self.network_, X, images, self.device)
