@@ -328,7 +328,7 @@ def test_involves_torch_sees_modules_inside_pipelines():
     from sklearn.preprocessing import StandardScaler
     from skorch import NeuralNetClassifier
 
-    from skdpa._engine import involves_torch
+    from skdpa._members import involves_torch
 
     net = NeuralNetClassifier(torch.nn.Linear, module__in_features=2)
     assert involves_torch(make_pipeline(StandardScaler(), net))

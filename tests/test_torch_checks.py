@@ -167,7 +167,7 @@ def test_the_core_check_never_imports_torch():
     code = (
         "import sys\n"
         "from sklearn.linear_model import LogisticRegression\n"
-        "from skdpa._engine import involves_torch\n"
+        "from skdpa._members import involves_torch\n"
         "print(involves_torch(LogisticRegression()), 'torch' in sys.modules)\n"
     )
     out = subprocess.run(

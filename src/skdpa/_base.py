@@ -1,13 +1,14 @@
 """Shared ensemble machinery for the partition-aggregation classifiers.
 
-Data flows one way: validate -> partition (rows -> member index sets) -> fit
-plan (rows, seeds, fingerprints per member) -> engine (joblib) fits what the
-plan says changed -> member outputs -> aggregate (vote rule) -> prediction and
-radius. Subclasses only choose the buckets rows fall in and what the members
-see; the certificate maths lives in :mod:`skdpa.certify`.
+Data flows one way: validate -> encode labels -> partition (a
+:class:`~skdpa._partition.Partition` value from the subclass) -> fit plan
+(:mod:`skdpa._plan`: rows, seeds, kinds, fingerprints per member) -> diff
+against the last fit (warm start) -> engine (:mod:`skdpa._engine`, joblib)
+builds what changed from a row source -> fitted state set once. Prediction:
+member outputs -> the vote rule object (:mod:`skdpa._rules`) -> winner, votes,
+certificate. The certificate maths lives in :mod:`skdpa.certify`.
 """
 
-import inspect
 import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import nullcontext
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn import config_context as sklearn_config_context
 from sklearn.base import (
     BaseEstimator,
@@ -24,7 +24,6 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
-from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_random_state
@@ -49,19 +48,29 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import certify
 from ._config import get_config
-from ._engine import fit_members, involves_torch, member_outputs
-from ._fingerprint import member_fingerprint, params_digest, row_digests
-from ._hashing import canonical_order, content_hash, is_text_input, take_rows
-from ._partition import member_rows
+from ._engine import fit_members, member_outputs
+from ._fingerprint import row_digests
+from ._hashing import content_hash, is_text_input, take_rows
+from ._members import (
+    fit_accepts,
+    involves_torch,
+    num_rows,
+    rejects_nan,
+    sample_aligned,
+    score_method,
+)
+from ._plan import build_plan, member_seeds
 from ._report import CertificateReport
+from ._rules import RULES, make_rule
+from ._sources import ArraySource
 
 # ---------------------------------------------------------------------------
 # Certificates
 
 
-_RULE_NAMES = {"plurality": "Plurality vote", "runoff": "Run-off election"}
+def _rule_title(rule):
+    return RULES[rule].title if rule in RULES else rule
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ class Certificate:
         if self.spread > 1:
             layout += f", spread {self.spread} ({members} members)"
         text = (
-            f"{_RULE_NAMES.get(self.rule, self.rule)} certificate: a prediction "
+            f"{_rule_title(self.rule)} certificate: a prediction "
             f"with radius r cannot be changed by {self.threat_model} at most r "
             f"training samples ({layout}, {self.n_voting} voting; largest "
             f"reachable radius {self.max_radius}). "
@@ -142,26 +151,8 @@ class Certificate:
         return text
 
 
-def _drop_new_class(out):
-    """Certify output computed with an extra class at index 0 -> real classes.
-
-    The extra class (a label an attacker may add) has no votes and never wins;
-    it still bounds the radius, which keeps the minimum over it.
-    """
-    winner, radius, *rest = out
-    if rest:
-        return winner - 1, radius, rest[0][:, 1:]
-    return winner - 1, radius
-
-
 # ---------------------------------------------------------------------------
 # Validation helpers
-
-
-def _num_rows(X):
-    if sp.issparse(X) or hasattr(X, "shape"):
-        return X.shape[0]
-    return len(X)
 
 
 def _is_frame(X):
@@ -177,49 +168,9 @@ def _check_positive_int(value, name, owner):
         )
 
 
-def _rejects_nan(estimator):
-    """Whether an estimator is sure to reject NaN and inf in its input.
-
-    Only a plain estimator that declares ``allow_nan=False`` counts: a
-    Pipeline reports ``allow_nan=False`` even when its first step imputes, so
-    composites decide for themselves when they are fit (as in
-    BaggingClassifier).
-    """
-    if isinstance(estimator, Pipeline) or hasattr(estimator, "transformers"):
-        return False
-    if hasattr(estimator, "transformer_list"):
-        return False
-    return not get_tags(estimator).input_tags.allow_nan
-
-
-def _fit_accepts(estimator, key):
-    """Whether ``estimator.fit`` takes keyword ``key`` (None: cannot tell)."""
-    if isinstance(estimator, Pipeline):
-        step, sep, param = key.partition("__")
-        if not sep or step not in estimator.named_steps:
-            return False
-        inner = estimator.named_steps[step]
-        return True if inner in (None, "passthrough") else _fit_accepts(inner, param)
-    try:
-        params = inspect.signature(estimator.fit).parameters
-    except (TypeError, ValueError):
-        return None
-    if key in params:
-        return True
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return None
-    return False
-
-
-def _sample_aligned(value, n_samples):
-    return (
-        value is not None
-        and not np.isscalar(value)
-        and hasattr(value, "__len__")
-        and not isinstance(value, str | bytes | dict)
-        and len(value) == n_samples
-    )
-
+# Member outputs of one chunk of rows in predict-like methods, in array items
+# (8 bytes each): 64 MiB a chunk.
+_CHUNK_ITEMS = 1 << 23
 
 # Memory the fit keeps per member (index array, seed, fingerprint, estimator
 # slot): a k far beyond the data would need more for bookkeeping than the data.
@@ -236,9 +187,11 @@ class BasePartitionEnsemble(
 ):
     """Machinery shared by :class:`DPAClassifier` and :class:`SSDPAClassifier`.
 
-    Not part of the public API: subclasses implement ``_buckets`` (the bucket
-    of each training row) and may override ``_shifts``, ``_fit_inputs``,
-    ``_predict_inputs`` and ``_hides_other_labels`` (what the members see).
+    Not part of the public API. A subclass implements ``_partition`` (which
+    rows each member owns, as a :class:`~skdpa._partition.Partition` value) and
+    may override ``_fit_inputs`` and ``_predict_inputs`` (what the members
+    see); everything else (validation, label encoding, the fit plan, the
+    engine, the vote rule) is shared.
     """
 
     _parameter_constraints: dict = {
@@ -280,14 +233,13 @@ class BasePartitionEnsemble(
     # -- hooks ---------------------------------------------------------------
 
     @abstractmethod
-    def _buckets(self, X, h, labeled):
-        """Bucket of each training row in [0, n_members), -1 for none."""
+    def _partition(self, X, h, labeled, y_enc, aligned):
+        """The :class:`~skdpa._partition.Partition` of the training rows.
 
-    def _spread(self):
-        return 1
-
-    def _shifts(self):
-        return np.zeros(1, dtype=np.int64)
+        ``X`` is the content input, ``h`` its content hash, ``labeled`` the
+        rows with a label, ``y_enc`` the class indices and ``aligned`` the
+        sample-aligned fit parameters (tie-breaks of the canonical order).
+        """
 
     def _fit_inputs(self, X, X_content, h, base_seed, previous):
         """(what members are fit on, fitted state to set). Default: X, {}."""
@@ -296,9 +248,9 @@ class BasePartitionEnsemble(
     def _predict_inputs(self, X):
         return X
 
-    def _hides_other_labels(self):
-        """True: members are fit on every row, labels outside theirs as -1."""
-        return False
+    def _n_spread(self):
+        """Members each training sample trains (1 but for finite aggregation)."""
+        return getattr(self, "spread", 1)
 
     def _input_tags_source(self):
         return self._base_estimator()
@@ -373,7 +325,7 @@ class BasePartitionEnsemble(
             reset=reset,
             accept_sparse=["csr", "csc"] if input_tags.sparse else False,
             dtype=None,
-            ensure_all_finite=_rejects_nan(self._input_tags_source()),
+            ensure_all_finite=rejects_nan(self._input_tags_source()),
         )
         # DataFrames reach the members as they are (pipelines select columns
         # by name) and are hashed column by column: a conversion to one array
@@ -448,17 +400,18 @@ class BasePartitionEnsemble(
             )
 
     def _check_size(self, n_labeled, X_content):
-        n_members = self.k * self._spread()
+        spread = self._n_spread()
+        n_members = self.k * spread
         data_bytes = getattr(X_content, "nbytes", None)
         if data_bytes is None:
             data_bytes = (
-                8 * _num_rows(X_content) * max(1, getattr(self, "n_features_in_", 1))
+                8 * num_rows(X_content) * max(1, getattr(self, "n_features_in_", 1))
             )
         bookkeeping = n_members * _BYTES_PER_MEMBER
         if bookkeeping > max(data_bytes, _MIN_BOOKKEEPING):
             raise ValueError(
                 f"k={self.k}"
-                + (f" with spread={self._spread()}" if self._spread() > 1 else "")
+                + (f" with spread={spread}" if spread > 1 else "")
                 + f" asks for {n_members} members: their bookkeeping alone "
                 f"(~{bookkeeping / 2**20:.0f} MiB) would exceed the training data "
                 f"({n_labeled} labeled samples). Use k <= the number of samples."
@@ -480,7 +433,7 @@ class BasePartitionEnsemble(
         else:
             params = dict(fit_params)
             for key in params:
-                if _fit_accepts(estimator, key) is False:
+                if fit_accepts(estimator, key) is False:
                     raise ValueError(
                         f"The base estimator {type(estimator).__name__} does not "
                         f"accept the fit parameter {key!r}, so no member can be "
@@ -521,19 +474,6 @@ class BasePartitionEnsemble(
         if rs is None or isinstance(rs, Integral):
             return rs
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
-
-    @staticmethod
-    def _member_seeds(base, n_members):
-        """Seed of member i: i when random_state is None, else from (base, i)."""
-        if base is None:
-            return np.arange(n_members, dtype=np.int64)
-        return np.array(
-            [
-                np.random.SeedSequence([base, i]).generate_state(1)[0]
-                for i in range(n_members)
-            ],
-            dtype=np.int64,
-        )
 
     def _check_X_unfitted(self, X):
         """Validate X for a method that needs no fitted state (sets nothing)."""
@@ -595,140 +535,87 @@ class BasePartitionEnsemble(
             self.__dict__.update(saved)
             raise
 
-    def _fit(self, X, y, fit_params):
-        name = type(self).__name__
-        _check_positive_int(self.k, "k", name)
-        previous = None
-        if self.warm_start and self.__sklearn_is_fitted__():
-            previous = {
-                "key": getattr(self, "_fit_key", None),
-                "members": self.estimators_,
-                "fingerprints": getattr(self, "_fingerprints", None),
-                "embedding": getattr(self, "embedding_", None),
-                "embedding_fingerprint": getattr(self, "_embedding_fingerprint", None),
-            }
-        for attr in [a for a in vars(self) if a.endswith("_") and a[:2] != "__"]:
-            delattr(self, attr)
-        estimator = self._base_estimator()
-        self._check_member(estimator)
+    def _previous_fit(self):
+        """What a warm refit may reuse: the last fit's key, members, fingerprints."""
+        if not (self.warm_start and self.__sklearn_is_fitted__()):
+            return None
+        return {
+            "key": getattr(self, "_fit_key", None),
+            "members": self.estimators_,
+            "fingerprints": getattr(self, "_fingerprints", None),
+            "embedding": getattr(self, "embedding_", None),
+            "embedding_fingerprint": getattr(self, "_embedding_fingerprint", None),
+        }
+
+    def _validate_fit_input(self, X, y):
+        """(member input, content input, labels, unlabeled mask), all checked."""
         self._text_input = is_text_input(X)
         if y is None:
             # raises scikit-learn's "requires y to be passed" error
             validate_data(self, X, y=None, skip_check_array=True)
         X_members, X_content = self._check_X(X, reset=True)
         y, unlabeled = self._check_y(y)
-        n_samples = len(y)
-        if _num_rows(X_content) != n_samples:
+        if num_rows(X_content) != len(y):
             raise ValueError(
                 "X and y have inconsistent numbers of samples: "
-                f"X has {_num_rows(X_content)}, y has {n_samples}."
+                f"X has {num_rows(X_content)}, y has {len(y)}."
             )
-        labeled = ~unlabeled
-        if not labeled.any():
+        if unlabeled.all():
             raise ValueError("y has no labeled samples; at least one is required.")
+        return X_members, X_content, y, unlabeled
+
+    def _fit(self, X, y, fit_params):
+        # validate -> encode -> partition -> plan -> diff -> engine -> state
+        _check_positive_int(self.k, "k", type(self).__name__)
+        previous = self._previous_fit()
+        for attr in [a for a in vars(self) if a.endswith("_") and a[:2] != "__"]:
+            delattr(self, attr)
+        estimator = self._base_estimator()
+        self._check_member(estimator)
+        X_members, X_content, y, unlabeled = self._validate_fit_input(X, y)
+        n_samples, labeled = len(y), ~unlabeled
         classes, y_enc = self._encode_labels(y, labeled)
         self._check_size(int(labeled.sum()), X_content)
         params = self._member_fit_params(estimator, fit_params, n_samples)
         self._check_torch_member(estimator)
 
-        # partition: buckets from each row alone, rows in canonical order
         h = content_hash(X_content)
-        bucket = np.asarray(self._buckets(X_content, h, labeled))
         aligned = [
             np.asarray(v)
             for _, v in sorted(params.items())
-            if _sample_aligned(v, n_samples)
+            if sample_aligned(v, n_samples)
         ]
-        tiebreak = [y_enc, *aligned]
-        order = canonical_order(X_content, h, tiebreak=tiebreak)
-        shifts = self._shifts()
-        n_members = self.k * len(shifts)
-        rows = member_rows(bucket, order[labeled[order]], n_members, shifts)
+        partition = self._partition(X_content, h, labeled, y_enc, aligned)
 
-        # plan: what each member is fit on, its seed and fingerprint
         base_seed = self._base_seed()
         key = self._warm_key()
         reuse = previous is not None and key is not None and previous["key"] == key
         X_fit, extra_state = self._fit_inputs(
             X_members, X_content, h, base_seed, previous if reuse else None
         )
-        digests, layout = row_digests(X_fit)
-        if self._hides_other_labels():
-            # every member sees every row in one canonical order; equal rows
-            # are ordered by the other tie-breaks first and by label last, so a
-            # flip swaps only rows that look identical to a member outside
-            # their partition
-            shared_rows = canonical_order(X_content, h, tiebreak=[*aligned, y_enc])
-        seeds = self._member_seeds(base_seed, n_members)
-        fingerprints, tasks, kinds = [], [], []
-        constants = np.full(n_members, -1, dtype=np.int64)
-        for j, own in enumerate(rows):
-            present = np.unique(y_enc[own])
-            kind = (
-                "empty" if not len(own) else "constant" if len(present) == 1 else "fit"
-            )
-            if self._hides_other_labels():
-                fit_rows, own_rows = shared_rows, own
-                target = np.full(n_samples, -1, dtype=np.int64)
-                target[own] = y_enc[own]
-                target = target[fit_rows]
-            else:
-                fit_rows, own_rows = own, None
-                target = y_enc[own]
-            extra = params_digest(params, fit_rows, n_samples) if params else b""
-            fingerprints.append(
-                member_fingerprint(
-                    kind, seeds[j], digests, layout, fit_rows, target, extra
-                )
-            )
-            kinds.append(kind)
-            if kind == "constant":
-                constants[j] = present[0]
-            if kind == "fit":
-                tasks.append(
-                    {
-                        "index": j,
-                        "fit_rows": fit_rows,
-                        "own_rows": own_rows,
-                        "seed": int(seeds[j]),
-                    }
-                )
-
-        members = [None] * n_members
-        refitted = np.ones(n_members, dtype=bool)
-        if reuse and previous["fingerprints"] is not None:
-            old = previous["fingerprints"]
-            if len(old) == n_members:
-                for j in range(n_members):
-                    if old[j] == fingerprints[j]:
-                        members[j] = previous["members"][j]
-                        refitted[j] = False
-                tasks = [t for t in tasks if refitted[t["index"]]]
-        for j, kind in enumerate(kinds):
-            if refitted[j] and kind == "constant":
-                # Single-class partitions vote their class without fitting the
-                # base estimator (many refuse one class): still a deterministic
-                # function of the partition.
-                own = rows[j]
-                members[j] = DummyClassifier(
-                    strategy="constant", constant=int(constants[j])
-                ).fit(np.zeros((len(own), 1)), y_enc[own])
-
-        fitted = fit_members(
-            estimator,
-            X_fit,
+        plan = build_plan(
+            partition,
             y_enc,
+            member_seeds(base_seed, partition.n_members),
+            *row_digests(X_fit),
             params,
-            tasks,
+            n_samples,
+        )
+        build = plan.diff(previous["fingerprints"] if reuse else None)
+        members = fit_members(
+            estimator,
+            plan,
+            build,
+            ArraySource(X_fit, y_enc, params),
             n_jobs=self.n_jobs,
             verbose=self.verbose,
-            desc=f"{name} fit",
-            n_members=n_members,
+            desc=f"{type(self).__name__} fit",
             member_threads=get_config()["member_threads"],
         )
-        for task, member in zip(tasks, fitted, strict=True):
-            members[task["index"]] = member
-        self._check_fitted_members([members[t["index"]] for t in tasks])
+        fitted = [members[j] for j in np.flatnonzero(build) if plan.kinds[j] == "fit"]
+        self._check_fitted_members(fitted)
+        for j in np.flatnonzero(~build):
+            members[j] = previous["members"][j]
 
         # fitted state, assigned once
         for attr, value in extra_state.items():
@@ -736,15 +623,15 @@ class BasePartitionEnsemble(
         self.estimator_ = estimator
         self.classes_ = classes
         self.n_classes_ = len(classes)
-        self.n_members_ = n_members
-        self.shifts_ = shifts
-        self.estimators_samples_ = rows
-        self.partition_sizes_ = np.array([len(r) for r in rows], dtype=np.int64)
+        self.n_members_ = plan.n_members
+        self.shifts_ = partition.shifts
+        self.estimators_samples_ = partition.rows
+        self.partition_sizes_ = plan.sizes
         self.estimators_ = members
-        self.refitted_ = refitted
-        self.score_method_ = self._score_method(estimator)
-        self._constants = constants
-        self._fingerprints = fingerprints
+        self.refitted_ = build
+        self.score_method_ = score_method(estimator)
+        self._constants = plan.constants
+        self._fingerprints = plan.fingerprints
         self._fit_key = key
         self.certificate_ = self._make_certificate()
         return self
@@ -752,74 +639,31 @@ class BasePartitionEnsemble(
     def _check_fitted_members(self, members):
         """Hook: reject members that cannot serve (SS-DPA checks -1)."""
 
-    @staticmethod
-    def _score_method(estimator):
-        for method in ("predict_proba", "decision_function"):
-            if hasattr(estimator, method):
-                return method
-        return "predict"
+    def _rule(self):
+        """The vote rule object of ``voting`` for this fitted ensemble."""
+        return make_rule(
+            self.voting,
+            self.n_classes_,
+            self.shifts_,
+            new_label=self.classes is None,
+            unseen_score=0.0 if self.score_method_ == "predict" else -np.inf,
+        )
 
     def _make_certificate(self):
-        n_voting = int(np.count_nonzero(self.partition_sizes_))
-        # the best case: every voting member unanimous for one class
-        n_members, n_classes = self.n_members_, self.n_classes_
         voting = self.partition_sizes_ > 0
-        best = 0
-        for c in range(n_classes):
-            if self.voting == "runoff":
-                unanimous = np.full((1, n_members, n_classes), np.nan)
-                unanimous[0, voting] = self._absent_score()
-                unanimous[0, voting, c] = 1.0
-            else:
-                unanimous = np.where(voting, c, -1)[None, :]
-            _, radius = self._certify_of(unanimous)
-            best = max(best, int(radius[0]))
         return Certificate(
             threat_model=self._threat_model,
             k=self.k,
-            n_voting=n_voting,
-            max_radius=best,
+            n_voting=int(np.count_nonzero(voting)),
+            max_radius=self._rule().max_radius(voting),
             rule=self.voting,
             spread=len(self.shifts_),
-            n_members=n_members,
+            n_members=self.n_members_,
             label_set="inferred" if self.classes is None else "given",
             attack_unit=self._attack_unit,
         )
 
     # -- aggregation -----------------------------------------------------------
-
-    def _shifts_arg(self):
-        return None if len(self.shifts_) == 1 and self.shifts_[0] == 0 else self.shifts_
-
-    def _certify_predictions(self, preds, per_class=False):
-        """Plurality winner and radius; with an inferred label set, against an
-        extra empty class that sorts first and wins every tie."""
-        n_classes = self.n_classes_
-        if self.classes is None:
-            preds = np.where(preds >= 0, preds + 1, -1)
-            out = certify.plurality_certify(
-                preds, n_classes + 1, self._shifts_arg(), per_class=per_class
-            )
-            return _drop_new_class(out)
-        return certify.plurality_certify(
-            preds, n_classes, self._shifts_arg(), per_class=per_class
-        )
-
-    def _absent_score(self):
-        return 0.0 if self.score_method_ == "predict" else -np.inf
-
-    def _certify_scores(self, scores, per_class=False):
-        if self.classes is None:
-            # the new class: what every voting member scores a class it never
-            # saw, NaN (abstain) where the member abstains
-            abstain = np.isnan(scores[:, :, :1])
-            extra = np.where(abstain, np.nan, self._absent_score())
-            scores = np.concatenate([extra, scores], axis=2)
-            out = certify.runoff_certify(
-                scores, self._shifts_arg(), per_class=per_class
-            )
-            return _drop_new_class(out)
-        return certify.runoff_certify(scores, self._shifts_arg(), per_class=per_class)
 
     def _outputs(self, X, kind):
         # Every member would check the same rows for NaN and inf again (for
@@ -850,39 +694,28 @@ class BasePartitionEnsemble(
         return self._predict_inputs(X_members)
 
     def _rule_outputs(self, X):
-        """(rows, member outputs) of the voting rule, over row chunks of X.
+        """(rule, [(rows, member outputs), ...]) over row chunks of X.
 
-        Outputs are class indices for the plurality vote and scores for the
-        run-off; each chunk keeps them under ~512 MiB.
+        Outputs are what the rule reads (class indices or scores); each chunk
+        keeps them under the chunk budget.
         """
         X_in = self._member_input(X)
-        n = _num_rows(X_in)
-        scores_rule = self.voting == "runoff"
-        kind = "scores" if scores_rule else "predict"
-        per_row = self.n_members_ * (self.n_classes_ if scores_rule else 1)
-        step = max(1, (1 << 26) // per_row)
+        rule = self._rule()
+        n = num_rows(X_in)
+        per_row = self.n_members_ * (self.n_classes_ if rule.output == "scores" else 1)
+        step = max(1, _CHUNK_ITEMS // per_row)
         if step >= n:
-            yield slice(0, n), self._outputs(X_in, kind)
-            return
-        for start in range(0, n, step):
-            idx = np.arange(start, min(n, start + step))
-            yield slice(start, idx[-1] + 1), self._outputs(take_rows(X_in, idx), kind)
+            return rule, [(slice(0, n), self._outputs(X_in, rule.output))]
 
-    def _winner_of(self, out):
-        if self.voting == "runoff":
-            return certify.runoff_winner(out)
-        return certify.plurality_winner(out, self.n_classes_)
+        def chunks():
+            for start in range(0, n, step):
+                idx = np.arange(start, min(n, start + step))
+                yield (
+                    slice(start, idx[-1] + 1),
+                    self._outputs(take_rows(X_in, idx), rule.output),
+                )
 
-    def _certify_of(self, out, per_class=False):
-        if self.voting == "runoff":
-            return self._certify_scores(out, per_class=per_class)
-        return self._certify_predictions(out, per_class=per_class)
-
-    def _votes_of(self, out):
-        """First-round votes: predictions, or each member's top-scored class."""
-        if self.voting == "runoff":
-            out = certify.first_choices(out)
-        return certify.count_votes(out, self.n_classes_)
+        return rule, chunks()
 
     def certificate_report(self, X):
         """Per-sample certificate report: prediction, votes, runner-up, radii.
@@ -897,12 +730,14 @@ class BasePartitionEnsemble(
         -------
         report : CertificateReport
             A :class:`~sklearn.utils.Bunch` of arrays: ``y_pred``, ``radius``,
-            ``runner_up``, ``targeted_radius`` (n_samples, n_classes_),
-            ``votes`` (n_samples, n_classes_) and ``classes``;
+            ``runner_up``, ``targeted_radius`` (n_samples, n_classes_, plus
+            one column, last, for a new label when ``classes`` is not given),
+            ``votes`` (n_samples, n_classes_), ``classes`` and ``new_label``;
             ``report.to_frame()`` gives a DataFrame with one row per sample.
             ``targeted_radius[i, c]``: no attack of at most that many poisoned
             samples makes class ``c`` win at sample ``i`` (``-1`` for the
-            predicted class).
+            predicted class). ``radius`` is the smallest entry over every
+            rival column shown, the new label's included.
 
         Examples
         --------
@@ -915,15 +750,23 @@ class BasePartitionEnsemble(
         ((2, 3), [0, 0])
         >>> bool((report.radius == report.targeted_radius[:, 1:].min(axis=1)).all())
         True
+
+        With the label set inferred from ``y``, an attacker's new label is one
+        more rival, in the last column:
+
+        >>> inferred = DPAClassifier(k=15, random_state=0).fit(X, y)
+        >>> inferred.certificate_report(X[:2]).targeted_radius.shape
+        (2, 4)
         """
+        rule, outputs = self._rule_outputs(X)
         parts = [
-            (*self._certify_of(out, per_class=True), self._votes_of(out))
-            for _, out in self._rule_outputs(X)
+            (*rule.certify(out, per_class=True), rule.votes(out)) for _, out in outputs
         ]
         winner, radius, targeted, votes = (
             np.concatenate(column) for column in zip(*parts, strict=True)
         )
-        rivals = np.where(targeted < 0, np.iinfo(np.int64).max, targeted)
+        real = targeted[:, : self.n_classes_]
+        rivals = np.where(real < 0, np.iinfo(np.int64).max, real)
         runner_up = np.argmin(rivals, axis=1)
         return CertificateReport(
             y_pred=self.classes_[winner],
@@ -932,6 +775,7 @@ class BasePartitionEnsemble(
             targeted_radius=targeted,
             votes=votes,
             classes=self.classes_,
+            new_label=rule.new_label,
         )
 
     # -- predict -------------------------------------------------------------
@@ -992,7 +836,8 @@ class BasePartitionEnsemble(
             most preferred class by score (the first round). Abstaining members
             do not vote, so each row sums to the number of voting members.
         """
-        votes = [self._votes_of(out) for _, out in self._rule_outputs(X)]
+        rule, outputs = self._rule_outputs(X)
+        votes = [rule.votes(out) for _, out in outputs]
         return np.concatenate(votes)
 
     def predict(self, X):
@@ -1009,7 +854,8 @@ class BasePartitionEnsemble(
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, values from ``classes_``.
         """
-        winner = [self._winner_of(out) for _, out in self._rule_outputs(X)]
+        rule, outputs = self._rule_outputs(X)
+        winner = [rule.winner(out) for _, out in outputs]
         return self.classes_[np.concatenate(winner)]
 
     def predict_proba(self, X):
@@ -1051,6 +897,7 @@ class BasePartitionEnsemble(
             Certified radius of each prediction (see ``certificate_`` for what
             it counts); always ``>= 0`` and at most ``certificate_.max_radius``.
         """
-        parts = [self._certify_of(out) for _, out in self._rule_outputs(X)]
+        rule, outputs = self._rule_outputs(X)
+        parts = [rule.certify(out) for _, out in outputs]
         winner, radius = (np.concatenate(c) for c in zip(*parts, strict=True))
         return self.classes_[winner], radius

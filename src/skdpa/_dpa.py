@@ -5,10 +5,11 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BasePartitionEnsemble, _check_positive_int, _num_rows
+from ._base import BasePartitionEnsemble, _check_positive_int
 from ._docstrings import shared_docs
-from ._hashing import check_hash_values, content_hash, sum_hash
-from ._partition import spread_shifts
+from ._hashing import canonical_order, check_hash_values, content_hash, sum_hash
+from ._members import num_rows
+from ._partition import partition, spread_shifts
 
 
 @shared_docs
@@ -144,22 +145,26 @@ class DPAClassifier(BasePartitionEnsemble):
         self.spread = spread
         self.hasher = hasher
 
-    def _spread(self):
-        return self.spread
-
-    def _shifts(self):
-        _check_positive_int(self.spread, "spread", type(self).__name__)
-        return spread_shifts(self.k, self.spread)
-
     def _hash(self, X, content=None):
         if self.hasher == "content":
             return content_hash(X) if content is None else content
         if self.hasher == "sum":
             return sum_hash(X)
-        return check_hash_values(self.hasher(X), _num_rows(X))
+        return check_hash_values(self.hasher(X), num_rows(X))
 
-    def _buckets(self, X, h, labeled):
-        return (self._hash(X, h) % np.uint64(self.k * self.spread)).astype(np.int64)
+    def _partition(self, X, h, labeled, y_enc, aligned):
+        # Finite aggregation: k*spread buckets, each row trains the members
+        # (bucket + s) mod k*spread; spread=1 is DPA's one bucket per member.
+        _check_positive_int(self.spread, "spread", type(self).__name__)
+        n_members = self.k * self.spread
+        bucket = (self._hash(X, h) % np.uint64(n_members)).astype(np.int64)
+        order = canonical_order(X, h, tiebreak=[y_enc, *aligned])
+        return partition(
+            bucket,
+            order[labeled[order]],
+            n_members,
+            spread_shifts(self.k, self.spread),
+        )
 
     def assign_partitions(self, X):
         """Partition each sample would be placed in, were it in the training set.

@@ -1,11 +1,14 @@
-"""The joblib engine: fit the members a plan asks for, collect member outputs.
+"""The joblib engine: build the members a fit plan asks for, collect member outputs.
 
-Module-level workers (joblib ships them to processes); no estimator state. A
-member is a deterministic function of its training rows and its seed: it is
-cloned, seeded through its ``random_state`` parameters (and through torch, in
-the process that fits it, when the member involves torch), fit, and sent back.
-Outputs are gathered into one array per call: class indices (``-1`` where a
-member abstains) or score vectors (NaN rows where it abstains).
+Module-level workers (joblib ships them to processes); no estimator state. The
+engine receives a template (the base estimator), a :class:`~skdpa._plan.FitPlan`,
+the members to build and a row source (:mod:`skdpa._sources`); each worker
+materialises its own members' rows from the source. A member is a deterministic
+function of its training rows and its seed: it is cloned, seeded through its
+``random_state`` parameters (and through torch, in the process that fits it,
+when the member involves torch), fit, and sent back. Outputs are gathered into
+one array per call: class indices (``-1`` where a member abstains) or score
+vectors (NaN rows where it abstains).
 """
 
 import sys
@@ -13,80 +16,13 @@ from contextlib import ExitStack, nullcontext
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils import _safe_indexing
+from sklearn.dummy import DummyClassifier
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-__all__ = ["check_member_travels", "fit_members", "involves_torch", "member_outputs"]
+from ._members import involves_torch, num_rows, set_random_states
 
-# Module names whose classes make a member "torch": its fit must seed torch's
-# generators in the worker. Checked without importing torch.
-_TORCH_MODULES = ("torch", "skorch", "skdpa.torch")
-_MAX_VISITED = 10_000
-
-
-def _is_torch_name(module):
-    return isinstance(module, str) and (
-        module in _TORCH_MODULES
-        or module.startswith(tuple(m + "." for m in _TORCH_MODULES))
-    )
-
-
-def _is_torch_object(obj):
-    cls = obj if isinstance(obj, type) else type(obj)
-    return any(_is_torch_name(getattr(c, "__module__", None)) for c in cls.__mro__)
-
-
-def involves_torch(estimator):
-    """Whether an estimator trains or runs torch: a torch module class or
-    instance, a skorch net or a ``skdpa.torch`` object among its parameters.
-
-    Walks ``get_params(deep=False)`` recursively, containers included; a class
-    or instance counts when a class in its MRO comes from ``torch``,
-    ``skorch`` or ``skdpa.torch``. Whether torch happens to be imported does
-    not matter, and torch is never imported: a scikit-learn member stays on
-    the plain path in a process that has torch loaded.
-
-    Parameters
-    ----------
-    estimator : object
-        A scikit-learn estimator, fitted or not.
-
-    Returns
-    -------
-    bool
-
-    Examples
-    --------
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
-    >>> from skdpa._engine import involves_torch
-    >>> involves_torch(make_pipeline(StandardScaler(), LogisticRegression()))
-    False
-    """
-    stack, seen = [estimator], set()
-    while stack and len(seen) < _MAX_VISITED:
-        item = stack.pop()
-        if id(item) in seen or item is None or isinstance(item, str | bytes):
-            continue
-        seen.add(id(item))
-        if isinstance(item, np.ndarray):
-            continue
-        if _is_torch_object(item):
-            return True
-        if isinstance(item, type):
-            continue
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif hasattr(item, "get_params"):
-            try:
-                stack.extend(item.get_params(deep=False).values())
-            except Exception:  # noqa: BLE001 - an odd estimator: look no deeper
-                continue
-    return False
+__all__ = ["check_member_travels", "fit_members", "member_outputs"]
 
 
 def _in_remote_dask_worker():
@@ -175,17 +111,6 @@ def _thread_limits(member_threads, torch_member):
     return stack
 
 
-def _set_member_random_states(estimator, seed):
-    """Give every ``random_state`` parameter of a clone a seed drawn from ``seed``."""
-    rng = np.random.RandomState(seed)
-    to_set = {}
-    for key in sorted(estimator.get_params(deep=True)):
-        if key == "random_state" or key.endswith("__random_state"):
-            to_set[key] = int(rng.randint(np.iinfo(np.int32).max))
-    if to_set:
-        estimator.set_params(**to_set)
-
-
 def _describe(index, estimator, n_rows):
     return f"member {index} ({type(estimator).__name__}, fit on {n_rows} rows)"
 
@@ -195,46 +120,13 @@ def _add_note(exc, note):
         exc.add_note(note)
 
 
-def _slice_params(params, rows, n_samples):
-    """Rows ``rows`` of every sample-aligned fit parameter."""
-    out = {}
-    for key, value in params.items():
-        if (
-            value is not None
-            and not np.isscalar(value)
-            and hasattr(value, "__len__")
-            and len(value) == n_samples
-        ):
-            out[key] = _safe_indexing(value, rows)
-        else:
-            out[key] = value
-    return out
-
-
-def _member_target(y, task):
-    """The labels a member is fit on: its rows' labels, or every row's label
-    with those outside its partition hidden as ``-1`` (SS-DPA with unlabeled
-    data)."""
-    if task["own_rows"] is None:
-        return y[task["fit_rows"]]
-    target = np.full(len(task["fit_rows"]), -1, dtype=y.dtype)
-    mine = np.isin(task["fit_rows"], task["own_rows"])
-    target[mine] = y[task["fit_rows"][mine]]
-    return target
-
-
-def _fit_batch(estimator, X, y, fit_params, batch, member_threads, torch_member):
-    """Fit the members of one batch. ``X`` and ``y`` are shared, tasks carry rows."""
-    n_samples = len(y)
+def _fit_batch(template, source, batch, member_threads, torch_member):
+    """Fit the members of one batch; each worker takes its rows from ``source``."""
     fitted = []
     with _thread_limits(member_threads, torch_member):
         for task in batch:
-            member = clone(estimator)
-            rows = task["fit_rows"]
-            X_fit = _safe_indexing(X, rows)
-            y_fit = _member_target(y, task)
-            params = _slice_params(fit_params, rows, n_samples)
-            _set_member_random_states(member, task["seed"])
+            member = set_random_states(clone(template), task.seed)
+            X_fit, y_fit, params = source.member_data(task)
             try:
                 if torch_member:
                     from .torch import seeded_fit
@@ -243,7 +135,7 @@ def _fit_batch(estimator, X, y, fit_params, batch, member_threads, torch_member)
                         member,
                         X_fit,
                         y_fit,
-                        task["seed"],
+                        task.seed,
                         params,
                         n_threads=member_threads,
                     )
@@ -251,9 +143,7 @@ def _fit_batch(estimator, X, y, fit_params, batch, member_threads, torch_member)
                     member.fit(X_fit, y_fit, **params)
                 check_member_travels(member)
             except Exception as exc:
-                own = task["own_rows"]
-                n_rows = len(rows if own is None else own)
-                where = _describe(task["index"], member, n_rows)
+                where = _describe(task.index, member, task.n_rows)
                 _add_note(exc, f"skdpa: raised while fitting {where}.")
                 raise
             fitted.append(member)
@@ -276,60 +166,82 @@ def _progress_bar(total, desc, verbose):
     return tqdm(total=total, desc=desc, unit="member", leave=verbose > 1)
 
 
-def fit_members(
-    estimator,
-    X,
-    y,
-    fit_params,
-    tasks,
-    *,
-    n_jobs,
-    verbose,
-    desc,
-    n_members,
-    member_threads,
-):
-    """Fit one member per task, in parallel; returns them in task order.
+def constant_member(c, n_rows):
+    """A single-class partition's member: votes class index ``c`` without
+    fitting the base estimator (many refuse one class); still a deterministic
+    function of the partition."""
+    return DummyClassifier(strategy="constant", constant=int(c)).fit(
+        np.zeros((n_rows, 1)), np.full(n_rows, int(c))
+    )
 
-    Each task is a dict with ``index``, ``fit_rows`` (rows of ``X`` the member is
-    fit on, in order), ``own_rows`` (None, or the labeled rows whose labels the
-    member may see: the others are hidden as -1) and ``seed``. The progress bar
-    counts all ``n_members`` members: those that need no fit are ticked at once.
+
+def fit_members(
+    template, plan, build, source, *, n_jobs, verbose, desc, member_threads
+):
+    """Build the members of ``plan`` marked in ``build``, fitting in parallel.
+
+    Parameters
+    ----------
+    template : estimator
+        The base estimator, cloned and seeded per member.
+    plan : FitPlan
+        Rows, seeds, kinds and constants of every member.
+    build : ndarray of bool
+        Members to build; the others are left as ``None`` (reused by a warm
+        refit).
+    source : row source
+        Where a worker gets a member's rows (:class:`skdpa._sources.ArraySource`).
+
+    Returns
+    -------
+    members : list of length ``plan.n_members``
+        Fitted members where built, ``DummyClassifier`` for single-class
+        partitions, ``None`` for empty ones and those not built.
+
+    The progress bar counts all members: those that need no fit are ticked at
+    once.
     """
     from joblib import effective_n_jobs
 
-    bar = _progress_bar(n_members, desc, verbose)
+    members = [None] * plan.n_members
+    tasks = []
+    for j in np.flatnonzero(build):
+        kind = plan.kinds[j]
+        if kind == "constant":
+            members[j] = constant_member(plan.constants[j], len(plan.partition.rows[j]))
+        elif kind == "fit":
+            tasks.append(plan.task(int(j)))
+    bar = _progress_bar(plan.n_members, desc, verbose)
     if bar is not None:
-        bar.update(n_members - len(tasks))
+        bar.update(plan.n_members - len(tasks))
     if not tasks:
         if bar is not None:
             bar.close()
-        return []
+        return members
     workers = effective_n_jobs(n_jobs)
     # A few batches per worker balance the load while keeping the joblib
-    # overhead per member small; X travels once per batch (memory-mapped by
-    # loky for large arrays), each task carries only its indices.
+    # overhead per member small; the source travels once per batch (loky
+    # memory-maps large arrays), each task carries only its indices.
     n_batches = 1 if workers == 1 else 4 * workers
-    torch_member = involves_torch(estimator)
+    torch_member = involves_torch(template)
     parallel = Parallel(
         n_jobs=n_jobs,
         verbose=0 if bar is not None else verbose,
         return_as="generator" if bar is not None else "list",
     )
+    batches = _batches(tasks, n_batches)
     results = parallel(
-        delayed(_fit_batch)(
-            estimator, X, y, fit_params, batch, member_threads, torch_member
-        )
-        for batch in _batches(tasks, n_batches)
+        delayed(_fit_batch)(template, source, batch, member_threads, torch_member)
+        for batch in batches
     )
-    fitted = []
-    for batch_result in results:
-        fitted.extend(batch_result)
+    for batch, fitted in zip(batches, results, strict=True):
+        for task, member in zip(batch, fitted, strict=True):
+            members[task.index] = member
         if bar is not None:
-            bar.update(len(batch_result))
+            bar.update(len(fitted))
     if bar is not None:
         bar.close()
-    return fitted
+    return members
 
 
 # ---------------------------------------------------------------------------
@@ -405,7 +317,7 @@ def _global_columns(values, member, n_classes, where):
 def _member_block(member, X, kind, method, n_classes, where):
     """One fitted member's output on X: indices (n,) or scores (n, C)."""
     if kind == "predict" or method == "predict":
-        pred = _check_prediction(member.predict(X), _num_rows(X), n_classes, where)
+        pred = _check_prediction(member.predict(X), num_rows(X), n_classes, where)
         if kind == "predict":
             return pred
         out = np.zeros((len(pred), n_classes))
@@ -421,10 +333,10 @@ def _member_block(member, X, kind, method, n_classes, where):
                 f"{len(classes)} classes; expected 2."
             )
         values = np.column_stack([-values, values])
-    if values.ndim != 2 or values.shape[0] != _num_rows(X):
+    if values.ndim != 2 or values.shape[0] != num_rows(X):
         raise ValueError(
             f"{where} returned {method} of shape {values.shape}; expected "
-            f"({_num_rows(X)}, n_classes)."
+            f"({num_rows(X)}, n_classes)."
         )
     return _global_columns(values, member, n_classes, where)
 
@@ -439,12 +351,6 @@ def _output_batch(batch, X, kind, method, n_classes):
             _add_note(exc, f"skdpa: raised by {where} while predicting.")
             raise
     return blocks
-
-
-def _num_rows(X):
-    if hasattr(X, "shape"):
-        return X.shape[0]
-    return len(X)
 
 
 def member_outputs(
@@ -476,7 +382,7 @@ def member_outputs(
         Where scores come from (``"predict"``: one-hot of the prediction).
         Classes a member never saw score ``-inf`` (one-hot: ``0``).
     """
-    n_samples = _num_rows(X)
+    n_samples = num_rows(X)
     n_members = len(members)
     if kind == "predict":
         out = np.full((n_samples, n_members), -1, dtype=np.int64)

@@ -1,6 +1,5 @@
 """DPA*: one member made of several seeded runs on the same partition."""
 
-import sys
 from numbers import Integral
 
 import numpy as np
@@ -17,6 +16,8 @@ from sklearn.utils._tags import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._members import involves_torch, set_random_states
+
 __all__ = ["MultiSeedClassifier"]
 
 
@@ -32,21 +33,9 @@ def _run_seeds(random_state, n_seeds):
     ]
 
 
-def _seed_params(estimator, seed):
-    """Every ``random_state`` parameter of ``estimator`` gets a draw from ``seed``."""
-    rng = np.random.RandomState(seed)
-    params = {
-        key: int(rng.randint(np.iinfo(np.int32).max))
-        for key in sorted(estimator.get_params(deep=True))
-        if key == "random_state" or key.endswith("__random_state")
-    }
-    if params:
-        estimator.set_params(**params)
-
-
 def _fit_run(estimator, X, y, seed, fit_params):
-    _seed_params(estimator, seed)
-    if "torch" in sys.modules:
+    set_random_states(estimator, seed)
+    if involves_torch(estimator):
         # torch generators seeded (and restored) around this run alone
         from .torch._seeding import seeded_fit
 

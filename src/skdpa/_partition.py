@@ -10,11 +10,86 @@ hashed into ``n_members = k * spread`` buckets, and a row in bucket ``b`` trains
 the members ``(b + s) mod n_members`` for every ``s`` in ``shifts``, so member
 ``j`` is fit on the buckets ``(j - s) mod n_members``. ``spread=1`` has the single
 shift ``0``: one bucket per member, the paper's DPA.
+
+A partitioner's result is a :class:`Partition` value: the rows each member
+owns (trains on, or may see the labels of), the shifts, and for members fit on
+every row with the other labels hidden (SS-DPA with unlabeled data) the shared
+row order.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["spread_shifts", "member_rows"]
+__all__ = ["Partition", "member_rows", "partition", "spread_shifts"]
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """Which training rows each member owns, as data.
+
+    Attributes
+    ----------
+    rows : list of ndarray of int64
+        Member ``j``'s own rows, in canonical order: the rows it is fit on,
+        or (with ``shared_rows``) the rows whose labels it may see.
+    shifts : ndarray of int64
+        A row in bucket ``b`` trains members ``(b + s) mod n_members``.
+    shared_rows : ndarray of int64 or None
+        When set, every member is fit on these rows in this order, with the
+        labels of rows outside its own hidden.
+    """
+
+    rows: list
+    shifts: np.ndarray
+    shared_rows: np.ndarray = None
+
+    @property
+    def n_members(self):
+        return len(self.rows)
+
+    def fit_rows(self, j):
+        """Rows member ``j`` is fit on, in order."""
+        return self.rows[j] if self.shared_rows is None else self.shared_rows
+
+    def hides_labels(self):
+        """Whether members see rows whose labels they must not see."""
+        return self.shared_rows is not None
+
+
+def partition(bucket, order, n_members, shifts=None, shared_rows=None):
+    """The :class:`Partition` of rows placed by ``bucket`` (see :func:`member_rows`).
+
+    Parameters
+    ----------
+    bucket : ndarray of int
+        Bucket of each row in ``[0, n_members)``.
+    order : ndarray of int
+        The rows to place (the labeled ones), in canonical order.
+    n_members : int
+    shifts : ndarray of int, default=None
+        ``None``: ``[0]`` (one bucket per member).
+    shared_rows : ndarray of int, default=None
+        See :class:`Partition`.
+
+    Returns
+    -------
+    partition : Partition
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa._partition import partition
+    >>> p = partition(np.array([1, 0, 1]), np.arange(3), 2)
+    >>> [r.tolist() for r in p.rows], p.n_members, p.hides_labels()
+    ([[1], [0, 2]], 2, False)
+    """
+    shifts = np.zeros(1, dtype=np.int64) if shifts is None else np.asarray(shifts)
+    rows = member_rows(bucket, order, n_members, shifts)
+    if shared_rows is not None:
+        shared_rows = np.asarray(shared_rows, dtype=np.int64)
+    return Partition(rows=rows, shifts=shifts.astype(np.int64), shared_rows=shared_rows)
+
 
 # Fixed entropy for the shift draw: shifts are part of the model's definition,
 # so they depend on (k, spread) only, never on random_state or on the data.

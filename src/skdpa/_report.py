@@ -18,21 +18,29 @@ class CertificateReport(Bunch):
         Certified radius: no attack of at most this many poisoned training
         samples changes the prediction.
     ``runner_up`` (n,)
-        The class an attacker makes win with the fewest poisoned samples,
-        as far as the certificate can tell: the smallest targeted radius,
-        ties to the class that comes first in ``classes``.
-    ``targeted_radius`` (n, C)
+        The class of ``classes`` an attacker makes win with the fewest
+        poisoned samples, as far as the certificate can tell: the smallest
+        targeted radius among the classes, ties to the class that comes first
+        in ``classes``.
+    ``targeted_radius`` (n, C) or (n, C + 1)
         For every class ``c``: no attack of at most ``targeted_radius[:, c]``
         poisoned samples makes ``c`` win, so at least one more is needed. The
         predicted class's entry is ``-1`` (it already wins: 0 are needed).
-        ``radius`` is the smallest entry of the other classes.
+        With ``new_label`` one more column, last: a label outside ``classes``
+        that an attacker may introduce (it sorts first and wins ties).
+        ``radius`` is the smallest entry over all rivals, that one included,
+        so it can be below every class's entry.
     ``votes`` (n, C)
         Members voting for each class (the first round under run-off voting).
     ``classes`` (C,)
         Column labels of ``votes`` and ``targeted_radius``.
+    ``new_label`` bool
+        Whether the label set was inferred from ``y`` (``classes=None``), so
+        that the certificate also covers a new label.
 
     :meth:`to_frame` gives one row per sample, per-class arrays spread over
-    columns ``votes[<class>]`` and ``targeted_radius[<class>]``.
+    columns ``votes[<class>]`` and ``targeted_radius[<class>]`` (and
+    ``targeted_radius[<new label>]``).
     """
 
     def to_frame(self):
@@ -55,4 +63,6 @@ class CertificateReport(Bunch):
             values = np.asarray(self[name])
             for j, label in enumerate(self.classes):
                 columns[f"{name}[{label}]"] = values[:, j]
+        if self.get("new_label", False):
+            columns["targeted_radius[<new label>]"] = self.targeted_radius[:, -1]
         return pd.DataFrame(columns)

@@ -10,11 +10,12 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils._tags import get_tags
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._base import BasePartitionEnsemble, _rejects_nan
+from ._base import BasePartitionEnsemble
 from ._docstrings import shared_docs
-from ._engine import _set_member_random_states, involves_torch
 from ._fingerprint import member_fingerprint, row_digests
 from ._hashing import canonical_order, take_rows, unique_sample_ids
+from ._members import involves_torch, rejects_nan, set_random_states
+from ._partition import partition
 
 
 def _seeded(estimator, seed):
@@ -179,7 +180,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
     def _check_embedded(self, Xt):
         """The embedding's output, refused here when the members would refuse
         NaN or inf (rows in single-class partitions never reach a member)."""
-        if _rejects_nan(self._base_estimator()):
+        if rejects_nan(self._base_estimator()):
             check_array(
                 Xt,
                 accept_sparse=True,
@@ -241,6 +242,22 @@ class SSDPAClassifier(BasePartitionEnsemble):
             bucket[rows] = ids % self.k
         return bucket
 
+    def _partition(self, X, h, labeled, y_enc, aligned):
+        order = canonical_order(X, h, tiebreak=[y_enc, *aligned])
+        shared = None
+        if self.pass_unlabeled:
+            # every member sees every row in one canonical order; equal rows
+            # are ordered by the other tie-breaks first and by label last, so a
+            # flip swaps only rows that look identical to a member outside
+            # their partition
+            shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
+        return partition(
+            self._buckets(X, h, labeled),
+            order[labeled[order]],
+            self.k,
+            shared_rows=shared,
+        )
+
     def _fit_inputs(self, X, X_content, h, base_seed, previous):
         if self.embedding is None:
             return X, {}
@@ -261,7 +278,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
             embedding = previous["embedding"]
         else:
             embedding = clone(self.embedding)
-            _set_member_random_states(embedding, seed)
+            set_random_states(embedding, seed)
             with _seeded(embedding, seed):
                 embedding.fit(X_order)
         state = {"embedding_": embedding, "_embedding_fingerprint": fingerprint}
@@ -272,9 +289,6 @@ class SSDPAClassifier(BasePartitionEnsemble):
             return X
         check_is_fitted(self, "embedding_")
         return self._check_embedded(self.embedding_.transform(X))
-
-    def _hides_other_labels(self):
-        return self.pass_unlabeled
 
     def _check_fitted_members(self, members):
         if not self.pass_unlabeled:

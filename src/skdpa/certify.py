@@ -130,7 +130,7 @@ def _theorem1(votes):
     return (top - runner_up) // 2
 
 
-def certified_radius(votes):
+def certified_radius(votes, *, new_label=False):
     """Certified radius of the plurality vote (Levine & Feizi, Theorems 1 and 2).
 
     For vote counts ``n`` with winner ``c = argmax n`` (smallest index on ties),
@@ -145,6 +145,13 @@ def certified_radius(votes):
     votes : array-like of shape (n_samples, n_classes)
         Non-negative integer vote counts, columns in class-index order (the
         order of ``classes_``).
+    new_label : bool, default=False
+        Also certify against a label outside these columns, which an attacker
+        may introduce with inserted or relabelled samples: a rival with no
+        votes that sorts first and wins every tie. The estimators do this when
+        ``classes`` is not given (``certificate_.label_set == "inferred"``);
+        pass ``new_label=True`` to reproduce their ``predict_certified`` from
+        ``vote_counts``.
 
     Returns
     -------
@@ -165,8 +172,15 @@ def certified_radius(votes):
 
     The second row: class 1 wins 5-3 but class 0 would win a tie, so the gap
     that counts is ``5 - (3 + 1) = 1`` and the radius is ``floor(1 / 2) = 0``.
+    A new label that wins ties can only bind where no other class has votes:
+
+    >>> certified_radius([[6, 0]]), certified_radius([[6, 0]], new_label=True)
+    (array([3]), array([2]))
     """
-    return _theorem1(_check_votes(votes))
+    votes = _check_votes(votes)
+    if new_label:
+        votes = np.concatenate([np.zeros((len(votes), 1), np.int64), votes], axis=1)
+    return _theorem1(votes)
 
 
 # ---------------------------------------------------------------------------
@@ -673,7 +687,34 @@ def _plurality_chunk(pred, n_classes, shifts, per_class, path):
     return winner, best - 1, None
 
 
-def plurality_certify(member_predictions, n_classes, shifts=None, *, per_class=False):
+def _check_new_label(new_label):
+    if not isinstance(new_label, bool | np.bool_):
+        raise ValueError(f"new_label must be a bool; got {new_label!r}.")
+    return bool(new_label)
+
+
+def _drop_new_label(out, per_class):
+    """Certify output computed with a new label at index 0 -> the real classes.
+
+    The new label has no votes and wins only where no member votes at all
+    (then the smallest real class wins with radius 0, as without it). Its
+    targeted radius moves to the last column.
+    """
+    winner, radius = out[0] - 1, out[1]
+    nobody = winner < 0
+    winner[nobody] = 0
+    radius[nobody] = 0
+    if not per_class:
+        return winner, radius
+    targeted = np.concatenate([out[2][:, 1:], out[2][:, :1]], axis=1)
+    targeted[nobody] = 0
+    targeted[nobody, 0] = -1
+    return winner, radius, targeted
+
+
+def plurality_certify(
+    member_predictions, n_classes, shifts=None, *, per_class=False, new_label=False
+):
     """Plurality winner and its certified radius, for DPA or finite aggregation.
 
     Parameters
@@ -690,6 +731,11 @@ def plurality_certify(member_predictions, n_classes, shifts=None, *, per_class=F
         ``(b + s) mod n_members``. ``None`` (same as ``[0]``) is plain DPA.
     per_class : bool, default=False
         Also return the per-class ("targeted") certificates.
+    new_label : bool, default=False
+        Also certify against a label outside ``0..n_classes-1`` that an
+        attacker may introduce: a rival no member votes for that sorts first
+        and wins every tie (what the estimators assume when ``classes`` is
+        not given; see :func:`certified_radius`).
 
     Returns
     -------
@@ -707,7 +753,8 @@ def plurality_certify(member_predictions, n_classes, shifts=None, *, per_class=F
         Only with ``per_class=True``. ``targeted[i, c]``: no attack on at most
         that many buckets makes class c the winner; ``-1`` for the winner
         itself. ``radius`` is the minimum over the other classes. Exact when
-        d = 1, a lower bound otherwise.
+        d = 1, a lower bound otherwise. With ``new_label=True`` one more
+        column, last, for the new label.
 
     See Also
     --------
@@ -752,6 +799,11 @@ def plurality_certify(member_predictions, n_classes, shifts=None, *, per_class=F
     n_classes = _check_n_classes(n_classes)
     pred = _check_member_predictions(member_predictions, n_classes)
     shifts = _check_shifts(shifts, pred.shape[1])
+    if _check_new_label(new_label):
+        out = _plurality(
+            np.where(pred >= 0, pred + 1, -1), n_classes + 1, shifts, per_class
+        )
+        return _drop_new_label(out, per_class)
     return _plurality(pred, n_classes, shifts, per_class)
 
 
@@ -1004,7 +1056,14 @@ def _runoff_chunk(scores, shifts, per_class, offset, path):
     return p, best - 1, targeted
 
 
-def runoff_certify(member_scores, shifts=None, *, per_class=False):
+def runoff_certify(
+    member_scores,
+    shifts=None,
+    *,
+    per_class=False,
+    new_label=False,
+    unseen_score=-np.inf,
+):
     """Run-off election winner and its certified radius (DPA+ROE, FA+ROE).
 
     Round 1: each member votes its most preferred class; the two classes with
@@ -1025,6 +1084,16 @@ def runoff_certify(member_scores, shifts=None, *, per_class=False):
         (same as ``[0]``) is plain DPA.
     per_class : bool, default=False
         Also return the per-class ("targeted") certificates.
+    new_label : bool, default=False
+        Also certify against a label outside the score columns that an
+        attacker may introduce: a class that sorts first (wins every tie) and
+        that every voting member scores ``unseen_score`` (what the estimators
+        assume when ``classes`` is not given).
+    unseen_score : float, default=-inf
+        With ``new_label=True``: the score a member gives a class it never
+        saw. The estimators use ``-inf`` for ``predict_proba`` and
+        ``decision_function`` scores and ``0.0`` for one-hot scores
+        (``score_method_ == "predict"``).
 
     Returns
     -------
@@ -1036,7 +1105,8 @@ def runoff_certify(member_scores, shifts=None, *, per_class=False):
     targeted : ndarray of shape (n_samples, n_classes), dtype int64
         Only with ``per_class=True``. ``targeted[i, c]``: no attack on at most
         that many buckets makes class c the winner; ``-1`` for the winner
-        itself. ``radius`` is the minimum over the other classes.
+        itself. ``radius`` is the minimum over the other classes. With
+        ``new_label=True`` one more column, last, for the new label.
 
     See Also
     --------
@@ -1083,6 +1153,11 @@ def runoff_certify(member_scores, shifts=None, *, per_class=False):
     """
     scores = _check_member_scores(member_scores)
     shifts = _check_shifts(shifts, scores.shape[1])
+    if _check_new_label(new_label):
+        abstain = np.isnan(scores[:, :, :1])
+        extra = np.where(abstain, np.nan, float(unseen_score))
+        scores = np.concatenate([extra, scores], axis=2)
+        return _drop_new_label(_runoff(scores, shifts, per_class), per_class)
     return _runoff(scores, shifts, per_class)
 
 

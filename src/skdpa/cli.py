@@ -303,6 +303,9 @@ def _write_predictions(results, y_test, path):
     fields = list(PREDICTION_FIELDS)
     fields += [f"votes[{c}]" for c in classes]
     fields += [f"targeted_radius[{c}]" for c in classes]
+    new_label = "targeted_radius[<new label>]"
+    if any(result["report"].get("new_label", False) for result in results):
+        fields.append(new_label)
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
@@ -326,6 +329,8 @@ def _write_predictions(results, y_test, path):
                 for j, label in enumerate(own):
                     record[f"votes[{label}]"] = int(votes[i, j])
                     record[f"targeted_radius[{label}]"] = int(targeted[i, j])
+                if report.get("new_label", False):
+                    record[new_label] = int(targeted[i, -1])
                 writer.writerow(record)
 
 

@@ -14,7 +14,7 @@ import types
 
 import numpy as np
 
-from .._engine import involves_torch
+from .._members import involves_torch
 
 # Visiting stops after this many containers and objects: the walk must stay
 # cheap for large fitted estimators (forests) and never loop on odd graphs.

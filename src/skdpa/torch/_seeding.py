@@ -21,7 +21,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from .._engine import involves_torch
+from .._members import involves_torch
 from ._checks import _main_objects, _skorch_nets, _walk
 
 # torch's generator is process-global: two threads seeding and drawing from it

@@ -1,0 +1,53 @@
+"""Row sources: where a worker gets the rows of the members it fits.
+
+The engine never slices a global X by global indices itself: it hands each
+worker a source and the tasks it should fit, and the worker materialises its
+members' rows from the source. :class:`ArraySource` holds in-memory training
+data (shipped once per batch; loky memory-maps large arrays).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import _safe_indexing
+
+from ._members import slice_params
+from ._plan import member_target
+
+__all__ = ["ArraySource"]
+
+
+@dataclass(frozen=True, eq=False)
+class ArraySource:
+    """In-memory training data: member input, encoded labels, fit parameters.
+
+    Parameters
+    ----------
+    X : array-like, sparse matrix, DataFrame or sequence
+        What the members are fit on (after any shared embedding).
+    y : ndarray of int64
+        Class index of every row (-1 unlabeled).
+    params : dict
+        Fit parameters; sample-aligned ones are sliced to the member's rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa._plan import MemberTask
+    >>> from skdpa._sources import ArraySource
+    >>> source = ArraySource(np.arange(8).reshape(4, 2), np.array([0, 1, 1, 0]), {})
+    >>> X, y, params = source.member_data(MemberTask(0, np.array([2, 0]), None, 0))
+    >>> X.tolist(), y.tolist(), params
+    ([[4, 5], [0, 1]], [1, 0], {})
+    """
+
+    X: object
+    y: np.ndarray
+    params: dict
+
+    def member_data(self, task):
+        """(X, y, fit parameters) of one member's fit, rows in the task's order."""
+        rows = task.fit_rows
+        X_fit = _safe_indexing(self.X, rows)
+        y_fit = member_target(self.y, rows, task.own_rows)
+        return X_fit, y_fit, slice_params(self.params, rows, len(self.y))

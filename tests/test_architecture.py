@@ -1,0 +1,182 @@
+"""The package's shape: the fit plan is a value, members' facts are a leaf,
+and no two modules import each other (directly or through others)."""
+
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import skdpa
+from skdpa import DPAClassifier, SSDPAClassifier
+from skdpa._fingerprint import row_digests
+from skdpa._partition import Partition, partition
+from skdpa._plan import build_plan, member_seeds
+from skdpa._rules import RULES, make_rule
+
+SRC = pathlib.Path(skdpa.__file__).parent
+
+
+def _module_name(path):
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _imports(path, name):
+    """skdpa modules imported anywhere in a file (function bodies included)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("skdpa"):
+                continue
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(
+                    sub
+                    if (SRC.parent / (sub.replace(".", "/") + ".py")).exists()
+                    or (SRC.parent / sub.replace(".", "/")).is_dir()
+                    else target
+                )
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("skdpa"))
+    return found
+
+
+def _graph():
+    graph = {}
+    for path in SRC.rglob("*.py"):
+        name = _module_name(path)
+        graph[name] = _imports(path, name)
+    return graph
+
+
+def _cycles(graph):
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in graph:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle():
+    graph = _graph()
+    # The top package's __init__ gathers every public name; no module reaches
+    # it (``from . import certify`` names a sibling module), and it is left
+    # out. ``skdpa.torch`` stays: importing from it runs its __init__.
+    graph.pop("skdpa", None)
+    assert _cycles(graph) == []
+    # the torch subpackage reaches the core's leaf facts, never the engine
+    assert "skdpa._engine" not in set().union(
+        *(deps for name, deps in graph.items() if name.startswith("skdpa.torch"))
+    )
+
+
+def test_the_cycle_finder_has_teeth():
+    graph = _graph()
+    graph.pop("skdpa", None)
+    # 0.2's shape: the engine imported skdpa.torch, which imported the engine
+    graph["skdpa.torch._checks"] = graph["skdpa.torch._checks"] | {"skdpa._engine"}
+    assert any("skdpa._engine" in c for c in _cycles(graph))
+
+
+def test_members_module_is_a_leaf():
+    graph = _graph()
+    assert not {d for d in graph["skdpa._members"] if d.startswith("skdpa")}
+
+
+def test_plan_is_a_value_built_without_fitting():
+    X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    y = np.array([0, 1, 1, 0, 1])
+    part = partition(np.array([0, 1, 0, 1, 2]), np.arange(5), 4)
+    assert isinstance(part, Partition)
+    plan = build_plan(part, y, member_seeds(3, 4), *row_digests(X), {}, 5)
+    assert plan.kinds == ("fit", "fit", "constant", "empty")
+    assert plan.sizes.tolist() == [2, 2, 1, 0]
+    assert plan.constants.tolist() == [-1, -1, 1, -1]
+    # the same input gives the same fingerprints; one changed label changes
+    # its member's fingerprint alone
+    again = build_plan(part, y, member_seeds(3, 4), *row_digests(X), {}, 5)
+    assert again.diff(plan.fingerprints).tolist() == [False] * 4
+    flipped = y.copy()
+    flipped[1] = 0
+    changed = build_plan(part, flipped, member_seeds(3, 4), *row_digests(X), {}, 5)
+    assert changed.diff(plan.fingerprints).tolist() == [False, True, False, False]
+    # seeds are part of the input
+    reseeded = build_plan(part, y, member_seeds(4, 4), *row_digests(X), {}, 5)
+    assert reseeded.diff(plan.fingerprints).all()
+    assert plan.diff(None).all() and plan.diff(plan.fingerprints[:2]).all()
+
+
+def test_plan_matches_the_fitted_ensemble():
+    X, y = load_iris(return_X_y=True)
+    clf = DPAClassifier(LogisticRegression(), k=7, spread=2, random_state=0).fit(X, y)
+    part = clf._partition(
+        X, skdpa._hashing.content_hash(X), np.ones(len(y), bool), y.astype(np.int64), []
+    )
+    assert part.n_members == clf.n_members_ == 14
+    for own, fitted in zip(part.rows, clf.estimators_samples_, strict=True):
+        assert np.array_equal(own, fitted)
+    assert np.array_equal(part.shifts, clf.shifts_)
+
+
+def test_pass_unlabeled_partition_shares_rows():
+    X, y = load_iris(return_X_y=True)
+    y = y.copy()
+    y[::3] = -1
+    clf = SSDPAClassifier(k=4, pass_unlabeled=True)
+    labeled = y != -1
+    part = clf._partition(X, skdpa._hashing.content_hash(X), labeled, y, [])
+    assert part.hides_labels() and len(part.shared_rows) == len(y)
+    assert (
+        sorted(np.concatenate(part.rows).tolist()) == np.flatnonzero(labeled).tolist()
+    )
+    assert all(part.fit_rows(j) is part.shared_rows for j in range(4))
+
+
+@pytest.mark.parametrize("voting", sorted(RULES))
+def test_rules_are_keyed_by_the_public_voting_strings(voting):
+    rule = make_rule(voting, 3)
+    assert rule.name == voting and rule.output in ("predict", "scores")
+    voting_mask = np.ones(6, dtype=bool)
+    out = rule.unanimous(voting_mask, 2)
+    assert rule.winner(out).tolist() == [2]
+    assert rule.votes(out).tolist() == [[0, 0, 6]]
+    assert rule.max_radius(voting_mask) == 3
+    # a new label that wins ties costs one vote where nobody else votes
+    assert make_rule(voting, 3, new_label=True).max_radius(voting_mask) == 2
