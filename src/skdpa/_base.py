@@ -693,11 +693,15 @@ class BasePartitionEnsemble(
         X_members, _ = self._check_X(X, reset=False)
         return self._predict_inputs(X_members)
 
-    def _rule_outputs(self, X):
-        """(rule, [(rows, member outputs), ...]) over row chunks of X.
+    def _map_chunks(self, X, func):
+        """``[func(rule, outputs) for each row chunk of X]``: the vote rule and
+        the member outputs it reads (class indices or scores), one chunk at a
+        time.
 
-        Outputs are what the rule reads (class indices or scores); each chunk
-        keeps them under the chunk budget.
+        A chunk's outputs take at most ``_CHUNK_ITEMS`` array items and are
+        released before the next chunk is computed, so prediction holds one
+        chunk of outputs (plus the certify functions' own working arrays,
+        each under ``skdpa.certify._WORK_BYTES``) whatever the number of rows.
         """
         X_in = self._member_input(X)
         rule = self._rule()
@@ -705,17 +709,14 @@ class BasePartitionEnsemble(
         per_row = self.n_members_ * (self.n_classes_ if rule.output == "scores" else 1)
         step = max(1, _CHUNK_ITEMS // per_row)
         if step >= n:
-            return rule, [(slice(0, n), self._outputs(X_in, rule.output))]
-
-        def chunks():
-            for start in range(0, n, step):
-                idx = np.arange(start, min(n, start + step))
-                yield (
-                    slice(start, idx[-1] + 1),
-                    self._outputs(take_rows(X_in, idx), rule.output),
-                )
-
-        return rule, chunks()
+            return [func(rule, self._outputs(X_in, rule.output))]
+        results = []
+        for start in range(0, n, step):
+            rows = np.arange(start, min(n, start + step))
+            out = self._outputs(take_rows(X_in, rows), rule.output)
+            results.append(func(rule, out))
+            del out  # before the next chunk's outputs exist
+        return results
 
     def certificate_report(self, X):
         """Per-sample certificate report: prediction, votes, runner-up, radii.
@@ -758,10 +759,9 @@ class BasePartitionEnsemble(
         >>> inferred.certificate_report(X[:2]).targeted_radius.shape
         (2, 4)
         """
-        rule, outputs = self._rule_outputs(X)
-        parts = [
-            (*rule.certify(out, per_class=True), rule.votes(out)) for _, out in outputs
-        ]
+        parts = self._map_chunks(
+            X, lambda rule, out: (*rule.certify(out, per_class=True), rule.votes(out))
+        )
         winner, radius, targeted, votes = (
             np.concatenate(column) for column in zip(*parts, strict=True)
         )
@@ -775,7 +775,7 @@ class BasePartitionEnsemble(
             targeted_radius=targeted,
             votes=votes,
             classes=self.classes_,
-            new_label=rule.new_label,
+            new_label=self._rule().new_label,
         )
 
     # -- predict -------------------------------------------------------------
@@ -836,8 +836,7 @@ class BasePartitionEnsemble(
             most preferred class by score (the first round). Abstaining members
             do not vote, so each row sums to the number of voting members.
         """
-        rule, outputs = self._rule_outputs(X)
-        votes = [rule.votes(out) for _, out in outputs]
+        votes = self._map_chunks(X, lambda rule, out: rule.votes(out))
         return np.concatenate(votes)
 
     def predict(self, X):
@@ -854,8 +853,7 @@ class BasePartitionEnsemble(
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, values from ``classes_``.
         """
-        rule, outputs = self._rule_outputs(X)
-        winner = [rule.winner(out) for _, out in outputs]
+        winner = self._map_chunks(X, lambda rule, out: rule.winner(out))
         return self.classes_[np.concatenate(winner)]
 
     def predict_proba(self, X):
@@ -897,7 +895,6 @@ class BasePartitionEnsemble(
             Certified radius of each prediction (see ``certificate_`` for what
             it counts); always ``>= 0`` and at most ``certificate_.max_radius``.
         """
-        rule, outputs = self._rule_outputs(X)
-        parts = [rule.certify(out) for _, out in outputs]
+        parts = self._map_chunks(X, lambda rule, out: rule.certify(out))
         winner, radius = (np.concatenate(c) for c in zip(*parts, strict=True))
         return self.classes_[winner], radius

@@ -341,16 +341,15 @@ def _member_block(member, X, kind, method, n_classes, where):
     return _global_columns(values, member, n_classes, where)
 
 
-def _output_batch(batch, X, kind, method, n_classes):
-    blocks = []
+def _output_batch(batch, X, kind, method, n_classes, out):
+    """Write each member's output into its column of ``out`` (shared memory)."""
     for index, member, n_rows in batch:
         where = _describe(index, member, n_rows)
         try:
-            blocks.append(_member_block(member, X, kind, method, n_classes, where))
+            out[:, index] = _member_block(member, X, kind, method, n_classes, where)
         except Exception as exc:
             _add_note(exc, f"skdpa: raised by {where} while predicting.")
             raise
-    return blocks
 
 
 def member_outputs(
@@ -408,16 +407,14 @@ def member_outputs(
 
     n_threads = effective_n_jobs(n_jobs)
     batches = _batches(work, n_threads)
-    # Threads: members are read, never copied; most predict methods release
-    # the GIL (NumPy, torch). Each thread gets member_threads BLAS threads, so
-    # n_jobs threads do not oversubscribe the cores.
+    # Threads sharing memory: members are read, never copied, and each writes
+    # its own column of ``out``, so no second copy of the outputs is held.
+    # Most predict methods release the GIL (NumPy, torch). Each thread gets
+    # member_threads BLAS threads, so n_jobs threads do not oversubscribe.
     torch_member = any(involves_torch(m) for _, m, _ in work[:1])
     with _thread_limits(member_threads, torch_member):
-        parts = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_output_batch)(batch, X, kind, method, n_classes)
+        Parallel(n_jobs=n_jobs, require="sharedmem")(
+            delayed(_output_batch)(batch, X, kind, method, n_classes, out)
             for batch in batches
         )
-    for batch, blocks in zip(batches, parts, strict=True):
-        for (j, _, _), block in zip(batch, blocks, strict=True):
-            out[:, j] = block
     return out

@@ -50,9 +50,9 @@ __all__ = [
     "runoff_winner",
 ]
 
-# Rough bound, in bytes, on the largest working array of one chunk of rows; the
-# members' outputs themselves are read chunk by chunk, never copied whole.
-_WORK_BYTES = 1 << 25
+# Rough bound, in bytes, on the working arrays of one chunk of rows together;
+# the members' outputs themselves are read chunk by chunk, never copied whole.
+_WORK_BYTES = 1 << 23
 
 # ---------------------------------------------------------------------------
 # Theorem 1 on stored vote counts
@@ -587,7 +587,8 @@ def plurality_winner(member_predictions, n_classes):
     n_classes = _check_n_classes(n_classes)
     pred = _check_member_predictions(member_predictions, n_classes)
     winner = np.empty(pred.shape[0], dtype=np.int64)
-    for rows in _row_chunks(pred.shape[0], 8 * (pred.shape[1] + n_classes + 1)):
+    # three int64 copies of a row's predictions at once (cast, +1, flat index)
+    for rows in _row_chunks(pred.shape[0], 24 * (pred.shape[1] + n_classes + 1)):
         votes = _counts(pred[rows].astype(np.intp) + 1, n_classes + 1)[:, 1:]
         winner[rows] = np.argmax(votes, axis=1)
     return winner
@@ -693,22 +694,22 @@ def _check_new_label(new_label):
     return bool(new_label)
 
 
-def _drop_new_label(out, per_class):
-    """Certify output computed with a new label at index 0 -> the real classes.
+def _drop_new_label(out):
+    """A chunk's (winner, radius, targeted) computed with a new label at index
+    0 -> the real classes.
 
     The new label has no votes and wins only where no member votes at all
     (then the smallest real class wins with radius 0, as without it). Its
     targeted radius moves to the last column.
     """
-    winner, radius = out[0] - 1, out[1]
+    winner, radius, targeted = out[0] - 1, out[1], out[2]
     nobody = winner < 0
     winner[nobody] = 0
     radius[nobody] = 0
-    if not per_class:
-        return winner, radius
-    targeted = np.concatenate([out[2][:, 1:], out[2][:, :1]], axis=1)
-    targeted[nobody] = 0
-    targeted[nobody, 0] = -1
+    if targeted is not None:
+        targeted = np.concatenate([targeted[:, 1:], targeted[:, :1]], axis=1)
+        targeted[nobody] = 0
+        targeted[nobody, 0] = -1
     return winner, radius, targeted
 
 
@@ -799,35 +800,38 @@ def plurality_certify(
     n_classes = _check_n_classes(n_classes)
     pred = _check_member_predictions(member_predictions, n_classes)
     shifts = _check_shifts(shifts, pred.shape[1])
-    if _check_new_label(new_label):
-        out = _plurality(
-            np.where(pred >= 0, pred + 1, -1), n_classes + 1, shifts, per_class
-        )
-        return _drop_new_label(out, per_class)
-    return _plurality(pred, n_classes, shifts, per_class)
+    new_label = _check_new_label(new_label)
+    return _plurality(pred, n_classes, shifts, per_class, new_label=new_label)
 
 
-def _plurality(pred, n_classes, shifts, per_class, path=None):
+def _plurality(pred, n_classes, shifts, per_class, path=None, new_label=False):
     """`plurality_certify` on validated inputs.
 
     ``path``: "theorem" (d = 1: Theorem 1, exact per-class certificates),
     "members" (d = 1: the bucket rule from vote counts) or "buckets" (the
     bucket rule from bucket sums); None picks "theorem" for d = 1, else
     "buckets". Every path gives the same radius where it applies.
+    ``new_label``: the new-label rival is added chunk by chunk, as class 0.
     """
     n, n_members = pred.shape
     if path is None:
         path = "theorem" if len(shifts) == 1 else "buckets"
-    n_cols = max(n_classes, 2)
+    n_work = n_classes + new_label
+    n_cols = max(n_work, 2)
     winner = np.empty(n, dtype=np.int64)
     radius = np.empty(n, dtype=np.int64)
-    targeted = np.empty((n, n_classes), dtype=np.int64) if per_class else None
+    targeted = np.empty((n, n_work), dtype=np.int64) if per_class else None
     per_row = 8 * (n_members * (3 + n_cols) + n_cols**3)
     for rows in _row_chunks(n, per_row):
-        w, r, t = _plurality_chunk(pred[rows], n_classes, shifts, per_class, path)
-        winner[rows], radius[rows] = w, r
+        chunk = pred[rows]
+        if new_label:
+            chunk = np.where(chunk >= 0, chunk + 1, -1)
+        out = _plurality_chunk(chunk, n_work, shifts, per_class, path)
+        if new_label:
+            out = _drop_new_label(out)
+        winner[rows], radius[rows] = out[0], out[1]
         if per_class:
-            targeted[rows] = t[:, :n_classes]
+            targeted[rows] = out[2][:, :n_work]
     if per_class:
         return winner, radius, targeted
     return winner, radius
@@ -859,7 +863,11 @@ def count_votes(member_predictions, n_classes):
     """
     n_classes = _check_n_classes(n_classes)
     pred = _check_member_predictions(member_predictions, n_classes)
-    return _counts(pred.astype(np.intp) + 1, n_classes + 1)[:, 1:].astype(np.int64)
+    votes = np.empty((pred.shape[0], n_classes), dtype=np.int64)
+    # three int64 copies of a row's predictions at once (cast, +1, flat index)
+    for rows in _row_chunks(pred.shape[0], 24 * (pred.shape[1] + n_classes + 1)):
+        votes[rows] = _counts(pred[rows].astype(np.intp) + 1, n_classes + 1)[:, 1:]
+    return votes
 
 
 def first_choices(member_scores):
@@ -885,7 +893,9 @@ def first_choices(member_scores):
     """
     scores = _check_member_scores(member_scores)
     out = np.empty(scores.shape[:2], dtype=np.int64)
-    for rows in _row_chunks(scores.shape[0], 8 * scores.shape[1] * scores.shape[2]):
+    for rows in _row_chunks(
+        scores.shape[0], 8 * scores.shape[1] * (scores.shape[2] + 3)
+    ):
         chunk = scores[rows]
         abstain = _abstentions(chunk, rows.start)
         top = np.argmax(np.where(abstain[..., None], 0, chunk), axis=2)
@@ -1153,34 +1163,40 @@ def runoff_certify(
     """
     scores = _check_member_scores(member_scores)
     shifts = _check_shifts(shifts, scores.shape[1])
-    if _check_new_label(new_label):
-        abstain = np.isnan(scores[:, :, :1])
-        extra = np.where(abstain, np.nan, float(unseen_score))
-        scores = np.concatenate([extra, scores], axis=2)
-        return _drop_new_label(_runoff(scores, shifts, per_class), per_class)
-    return _runoff(scores, shifts, per_class)
+    unseen = float(unseen_score) if _check_new_label(new_label) else None
+    return _runoff(scores, shifts, per_class, unseen_score=unseen)
 
 
-def _runoff(scores, shifts, per_class, path=None):
+def _runoff(scores, shifts, per_class, path=None, unseen_score=None):
     """`runoff_certify` on validated inputs.
 
     ``path``: "members" (d = 1, effects from vote and preference counts) or
     "buckets" (effects from bucket sums, any d); None picks by d.
+    ``unseen_score``: not None adds the new-label rival chunk by chunk, as
+    class 0, scored so by every voting member.
     """
     n, n_members, n_classes = scores.shape
+    new_label = unseen_score is not None
     if path is None:
         path = "members" if len(shifts) == 1 else "buckets"
-    n_cols = max(n_classes, 2)
+    n_work = n_classes + new_label
+    n_cols = max(n_work, 2)
     winner = np.empty(n, dtype=np.int64)
     radius = np.empty(n, dtype=np.int64)
-    targeted = np.empty((n, n_classes), dtype=np.int64) if per_class else None
+    targeted = np.empty((n, n_work), dtype=np.int64) if per_class else None
     per_row = n_members * n_cols * (24 + (8 if path == "buckets" else 0))
     per_row += 64 * n_cols**2
     for rows in _row_chunks(n, per_row):
-        w, r, t = _runoff_chunk(scores[rows], shifts, per_class, rows.start, path)
-        winner[rows], radius[rows] = w, r
+        chunk = scores[rows]
+        if new_label:
+            extra = np.where(np.isnan(chunk[:, :, :1]), np.nan, float(unseen_score))
+            chunk = np.concatenate([extra, chunk], axis=2)
+        out = _runoff_chunk(chunk, shifts, per_class, rows.start, path)
+        if new_label:
+            out = _drop_new_label(out)
+        winner[rows], radius[rows] = out[0], out[1]
         if per_class:
-            targeted[rows] = t[:, :n_classes]
+            targeted[rows] = out[2][:, :n_work]
     if per_class:
         return winner, radius, targeted
     return winner, radius
