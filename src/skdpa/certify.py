@@ -41,6 +41,7 @@ import numpy as np
 
 __all__ = [
     "certified_radius",
+    "cost_certify",
     "count_votes",
     "first_choices",
     "plurality_certify",
@@ -1200,3 +1201,221 @@ def _runoff(scores, shifts, per_class, path=None, unseen_score=None):
     if per_class:
         return winner, radius, targeted
     return winner, radius
+
+
+# ---------------------------------------------------------------------------
+# Member-aware certificates: what it costs to turn each member
+
+
+def _check_member_costs(member_costs):
+    costs = np.asarray(member_costs)
+    if costs.ndim != 3:
+        raise ValueError(
+            "member_costs must be a 3-D array of shape (n_samples, n_members, "
+            f"n_classes + 1); got an array with ndim={costs.ndim}."
+        )
+    if costs.shape[1] == 0:
+        raise ValueError("member_costs must have at least one member; got 0.")
+    if costs.shape[2] < 3:
+        raise ValueError(
+            "member_costs must have at least 3 columns (2 classes and the cost of "
+            f"abstaining, last); got {costs.shape[2]}."
+        )
+    if costs.dtype.kind not in "fiu" or costs.dtype.kind == "b":
+        raise ValueError(
+            f"member_costs must hold real numbers; got an array of dtype {costs.dtype}."
+        )
+    costs = costs.astype(np.float64, copy=False)
+    if np.isnan(costs).any():
+        raise ValueError("member_costs must not contain NaN (use inf for 'never').")
+    if costs.size and costs.min() < 0:
+        raise ValueError(
+            f"member_costs must be non-negative; got a minimum of {costs.min()}."
+        )
+    zeros = (costs == 0).sum(axis=2)
+    if (zeros != 1).any():
+        i, j = np.argwhere(zeros != 1)[0]
+        raise ValueError(
+            "member_costs must hold exactly one 0 per member and sample (at what "
+            f"the member outputs now); sample {i}, member {j} has {zeros[i, j]}."
+        )
+    return costs
+
+
+def _prefix_sums(sorted_costs):
+    """Cumulative sums with a leading 0 (inf where an inf was added)."""
+    n = sorted_costs.shape[0]
+    return np.concatenate([np.zeros((n, 1)), np.cumsum(sorted_costs, axis=1)], axis=1)
+
+
+def _cheapest_overtake(a, b, concave, units, need):
+    """Least total cost of member changes that close a lead of ``need`` units.
+
+    Each member offers at most one option: one unit at cost ``b`` or two units
+    at cost ``a`` (members voting the winner: turning to the rival takes a vote
+    from one and gives it to the other). ``units`` are the unit costs of the
+    members whose options split into independent units (``a - b >= b``: the
+    second unit costs at least the first, so taking units cheapest-first is
+    exact); ``concave`` members (``a < 2 b``) are taken as two-unit bundles,
+    cheapest first, and at most one of them as a single unit (two singles at
+    ``b_j + b_l`` cost more than the cheaper bundle: ``min(a_j, a_l) < b_j +
+    b_l``). The minimum over the number ``p`` of bundles is exact.
+    """
+    n, n_members = a.shape
+    U = _prefix_sums(np.sort(units, axis=1))  # (n, len(units) + 1)
+    bundles = np.where(concave, a, np.inf)
+    order = np.argsort(bundles, axis=1, kind="stable")
+    a_sorted = np.take_along_axis(bundles, order, axis=1)
+    S = _prefix_sums(a_sorted)
+    S = np.concatenate([S, np.full((n, 1), np.inf)], axis=1)  # S[p + 1] at p = M
+    singles = np.take_along_axis(np.where(concave, b, np.inf), order, axis=1)
+    # best single among members not bundled (ranks >= p): suffix minimum
+    suffix = np.minimum.accumulate(singles[:, ::-1], axis=1)[:, ::-1]
+    suffix = np.concatenate([suffix, np.full((n, 1), np.inf)], axis=1)
+    # or a bundled one (rank < p) swapped for the next bundle: prefix minimum
+    with np.errstate(invalid="ignore"):
+        swap = np.where(np.isfinite(singles), singles - a_sorted, np.inf)
+    prefix = np.minimum.accumulate(swap, axis=1)
+    prefix = np.concatenate([np.full((n, 1), np.inf), prefix], axis=1)
+    p = np.arange(n_members + 1)[None, :]
+    single = np.minimum(S[:, :-1] + suffix, S[:, 1:] + prefix)
+    q = np.maximum(0, need[:, None] - 2 * p)  # units still needed
+    last = U.shape[1] - 1
+    U_q = np.take_along_axis(U, np.minimum(q, last), axis=1)
+    U_q[q > last] = np.inf
+    U_q1 = np.take_along_axis(U, np.clip(q - 1, 0, last), axis=1)
+    U_q1[q - 1 > last] = np.inf
+    with np.errstate(invalid="ignore"):
+        cost = np.where(q == 0, S[:, :-1], np.minimum(S[:, :-1] + U_q, single + U_q1))
+    cost = np.where(np.isnan(cost), np.inf, cost)
+    return cost.min(axis=1)
+
+
+def cost_certify(member_costs):
+    """Plurality winner and its certified radius from what it costs to turn members.
+
+    A member-aware certificate: instead of assuming one poisoned sample can
+    turn a member to any output, each member states a lower bound on the
+    poisoned samples of its own partition needed to make it output each class
+    (or abstain). The radius is the largest budget ``r`` such that no choice of
+    member outputs whose costs add up to at most ``r`` changes the plurality
+    winner (ties to the smaller class index). With every non-zero cost equal to
+    1 it is the plurality certificate (Theorem 1); larger costs certify more.
+
+    Parameters
+    ----------
+    member_costs : array-like of shape (n_samples, n_members, n_classes + 1)
+        ``member_costs[i, j, c]``: a lower bound on the number of poisoned
+        training samples, all inside member j's partition, that make member j
+        output class ``c`` on sample ``i``; the last column is the cost of
+        making it abstain. Exactly one 0 per member and sample, at what it
+        outputs now (the last column for an abstaining member). ``inf`` means
+        never; fractional bounds are rounded up to whole samples.
+
+    Returns
+    -------
+    winner : ndarray of shape (n_samples,), dtype int64
+        Plurality winner of the members' current outputs.
+    radius : ndarray of shape (n_samples,), dtype int64
+        Certified radius: poisoning at most ``radius`` training samples cannot
+        change the winner. Exact for these costs (the costs of different
+        members add up: each poisoned sample lies in one partition). Where no
+        finite budget changes the winner, ``np.iinfo(np.int64).max``.
+
+    See Also
+    --------
+    plurality_certify : The certificate when every change costs one sample.
+
+    Notes
+    -----
+    For a rival ``c'`` of the winner ``c`` the lead ``n_c - n_c' - [c' < c]``
+    must fall below 0. A member voting ``c`` closes it by 2 if turned to
+    ``c'`` (cost ``a``) and by 1 if turned to anything else or made to abstain
+    (cost ``b``, the cheapest such output); any other member not voting ``c'``
+    closes it by 1 if turned to ``c'``. The cheapest set of changes closing the
+    lead is a knapsack with gains 1 and 2, solved exactly as in the theory page
+    (members whose two units cost at least as much for the second as for the
+    first split into independent units; the others are two-unit bundles of
+    which at most one is ever used as a single unit). The radius is one less
+    than the cheapest rival's cost. Finite aggregation and run-off election
+    are not covered.
+
+    Examples
+    --------
+    Five members, two classes: three vote class 0, two vote class 1. Turning
+    one of the class-0 members costs 3 poisoned samples, the others 1:
+
+    >>> import numpy as np
+    >>> from skdpa.certify import cost_certify, plurality_certify
+    >>> inf = np.inf
+    >>> costs = np.array([[[0, 3, inf], [0, 1, inf], [0, 1, inf],
+    ...                    [1, 0, inf], [1, 0, inf]]])
+    >>> cost_certify(costs)
+    (array([0]), array([0]))
+
+    One poisoned sample turns a cheap class-0 member to class 1 (2 votes
+    against 3). When every class-0 member is expensive the vote holds longer
+    than plurality's one-sample-per-member count:
+
+    >>> costs[0, :3, 1] = 3
+    >>> cost_certify(costs)
+    (array([0]), array([2]))
+    >>> plurality_certify(costs.argmin(axis=2), n_classes=2)
+    (array([0]), array([0]))
+    """
+    costs = _check_member_costs(member_costs)
+    n, n_members, width = costs.shape
+    n_classes = width - 1
+    current = np.argmin(costs, axis=2)  # the single zero
+    pred = np.where(current == n_classes, -1, current)
+    winner = plurality_winner(pred, n_classes)
+    radius = np.empty(n, dtype=np.int64)
+    per_row = 8 * n_members * (width + 24)
+    for rows in _row_chunks(n, per_row):
+        radius[rows] = _cost_radius(costs[rows], pred[rows], winner[rows], n_classes)
+    return winner, radius
+
+
+def _cost_radius(costs, pred, winner, n_classes):
+    n, n_members, _ = costs.shape
+    r_idx = np.arange(n)
+    votes = count_votes(pred, n_classes)
+    # the two cheapest outputs other than the current one, per member
+    current = np.argmin(costs, axis=2)
+    others = costs.copy()
+    np.put_along_axis(others, current[..., None], np.inf, axis=2)
+    first = np.argmin(others, axis=2)
+    m1 = np.take_along_axis(others, first[..., None], axis=2)[..., 0]
+    np.put_along_axis(others, first[..., None], np.inf, axis=2)
+    m2 = others.min(axis=2)
+    del others
+    best = np.full(n, np.inf)
+    for rival in range(n_classes):
+        active = winner != rival
+        if not active.any():
+            continue
+        to_rival = costs[:, :, rival]
+        for_winner = pred == winner[:, None]
+        for_rival = pred == rival
+        # a: winner voters turned to the rival (2 units); b: one unit
+        a = np.where(for_winner, to_rival, np.inf)
+        b_winner = np.minimum(np.where(first == rival, m2, m1), a)
+        b = np.where(for_winner, b_winner, np.where(for_rival, np.inf, to_rival))
+        concave = for_winner & (a < 2 * b)
+        convex = for_winner & ~concave
+        with np.errstate(invalid="ignore"):
+            second = np.where(np.isfinite(a), a - b, np.inf)
+        units = np.concatenate(
+            [
+                np.where(~for_winner | convex, b, np.inf),
+                np.where(convex, second, np.inf),
+            ],
+            axis=1,
+        )
+        need = votes[r_idx, winner] - votes[:, rival] - (rival < winner) + 1
+        cost = _cheapest_overtake(a, b, concave, units, need)
+        best = np.where(active, np.minimum(best, cost), best)
+    out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    finite = np.isfinite(best)
+    out[finite] = np.ceil(best[finite] - 1e-9).astype(np.int64) - 1
+    return np.maximum(out, 0)
