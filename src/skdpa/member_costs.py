@@ -1,0 +1,123 @@
+"""What it costs an attacker to turn one member: inputs of member-aware certificates.
+
+:func:`skdpa.certify.cost_certify` certifies a vote from, for every member, a
+lower bound on the poisoned samples of its own partition that make it output
+each class (or abstain). This module computes such bounds for members whose
+outputs can be analysed exactly.
+
+Every function returns an array of shape ``(n_samples, n_classes + 1)``:
+column ``c`` bounds the cost of making the member output class index ``c``,
+the last column the cost of making it abstain, and the member's current
+output costs 0.
+"""
+
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["knn_costs"]
+
+
+def _greedy_takeover(counts, target, max_steps):
+    """Fewest neighbour votes to move so that class ``target`` wins each row.
+
+    ``counts`` (n, C) are vote counts; the vote goes to the largest count,
+    ties to the smaller class index. Each step moves one vote from the most
+    threatening rival (the largest ``count + [rival < target]``) to
+    ``target``; this greedy order is optimal, since every step adds one vote
+    to the target and takes one from one rival, and the target wins once its
+    count reaches every rival's threat.
+    """
+    n, n_classes = counts.shape
+    counts = counts.copy()
+    cost = np.full(n, -1, dtype=np.int64)
+    bonus = (np.arange(n_classes) < target).astype(np.int64)
+    rows = np.arange(n)
+    for step in range(max_steps + 1):
+        threat = counts + bonus
+        threat[:, target] = -1
+        wins = counts[:, target] >= threat.max(axis=1)
+        cost[(cost < 0) & wins] = step
+        # take from the strongest rival that still has a vote to give (a rival
+        # without votes only asks the target for one vote, which any move gives)
+        movable = np.where(counts > 0, threat, -1)
+        strongest = np.argmax(movable, axis=1)
+        move = (cost < 0) & (movable[rows, strongest] >= 0)
+        counts[rows[move], strongest[move]] -= 1
+        counts[rows[move], target] += 1
+    return cost
+
+
+def knn_costs(member, X, n_classes, n_rows):
+    """Cost of turning a fitted k-nearest-neighbour member, per sample and class.
+
+    For :class:`~sklearn.neighbors.KNeighborsClassifier` with uniform weights
+    fit on its partition's rows (class indices as labels, as the ensembles fit
+    their members), in a feature space that poisoning cannot move (raw
+    features, or a shared label-blind embedding such as SS-DPA's). One
+    poisoned sample of the partition replaces at most one of the ``k``
+    neighbour votes of a query: a relabelled row changes its own vote; an
+    inserted row, or a row relabelled from unlabeled, can enter the ``k``
+    nearest and push one out; a removed row, or one relabelled to unlabeled,
+    leaves and lets one in. So the member outputs ``c`` only after at least as
+    many replacements as it takes to make ``c`` win the neighbour vote (ties
+    to the smaller class index, as scikit-learn's mode), which is exact for
+    label flips. Abstaining needs every row of the partition removed
+    (``n_rows``).
+
+    Parameters
+    ----------
+    member : KNeighborsClassifier
+        A fitted member (``weights="uniform"``), not a Pipeline: a scaler fit
+        on the partition would move with the poisoned rows.
+    X : array-like of shape (n_samples, n_features)
+        Queries, as the member sees them.
+    n_classes : int
+        Number of classes of the ensemble (the member's ``classes_`` are class
+        indices among them).
+    n_rows : int
+        Rows of the member's partition.
+
+    Returns
+    -------
+    costs : ndarray of shape (n_samples, n_classes + 1), dtype float64
+        Lower bounds (whole samples); 0 at the member's prediction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skdpa.member_costs import knn_costs
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
+    >>> member = KNeighborsClassifier(3).fit(X, [0, 0, 0, 1, 1])
+    >>> knn_costs(member, [[0.05]], n_classes=2, n_rows=5)
+    array([[0., 2., 5.]])
+
+    Near ``0.05`` all three neighbours vote 0: class 1 needs two of them.
+    """
+    if not isinstance(member, KNeighborsClassifier):
+        raise TypeError(
+            "knn_costs needs a fitted KNeighborsClassifier member; got "
+            f"{type(member).__name__}."
+        )
+    check_is_fitted(member)
+    if member.weights != "uniform":
+        raise ValueError(
+            f"knn_costs covers weights='uniform' only; got weights={member.weights!r}."
+        )
+    k = int(member.n_neighbors)
+    proba = member.predict_proba(X)
+    classes = np.asarray(member.classes_).astype(np.int64)
+    counts = np.zeros((proba.shape[0], n_classes), dtype=np.int64)
+    counts[:, classes] = np.rint(proba * k).astype(np.int64)
+    costs = np.empty((proba.shape[0], n_classes + 1))
+    for c in range(n_classes):
+        costs[:, c] = _greedy_takeover(counts, c, k)
+    costs[:, n_classes] = n_rows
+    # Where the member's own prediction differs from the neighbour vote read
+    # here (a tie in distances resolved otherwise), claim nothing: one sample.
+    current = classes[np.argmax(proba, axis=1)]
+    agrees = costs[np.arange(len(current)), current] == 0
+    costs[~agrees, :n_classes] = 1
+    costs[np.arange(len(current)), current] = 0
+    return costs
