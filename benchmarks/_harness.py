@@ -386,14 +386,26 @@ class Table:
     1.1
     >>> table.rows[1][:4], table.rows[1][6:]
     (('ours / loop', '1.10', '1.05', '1.00-1.10'), ('<= 1.15', 'met'))
+    >>> table.records[1]["ratio_best"], table.records[1]["met"]
+    (1.1, True)
     """
 
     def __init__(self):
-        self.rows = []
+        self.rows = []  # printed cells
+        self.records = []  # the same rows as numbers, for the run's record
         self.footnotes = []
 
     def time(self, label, seconds, goal="", ok=None):
         """A row of wall seconds (a :class:`Times`)."""
+        self.records.append(
+            {
+                "measurement": label.strip(),
+                "wall_s": list(seconds),
+                "cpu_s": list(getattr(seconds, "cpu", [])),
+                "goal": goal,
+                "met": ok,
+            }
+        )
         self.rows.append(
             (
                 label,
@@ -411,6 +423,16 @@ class Table:
         """A row for num/den; returns the best/best ratio."""
         r = ratio(num, den)
         ok = None if check is None else check(r.best)
+        self.records.append(
+            {
+                "measurement": label.strip(),
+                "ratio_best": r.best,
+                "ratio_median": r.median,
+                "ratio_range": [r.low, r.high],
+                "goal": goal,
+                "met": ok,
+            }
+        )
         self.rows.append(
             (
                 label,
@@ -427,6 +449,7 @@ class Table:
 
     def note(self, label, text):
         """A row with one free-text value."""
+        self.records.append({"measurement": label.strip(), "note": text})
         self.rows.append((label, text, "", "", "", "", "", ""))
 
     def print(self, repeats):
@@ -457,13 +480,6 @@ class Table:
         print(line)
         for text in self.footnotes:
             print(textwrap.fill(text, width=88, subsequent_indent="    "))
-
-    def as_records(self):
-        """The rows as dicts (for :meth:`Run.save`)."""
-        keys = ("measurement", "best", "median", "range", "cpu", "cpu_wall", "goal")
-        return [
-            dict(zip(keys, row[:7], strict=True)) | {"met": row[7]} for row in self.rows
-        ]
 
 
 def _status(ok):

@@ -489,7 +489,7 @@ def main(argv=None):
 
     section("summary")
     table.print(repeats)
-    run.save({"table": table.as_records(), "footnotes": table.footnotes})
+    run.save({"table": table.records, "footnotes": table.footnotes})
 
 
 if __name__ == "__main__":

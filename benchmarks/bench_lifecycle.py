@@ -290,7 +290,7 @@ def main(argv=None):
 
     print()
     table.print(repeats)
-    run.save(table.as_records())
+    run.save(table.records)
 
 
 if __name__ == "__main__":

@@ -118,11 +118,16 @@ def test_table_goal_verdicts_and_records():
     )
     assert best == pytest.approx(1.3)
     table.note("ART", "not installed")
-    records = table.as_records()
-    assert records[0]["best"] == "1.000 s" and records[0]["range"] == "3.000 s"
-    assert records[0]["cpu_wall"] == "0.67"  # median of 1.0, 0.67, 0.5
-    assert records[1]["met"] == "NOT met"
-    assert records[2]["best"] == "not installed"
+    records = table.records
+    assert records[0]["wall_s"] == [1.0, 3.0, 2.0]
+    assert records[0]["cpu_s"] == [1.0, 2.0, 1.0]
+    assert records[1]["ratio_range"] == [pytest.approx(1.3), pytest.approx(1.4)]
+    assert records[1]["met"] is False
+    assert records[2] == {"measurement": "ART", "note": "not installed"}
+    cells = table.rows
+    assert cells[0][1:4] == ("1.000 s", "2.000 s", "3.000 s")
+    assert cells[0][5] == "0.67"  # CPU/wall: median of 1.0, 0.67, 0.5
+    assert cells[1][6:] == ("<= 1.15", "NOT met")
 
 
 def test_run_record_holds_the_run(tmp_path, capsys):
