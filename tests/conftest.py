@@ -10,11 +10,9 @@ else (other rows *and* another shape) keeps its own ``digits``, which
 overrides this one.
 """
 
-import functools
-
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from helpers import digits_arrays
 
 _DIGITS_SPLIT = {
     "classes": None,  # keep only these labels (before slicing); None: all ten
@@ -23,14 +21,6 @@ _DIGITS_SPLIT = {
     "n_train": 900,  # training rows: the first n_train
     "test": (900, 1100),  # test rows: [start, stop)
 }
-
-
-@functools.cache
-def _digits_arrays():
-    X, y = load_digits(return_X_y=True)
-    X.flags.writeable = False  # shared by every module: fixtures hand out copies
-    y.flags.writeable = False
-    return X, y
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +33,7 @@ def digits(request):
     unknown = set(getattr(request.module, "DIGITS_SPLIT", {})) - set(_DIGITS_SPLIT)
     assert not unknown, f"unknown DIGITS_SPLIT keys: {sorted(unknown)}"
     split = _DIGITS_SPLIT | getattr(request.module, "DIGITS_SPLIT", {})
-    X, y = _digits_arrays()
+    X, y = digits_arrays()
     if split["classes"] is not None:
         keep = np.isin(y, split["classes"])
         X, y = X[keep], y[keep]

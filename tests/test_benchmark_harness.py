@@ -26,11 +26,7 @@ from _harness import (  # noqa: E402
     write_json,
 )
 
-SCRIPTS = sorted(
-    p.name
-    for p in BENCHMARKS.glob("*.py")
-    if not p.name.startswith("_") and p.name != "conf.py"
-)
+SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_"))
 # what the harness owns: a script that defines one of these keeps a private copy
 HARNESS_NAMES = {
     "cpu_seconds",

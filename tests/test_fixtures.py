@@ -1,7 +1,7 @@
 """The shared fixtures of conftest.py hand out the data they promise."""
 
 import numpy as np
-from conftest import _digits_arrays
+from helpers import digits_arrays
 from numpy.testing import assert_array_equal
 from sklearn.datasets import load_digits
 
@@ -19,5 +19,5 @@ def test_digits_default_split_is_the_first_900_and_next_200_rows(digits):
 def test_digits_are_copies_of_the_shared_arrays(digits):
     X_train = digits[0]
     assert X_train.flags.writeable
-    assert not np.shares_memory(X_train, _digits_arrays()[0])
-    assert not _digits_arrays()[0].flags.writeable
+    assert not np.shares_memory(X_train, digits_arrays()[0])
+    assert not digits_arrays()[0].flags.writeable
