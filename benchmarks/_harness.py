@@ -14,6 +14,8 @@ CPU seconds
     process started and ended within one call without being waited for by
     this one is missed. Without ``psutil`` only this process and its waited
     children count (``CPU_SOURCE`` says which; the machine header prints it).
+    The kernel counts in clock ticks (10 ms on Linux), so the CPU seconds of
+    a call shorter than about 0.1 s are coarse.
 CPU/wall
     the median over the repeats of CPU seconds / wall seconds: 1.0 is one
     busy core, 2.0 two. On a shared machine it tells how many cores a call
