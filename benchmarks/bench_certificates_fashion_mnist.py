@@ -32,30 +32,25 @@ Fixed choices: pixels divided by 255 (a constant: no training statistic);
 the larger partitions silenced); ``classes=range(10)`` (the label set is
 known, so Theorem 1 applies as stated); ``random_state=0``; ``n_jobs=2``; one
 BLAS thread per member (the library's default).
+
+Timing, the machine header, the CSV and the run's record under
+``benchmarks/results/`` come from ``_harness``.
 """
 
 import argparse
-import csv
-import datetime
-import os
-import platform
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-import sklearn
+from _harness import RESULTS, Run, timed, write_csv
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-import skdpa
 from skdpa import DPAClassifier
 from skdpa.certify import plurality_certify, runoff_certify
 from skdpa.datasets import load_fashion_mnist
 from skdpa.metrics import certified_accuracy, median_certified_radius
 
-RESULTS = Path(__file__).parent / "results"
 CHUNK = 500  # test rows per batch of member outputs (bounds memory)
 
 
@@ -81,18 +76,21 @@ def outputs_and_certificates(clf, X_test):
     times = {"outputs": 0.0, "plurality": 0.0, "runoff": 0.0}
     for start in range(0, n, CHUNK):
         rows = slice(start, min(n, start + CHUNK))
-        t = time.perf_counter()
-        preds = clf.member_predictions(X_test[rows])
-        scores = clf.member_scores(X_test[rows])
-        times["outputs"] += time.perf_counter() - t
+        t, _, (preds, scores) = timed(
+            lambda rows=rows: (
+                clf.member_predictions(X_test[rows]),
+                clf.member_scores(X_test[rows]),
+            )
+        )
+        times["outputs"] += t
         member_correct += (preds == _y_test_index[rows, None]).sum(axis=0)
-        t = time.perf_counter()
-        w, r = plurality_certify(preds, clf.n_classes_, shifts)
-        times["plurality"] += time.perf_counter() - t
+        t, _, (w, r) = timed(
+            lambda p=preds: plurality_certify(p, clf.n_classes_, shifts)
+        )
+        times["plurality"] += t
         out["plurality"][0][rows], out["plurality"][1][rows] = w, r
-        t = time.perf_counter()
-        w, r = runoff_certify(scores, shifts)
-        times["runoff"] += time.perf_counter() - t
+        t, _, (w, r) = timed(lambda s=scores: runoff_certify(s, shifts))
+        times["runoff"] += t
         out["runoff"][0][rows], out["runoff"][1][rows] = w, r
     voting = clf.partition_sizes_ > 0
     member_acc = float(np.mean(member_correct[voting] / n))
@@ -121,13 +119,8 @@ def main(argv=None):
         args.k, args.spread, args.runoff_k = [20], [1, 4], [60]
 
     started = time.perf_counter()
-    print(
-        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.2f}; Python {sys.version.split()[0]}, "
-        f"NumPy {np.__version__}, scikit-learn {sklearn.__version__}, "
-        f"skdpa {skdpa.__version__}"
-    )
+    run = Run(__file__, args)
+    run.header()
     X, y, X_test, y_test = load(args.quick)
     _y_test_index = y_test.astype(np.int64)  # classes are 0..9
     print(f"train {X.shape}, test {X_test.shape}")
@@ -150,11 +143,9 @@ def main(argv=None):
             n_jobs=args.n_jobs,
             random_state=0,
         )
-        t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X, y)
-        fit_time = time.perf_counter() - t
+            fit_time = timed(lambda clf=clf: clf.fit(X, y))[0]
         certs, member_acc, times = outputs_and_certificates(clf, X_test)
         for rule, (winner, radius) in certs.items():
             y_pred = clf.classes_[winner]
@@ -190,16 +181,13 @@ def main(argv=None):
                 f"{times[rule]:>11.2f}",
                 flush=True,
             )
-    RESULTS.mkdir(exist_ok=True)
     suffix = "_quick" if args.quick else ""
     path = RESULTS / f"certificates_fashion_mnist{suffix}.csv"
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(path, rows)
     print(f"wrote {path}")
     _plot(curves, RESULTS / f"certificates_fashion_mnist{suffix}.png")
     print(f"total {time.perf_counter() - started:.0f} s")
+    run.save(rows)
 
 
 def _plot(curves, path):

@@ -16,8 +16,9 @@ and, as baselines measured in the same run on the same arrays,
 - ``argmax``: each member's top class from the scores, the least work any
   run-off must do (it reads every score once).
 
-Each time is the best of ``--repeats`` runs (the contenders interleaved); the
-table prints seconds and the ratio to each baseline.
+Each time is the best of ``--repeats`` runs, timed with ``_harness`` (see
+there); the table prints seconds and the ratio to each baseline. A record of
+the run goes to ``benchmarks/results/bench_certify/``.
 
 Usage::
 
@@ -26,14 +27,10 @@ Usage::
 """
 
 import argparse
-import datetime
-import platform
-import sys
-import time
 
 import numpy as np
+from _harness import Run, best_of
 
-import skdpa
 from skdpa.certify import certified_radius, plurality_certify, runoff_certify
 
 
@@ -56,15 +53,6 @@ def make_outputs(n_samples, n_members, n_classes, seed):
     return scores, scores.argmax(axis=2), truth
 
 
-def best_of(fn, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-samples", type=int, default=10_000)
@@ -78,13 +66,8 @@ def main(argv=None):
     if args.quick:
         args.n_samples, args.repeats = 1000, 1
 
-    print(f"# {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"# {' '.join([sys.executable, *sys.argv])}")
-    print(
-        f"# {platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}, NumPy {np.__version__}, "
-        f"skdpa {skdpa.__version__}"
-    )
+    run = Run(__file__, args)
+    run.header()
     n, M, C = args.n_samples, args.n_members, args.n_classes
     scores, pred, truth = make_outputs(n, M, C, args.seed)
     print(
@@ -98,7 +81,9 @@ def main(argv=None):
         return certified_radius(votes)
 
     t_votes, dpa_radius = best_of(votes_and_radius, args.repeats)
-    t_argmax, _ = best_of(lambda: scores.argmax(axis=2), args.repeats)
+    t_votes = t_votes.best()
+    t_argmax = best_of(lambda: scores.argmax(axis=2), args.repeats)[0].best()
+    rows = []
     print(f"baseline votes + certified_radius: {t_votes:8.3f} s")
     print(f"baseline argmax of the scores:     {t_argmax:8.3f} s")
     print()
@@ -124,7 +109,9 @@ def main(argv=None):
                 t, (winner, radius) = best_of(
                     lambda s=shifts: runoff_certify(scores, s), args.repeats
                 )
+            t = t.best()
             med = np.median(np.where(winner == truth, radius, -1))
+            rows.append({"rule": rule, "d": d, "k": M // d, "seconds": t})
             print(
                 f"{rule:<10} {d:>3} {M // d:>5} {t:8.3f} {t / t_votes:8.1f} "
                 f"{t / t_argmax:8.1f} {med:9.0f}"
@@ -136,6 +123,7 @@ def main(argv=None):
         "rules, not what FA gains with real members (each FA member sees d "
         "buckets)."
     )
+    run.save({"votes_s": t_votes, "argmax_s": t_argmax, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ Prints, from one run:
 Every time is measured ``--repeats`` times, the contenders interleaved (in a
 rotating order) so that load from other processes hits them alike; the table
 gives min and median, and ratios both as best/best and as the median and range
-of the per-repeat ratios.
+of the per-repeat ratios. Timing, CPU seconds, the summary table and the run's
+record under ``benchmarks/results/bench_dpa_fashion_mnist/`` come from
+``_harness``.
 
 Usage::
 
@@ -33,34 +35,19 @@ times slower on a busy machine.
 """
 
 import argparse
-import datetime
-import gc
-import os
-import platform
 import statistics
-import sys
-import textwrap
-import time
 import warnings
-from pathlib import Path
 
-import joblib
 import numpy as np
-import sklearn
+from _harness import Run, Table, autogroup_scheduling, interleaved, section, timed
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-import skdpa
 from skdpa import DPAClassifier, certified_radius
 from skdpa.datasets import load_fashion_mnist
-
-try:  # CPU share of each timed call (is the machine busy?)
-    import psutil
-except ImportError:
-    psutil = None
 
 try:  # section (d) only
     import torch
@@ -82,63 +69,6 @@ def load_data(data_home):
     return X_train, y_train, X_test, y_test
 
 
-# ---------------------------------------------------------------------------
-# Timing and reporting
-
-
-def cpu_seconds():
-    """CPU time of this process and its live children (joblib's workers)."""
-    if psutil is None:
-        return float("nan")
-    proc = psutil.Process()
-    total = sum(proc.cpu_times()[:2])
-    for child in proc.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.Error:  # a worker that exited meanwhile
-            pass
-    return total
-
-
-class Times(list):
-    """Wall-clock seconds of repeated calls, with the CPU seconds they used."""
-
-    def __init__(self):
-        super().__init__()
-        self.cpu = []
-
-    def cpu_share(self):
-        """Median CPU seconds per wall second: 1.0 is one busy core."""
-        return statistics.median(c / w for c, w in zip(self.cpu, self, strict=True))
-
-
-def timed(fn):
-    """(wall seconds, CPU seconds, result) of one call, after a collection."""
-    gc.collect()
-    cpu = cpu_seconds()
-    start = time.perf_counter()
-    result = fn()
-    wall = time.perf_counter() - start
-    return wall, cpu_seconds() - cpu, result
-
-
-def interleaved(contenders, repeats):
-    """Time each contender ``repeats`` times, rotating the order every repeat.
-
-    Returns ``{name: Times}`` and ``{name: last result}``.
-    """
-    names = list(contenders)
-    times = {name: Times() for name in names}
-    results = {}
-    for rep in range(repeats):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            wall, cpu, results[name] = timed(contenders[name])
-            times[name].append(wall)
-            times[name].cpu.append(cpu)
-    return times, results
-
-
 def show(times):
     """One line per contender: its wall times and CPU share."""
     for name, ts in times.items():
@@ -147,105 +77,6 @@ def show(times):
             + ", ".join(f"{t:.2f}" for t in ts)
             + f" s (CPU/wall {ts.cpu_share():.2f})"
         )
-
-
-def autogroup_scheduling():
-    """Whether Linux shares CPU between sessions (autogroups), not processes."""
-    try:
-        return (
-            Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
-        )
-    except OSError:
-        return False
-
-
-def load_avg():
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return "load average n/a"
-    return f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
-
-
-class Table:
-    """The summary printed at the end: one row per measurement."""
-
-    def __init__(self):
-        self.rows = []
-        self.footnotes = []
-
-    def time(self, label, seconds, goal="", ok=None):
-        self.rows.append(
-            (
-                label,
-                f"{min(seconds):.3f} s",
-                f"{statistics.median(seconds):.3f} s",
-                f"{max(seconds):.3f} s",
-                f"{statistics.median(seconds.cpu):.3f} s",
-                f"{seconds.cpu_share():.2f}",
-                goal,
-                _status(ok),
-            )
-        )
-
-    def ratio(self, label, num, den, goal="", check=None):
-        """Ratio num/den: best/best, median and range of per-repeat ratios."""
-        per_rep = [a / b for a, b in zip(num, den, strict=True)]
-        best = min(num) / min(den)
-        ok = None if check is None else check(best)
-        self.rows.append(
-            (
-                label,
-                f"{best:.2f}",
-                f"{statistics.median(per_rep):.2f}",
-                f"{min(per_rep):.2f}-{max(per_rep):.2f}",
-                "",
-                "",
-                goal,
-                _status(ok),
-            )
-        )
-
-    def note(self, label, text):
-        """A row with one free-text value."""
-        self.rows.append((label, text, "", "", "", "", "", ""))
-
-    def print(self, repeats):
-        head = (
-            f"measurement (n={repeats} repeats)",
-            "min|best",
-            "median",
-            "max|range",
-            "CPU (med)",
-            "CPU/wall",
-            "goal",
-            "",
-        )
-        rows = [head, *self.rows]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        line = "  ".join("-" * w for w in widths)
-        print(line)
-        for j, row in enumerate(rows):
-            cells = [
-                row[0].ljust(widths[0]),
-                *(c.rjust(w) for c, w in zip(row[1:6], widths[1:6], strict=True)),
-                row[6].ljust(widths[6]),
-                row[7],
-            ]
-            print("  ".join(cells).rstrip())
-            if j == 0:
-                print(line)
-        print(line)
-        for text in self.footnotes:
-            print(textwrap.fill(text, width=88, subsequent_indent="    "))
-
-
-def _status(ok):
-    return "" if ok is None else ("met" if ok else "NOT met")
-
-
-def section(title):
-    print(f"\n== {title} ({load_avg()})", flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -643,16 +474,9 @@ def main(argv=None):
     X_train, y_train, X_test, y_test = load_data(args.data_home)
     X_test, y_test = X_test[:n_test], y_test[:n_test]
 
-    print(
-        f"bench_dpa_fashion_mnist  {datetime.datetime.now():%Y-%m-%d %H:%M}  "
-        f"{platform.node()}\n"
-        f"  {platform.platform()}, {os.cpu_count()} CPUs, python "
-        f"{platform.python_version()}\n"
-        f"  skdpa {skdpa.__version__}, scikit-learn {sklearn.__version__}, numpy "
-        f"{np.__version__}, joblib {joblib.__version__}\n"
-        f"  command: python {' '.join(sys.argv)}\n"
-        f"  {n_train:,} training rows, k={k}, {repeats} repeat(s), "
-        f"{n_test:,} test rows"
+    run = Run(__file__, args)
+    run.header(
+        f"{n_train:,} training rows, k={k}, {repeats} repeat(s), {n_test:,} test rows"
     )
 
     table = Table()
@@ -665,6 +489,7 @@ def main(argv=None):
 
     section("summary")
     table.print(repeats)
+    run.save({"table": table.records, "footnotes": table.footnotes})
 
 
 if __name__ == "__main__":

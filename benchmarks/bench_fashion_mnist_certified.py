@@ -42,6 +42,11 @@ and CPU seconds, first fit) is printed with every SS-DPA row. Later runs wrap
 the cached fitted embedding (``PrefitEmbedding``), the same function of the
 same samples.
 
+Timing (wall and CPU seconds as ``_harness`` defines them), the machine
+header, the per-run result files under ``--results-dir`` and the run's record
+under ``benchmarks/results/bench_fashion_mnist_certified/`` come from
+``_harness``.
+
 Every estimator is given the fixed label set ``classes=range(10)``.
 ``--voting`` and ``--spread`` are passed to the estimators when given (run-off
 election, finite aggregation for DPA). Every radius comes from
@@ -60,15 +65,12 @@ import hashlib
 import json
 import os
 import pickle
-import platform
-import resource
-import time
 from pathlib import Path
 
 import numpy as np
+from _harness import RESULTS, Run, format_load, load_average, timed, write_json
 from sklearn.base import BaseEstimator, TransformerMixin
 
-RESULTS = Path(__file__).parent / "results"
 TARGETS = {
     ("ssdpa", 1200): ("median radius", 400, "previous round: 300"),
     ("ssdpa", 50): ("clean accuracy", 0.88, "previous round: 86.84%"),
@@ -104,13 +106,6 @@ def load(n_train, n_test):
         X_test[:n_test].astype(np.float32) * scale,
         y_test[:n_test].astype(np.int64),
     )
-
-
-def cpu_seconds():
-    """CPU seconds of this process and its finished children."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def simclr_params(args):
@@ -149,25 +144,23 @@ def fitted_embedding(data, args):
         print(f"embedding: cached {path.name} (first fit {meta['wall_s']:.0f} s)")
         return embedding, features["train"], features["test"], meta
     print(f"embedding: fitting SimCLR {params} on {len(X)} rows", flush=True)
-    load_before = os.getloadavg()
-    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    load_before = load_average()
     # fit exactly as SSDPAClassifier(random_state=0) fits its embedding: all
     # samples in canonical order, seed derived from random_state; no label
     # reaches it (a constant member never looks at them either)
-    probe = SSDPAClassifier(
-        DummyClassifier(),
-        k=1,
-        embedding=SimCLREmbedding(**params, verbose=1),
-        random_state=0,
-    ).fit(X, y)
-    wall = time.perf_counter() - t0
-    cpu = cpu_seconds() - cpu0
+    wall, cpu, probe = timed(
+        lambda: SSDPAClassifier(
+            DummyClassifier(),
+            k=1,
+            embedding=SimCLREmbedding(**params, verbose=1),
+            random_state=0,
+        ).fit(X, y)
+    )
     embedding = probe.embedding_
     embedding.set_params(verbose=0)
-    t0 = time.perf_counter()
-    train = embedding.transform(X)
-    test = embedding.transform(X_test)
-    transform_s = time.perf_counter() - t0
+    transform_s, _, (train, test) = timed(
+        lambda: (embedding.transform(X), embedding.transform(X_test))
+    )
     meta = {
         "params": {
             k: list(v) if isinstance(v, tuple) else v for k, v in params.items()
@@ -177,13 +170,13 @@ def fitted_embedding(data, args):
         "transform_s": transform_s,
         "loss_curve": embedding.loss_curve_,
         "load_before": load_before,
-        "load_after": os.getloadavg(),
+        "load_after": load_average(),
         "torch_threads": torch.get_num_threads(),
     }
     with open(path.with_suffix(".pkl"), "wb") as f:
         pickle.dump(embedding, f)
     np.savez(path.with_suffix(".npz"), train=train, test=test)
-    meta_path.write_text(json.dumps(meta))
+    write_json(meta_path, meta)
     print(
         f"embedding: {wall / 60:.1f} min wall, {cpu / 60:.1f} CPU-min, "
         f"final loss {embedding.loss_curve_[-1]:.3f}",
@@ -218,11 +211,11 @@ def composite_embedding(simclr, data, args):
         ]
     )
     embedding = make_pipeline(union, FunctionTransformer(as_float32))
-    t0 = time.perf_counter()
-    probe = SSDPAClassifier(
-        DummyClassifier(), k=1, embedding=embedding, random_state=0
-    ).fit(X, y)
-    fit_s = time.perf_counter() - t0
+    fit_s, _, probe = timed(
+        lambda: SSDPAClassifier(
+            DummyClassifier(), k=1, embedding=embedding, random_state=0
+        ).fit(X, y)
+    )
     fitted = probe.embedding_
     return fitted, fitted.transform(X), fitted.transform(X_test), fit_s
 
@@ -334,11 +327,9 @@ def dpa_estimator(kind, k, args, extra):
 def evaluate(clf, X_test, y_test):
     from skdpa.metrics import median_certified_radius
 
-    start = time.perf_counter()
     # one pass over the members: predictions, votes and the radius of the
     # estimator's own rule (plurality or run-off, finite aggregation)
-    report = clf.certificate_report(X_test)
-    predict_s = time.perf_counter() - start
+    predict_s, _, report = timed(lambda: clf.certificate_report(X_test))
     votes = report.votes
     n_voting = votes.sum(axis=1)
     true_col = np.searchsorted(clf.classes_, y_test)
@@ -365,7 +356,7 @@ def run_one(run, data, args, state):
     if args.spread is not None and family == "dpa":
         extra["spread"] = args.spread
     label = f"{method}[{args.label}]" if args.label else method
-    info = {"method": label, "family": family, "k": k, "load_start": os.getloadavg()}
+    info = {"method": label, "family": family, "k": k, "load_start": load_average()}
     if family == "ssdpa":
         if "embedding" not in state:
             emb, train, test, meta = fitted_embedding(data, args)
@@ -392,11 +383,9 @@ def run_one(run, data, args, state):
             )
         if kind == "star":
             info["seeds"] = args.seeds
-    start = time.perf_counter()
-    clf.fit(X, y)
-    info["fit_s"] = time.perf_counter() - start
+    info["fit_s"], info["fit_cpu_s"], _ = timed(lambda: clf.fit(X, y))
     info.update(evaluate(clf, X_test, y_test))
-    info["load_end"] = os.getloadavg()
+    info["load_end"] = load_average()
     info["options"] = {
         key: getattr(args, key)
         for key in (
@@ -571,31 +560,28 @@ def main(argv=None):
 
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{platform.machine()}, n_jobs={args.n_jobs}, "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
-        flush=True,
-    )
+    record = Run(__file__, args)
+    record.header(f"n_jobs={args.n_jobs}")
     state = {}
     if not args.table_only:
         for run in runs:
-            start = time.perf_counter()
-            r = run_one(run, data, args, state)
-            r["wall_s"] = time.perf_counter() - start
+            wall, _, r = timed(lambda run=run: run_one(run, data, args, state))
+            r["wall_s"] = wall
             name = f"{r['method']}_{r['k']}".replace("[", "_").replace("]", "")
-            (store / f"{name}.json").write_text(json.dumps(r))
+            write_json(store / f"{name}.json", r)
             print(
                 f"{run}: clean {r['clean_accuracy']:.2%}, members "
                 f"{r['member_accuracy']:.2%}, median radius {r['median_radius']}, "
                 f"fit {r['fit_s']:.0f} s, predict {r['predict_s']:.0f} s, "
-                f"load {r['load_start'][0]:.1f}-{r['load_end'][0]:.1f}",
+                f"load {format_load(r['load_start'])} to "
+                f"{format_load(r['load_end'])}",
                 flush=True,
             )
     results = [json.loads(path.read_text()) for path in sorted(store.glob("*.json"))]
     print()
     print(table(results, args.n_train, args.n_test))
     plot(results, data[3], args.plot or args.results_dir / f"{tag}.png")
+    record.save({"store": store, "runs": [] if args.table_only else runs})
 
 
 if __name__ == "__main__":

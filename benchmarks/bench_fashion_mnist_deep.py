@@ -21,6 +21,8 @@ function of the same unlabeled rows.
 
 Each (method, k) result is saved under ``--results-dir`` as soon as it is
 computed, so a long run can be resumed or re-tabulated (``--table-only``).
+Timing, the machine header, the result store and the run's record under
+``benchmarks/results/bench_fashion_mnist_deep/`` come from ``_harness``.
 
 Usage::
 
@@ -31,16 +33,12 @@ Usage::
 
 import argparse
 import json
-import os
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from _harness import RESULTS, Run, format_load, timed, write_json
 from sklearn.base import BaseEstimator, TransformerMixin
 
-RESULTS = Path(__file__).parent / "results"
 TARGETS = {
     ("dpa", 1200): ("median radius", ">= 300", "LogReg members: 267"),
     ("dpa", 50): ("clean accuracy", ">= 86%", "LogReg members: 83.2%"),
@@ -130,9 +128,7 @@ def rotnet(args):
 def evaluate(clf, X_test, y_test):
     from skdpa.metrics import median_certified_radius
 
-    start = time.perf_counter()
-    votes = clf.vote_counts(X_test)
-    predict_s = time.perf_counter() - start
+    predict_s, _, votes = timed(lambda: clf.vote_counts(X_test))
     from skdpa import certified_radius
 
     y_pred = clf.classes_[np.argmax(votes, axis=1)]
@@ -158,31 +154,21 @@ def run_one(method, k, data, args, state):
         extra["epochs"] = cnn_epochs(
             k, args.n_train, args.cnn_epochs, args.cnn_min_epochs
         )
-        start = time.perf_counter()
-        clf.fit(X, y)
-        fit_s = time.perf_counter() - start
+        fit_s = timed(lambda: clf.fit(X, y))[0]
     else:
         if "embedding" in state:
             clf = ssdpa_estimator(k, args, PrefitEmbedding(state["embedding"]))
-            start = time.perf_counter()
-            clf.fit(X, y)
-            fit_s = time.perf_counter() - start - state["transform_s"]
+            fit_s = timed(lambda: clf.fit(X, y))[0] - state["transform_s"]
             extra["embedding_s"] = state["embedding_s"]
         else:
             clf = ssdpa_estimator(k, args, rotnet(args))
-            start = time.perf_counter()
-            clf.fit(X, y)
-            total = time.perf_counter() - start
+            total = timed(lambda: clf.fit(X, y))[0]
             emb = clf.embedding_
-            t0 = time.perf_counter()
-            emb.transform(X)
-            transform_s = time.perf_counter() - t0
+            transform_s = timed(lambda: emb.transform(X))[0]
             # the embedding's training time: total minus member fits, measured
             # by refitting the members alone on the frozen embedding
             again = ssdpa_estimator(k, args, PrefitEmbedding(emb))
-            t0 = time.perf_counter()
-            again.fit(X, y)
-            members_s = time.perf_counter() - t0 - transform_s
+            members_s = timed(lambda: again.fit(X, y))[0] - transform_s
             state.update(embedding=emb, transform_s=transform_s)
             state["embedding_s"] = total - members_s - transform_s
             fit_s = members_s
@@ -285,21 +271,19 @@ def main(argv=None):
     results = json.loads(store.read_text()) if store.exists() else {}
 
     data = load(args.n_train, args.n_test)
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{platform.machine()}, n_jobs={args.n_jobs}, "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
-        flush=True,
-    )
+    record = Run(__file__, args)
+    record.header(f"n_jobs={args.n_jobs}")
     state = {}
     if not args.table_only:
         for run in runs:
             method, k = run.split(":")
-            start = time.perf_counter()
-            r = run_one(method, int(k), data, args, state)
-            r["wall_s"] = time.perf_counter() - start
+            wall, _, r = timed(
+                lambda m=method, k=k: run_one(m, int(k), data, args, state)
+            )
+            r["wall_s"] = wall
+            r["load_end"] = format_load()
             results[run] = r
-            store.write_text(json.dumps(results))
+            write_json(store, results)
             print(
                 f"{run}: clean {r['clean_accuracy']:.2%}, members "
                 f"{r['member_accuracy']:.2%}, median radius {r['median_radius']}, "
@@ -310,6 +294,7 @@ def main(argv=None):
     print(table(list(results.values()), args.n_train, args.n_test))
     plot_path = args.plot or args.results_dir / f"{tag}.png"
     plot(list(results.values()), data[3], plot_path)
+    record.save({"store": store, "runs": runs if not args.table_only else []})
 
 
 if __name__ == "__main__":

@@ -13,38 +13,28 @@ Prints, from one run, the best and median of ``--repeats`` timings of:
 Each time is also printed as a ratio against both baselines, measured in the
 same run. The contenders run interleaved, in a rotating order, so load from
 other processes hits them alike; the load average is printed before and after.
+Timing, CPU seconds, load and the run's record under
+``benchmarks/results/bench_hashing/`` come from ``_harness``.
 
 Usage::
 
     python benchmarks/bench_hashing.py               # about 1 minute
     python benchmarks/bench_hashing.py --repeats 3   # quicker
+    python benchmarks/bench_hashing.py --quick       # smoke run: 1 repeat
 """
 
 import argparse
 import hashlib
-import os
-import platform
-import statistics
-import sys
-import time
 
 import numpy as np
 import pandas as pd
+from _harness import Run, interleaved, print_times
 
-import skdpa
 import skdpa._hashing as hashing
 from skdpa._hashing import content_hash, sum_hash
 from skdpa.datasets import load_fashion_mnist
 
 GOAL_UINT8 = 0.2  # seconds, content_hash of 60,000 x 784 uint8
-
-
-def load_avg():
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return "load average unavailable"
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def one_thread(fn):
@@ -59,18 +49,6 @@ def one_thread(fn):
             hashing._N_THREADS = saved
 
     return run
-
-
-def interleaved(contenders, repeats):
-    """{name: [seconds, ...]} over ``repeats`` rounds in a rotating order."""
-    names = list(contenders)
-    times = {name: [] for name in names}
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            start = time.perf_counter()
-            contenders[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def mixed_frame(n_rows, seed=0):
@@ -96,15 +74,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--frame-rows", type=int, default=20_000)
     parser.add_argument("--data-home", default=None)
-    args = parser.parse_args(argv)
-
-    print(f"command: {' '.join([sys.executable, *sys.argv])}")
-    print(
-        f"machine: {platform.machine()} {platform.processor() or ''}, "
-        f"{os.cpu_count()} CPUs; Python {platform.python_version()}, NumPy "
-        f"{np.__version__}, pandas {pd.__version__}, skdpa {skdpa.__version__}"
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 repeat, 2,000 frame rows"
     )
-    print(f"hasher threads: {hashing._N_THREADS}; before: {load_avg()}")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.frame_rows = 1, 2_000
+
+    run = Run(__file__, args)
+    run.header(f"hasher threads: {hashing._N_THREADS}")
 
     X, _ = load_fashion_mnist(args.data_home, "train", return_X_y=True)
     X = np.ascontiguousarray(X)
@@ -130,26 +108,30 @@ def main(argv=None):
         "sum_hash, float64": lambda: sum_hash(X_float),
         f"content_hash, DataFrame {len(frame):,} rows": lambda: content_hash(frame),
     }
-    times = interleaved(contenders, args.repeats)
-    base_sum = min(times["baseline: X.sum(axis=1), uint8"])
-    base_blake = min(times["baseline: blake2b(X bytes)"])
-
-    width = max(map(len, contenders))
-    header = f"{'best s':>8}  {'median s':>8}  {'/ sum':>7}  {'/ blake2b':>9}"
-    print(f"\n{'':{width}}  {header}")
-    for name, t in times.items():
-        best = min(t)
-        print(
-            f"{name:{width}}  {best:8.4f}  {statistics.median(t):8.4f}  "
-            f"{best / base_sum:7.2f}  {best / base_blake:9.2f}"
-        )
+    times, _ = interleaved(contenders, args.repeats)
+    print_times(
+        times,
+        {
+            "/ sum": "baseline: X.sum(axis=1), uint8",
+            "/ blake2b": "baseline: blake2b(X bytes)",
+        },
+        title=f"best and median of {args.repeats} repeats",
+        median_ratio=False,
+        digits=4,
+    )
     best_uint8 = min(times["content_hash, uint8"])
     verdict = "met" if best_uint8 <= GOAL_UINT8 else "NOT met"
     print(
         f"\ngoal content_hash(60,000 x 784 uint8) <= {GOAL_UINT8} s: {verdict} "
         f"(best {best_uint8:.3f} s over {args.repeats} repeats)"
     )
-    print(f"after: {load_avg()}")
+    run.save(
+        {
+            name: {"best_s": t.best(), "median_s": t.median(), "cpu_s": t.cpu}
+            for name, t in times.items()
+        }
+        | {"goal_uint8_met": best_uint8 <= GOAL_UINT8}
+    )
 
 
 if __name__ == "__main__":

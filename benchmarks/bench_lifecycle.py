@@ -23,6 +23,8 @@ so that load from other processes hits them alike; ratios are given as
 best/best and as the median and range of the per-repeat ratios. CPU seconds
 (this process and its joblib workers) per wall second say how many cores a
 call actually got. The load average is printed before and after each section.
+Timing, CPU seconds, the summary table and the run's record under
+``benchmarks/results/bench_lifecycle/`` come from ``_harness``.
 
 Usage::
 
@@ -32,144 +34,20 @@ Usage::
 
 import argparse
 import copy
-import datetime
-import os
-import platform
-import statistics
-import sys
-import time
 import warnings
 
-import joblib
 import numpy as np
 import sklearn
+from _harness import Run, Table, Times, format_load, interleaved, section, timed
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestCentroid
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 import skdpa
 from skdpa import DPAClassifier, certified_radius
 from skdpa.datasets import load_fashion_mnist
-
-try:
-    import psutil
-except ImportError:  # CPU columns are left empty
-    psutil = None
-
-
-# ---------------------------------------------------------------------------
-# Measuring
-
-
-def load_average():
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def cpu_seconds():
-    """CPU seconds of this process and all its live children (joblib workers)."""
-    if psutil is None:
-        return float("nan")
-    me = psutil.Process()
-    total = 0.0
-    for proc in [me, *me.children(recursive=True)]:
-        try:
-            t = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += t.user + t.system
-    return total
-
-
-def timed(fn):
-    cpu0, t0 = cpu_seconds(), time.perf_counter()
-    out = fn()
-    wall = time.perf_counter() - t0
-    return wall, cpu_seconds() - cpu0, out
-
-
-def interleaved(contenders, repeats):
-    """Time each named callable ``repeats`` times, rotating the order."""
-    names = list(contenders)
-    walls = {n: [] for n in names}
-    cpus = {n: [] for n in names}
-    outs = {}
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            wall, cpu, out = timed(contenders[name])
-            walls[name].append(wall)
-            cpus[name].append(cpu)
-            outs[name] = out
-    return walls, cpus, outs
-
-
-ROWS = []
-
-
-def row_time(label, walls, cpus):
-    med_cpu = statistics.median(cpus)
-    med_wall = statistics.median(walls)
-    ROWS.append(
-        (
-            label,
-            f"{min(walls):8.3f} s",
-            f"{med_wall:8.3f} s",
-            f"{max(walls):8.3f} s",
-            f"{med_cpu:7.2f} s",
-            f"{med_cpu / med_wall:5.2f}",
-            "",
-            "",
-        )
-    )
-
-
-def row_ratio(label, num, den, goal="", meets=None):
-    """Ratio num/den: best/best, median and range of per-repeat ratios."""
-    per = [a / b for a, b in zip(num, den, strict=True)]
-    best = min(num) / min(den)
-    verdict = "" if meets is None else ("met" if meets(best) else "MISSED")
-    ROWS.append(
-        (
-            label,
-            f"{best:10.2f}",
-            f"{statistics.median(per):10.2f}",
-            f"{min(per):.2f}-{max(per):.2f}",
-            "",
-            "",
-            goal,
-            verdict,
-        )
-    )
-    return best
-
-
-def print_rows(repeats):
-    head = (
-        f"measurement (n={repeats} repeats)",
-        "min|best",
-        "median",
-        "max|range",
-        "CPU (med)",
-        "CPU/wall",
-        "goal",
-        "",
-    )
-    widths = [max(len(str(r[i])) for r in [head, *ROWS]) for i in range(len(head))]
-    for i, r in enumerate([head, *ROWS]):
-        cells = [
-            str(c).ljust(w) if j == 0 else str(c).rjust(w)
-            for j, (c, w) in enumerate(zip(r, widths, strict=True))
-        ]
-        print("  ".join(cells).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-
-
-def section(title):
-    print(f"\n== {title}  (load average {load_average()})", flush=True)
-
 
 # ---------------------------------------------------------------------------
 # Baselines: what a user would write without skdpa's ensemble machinery
@@ -204,45 +82,6 @@ def bare_predict_loop(members, X, n_classes):
 # ---------------------------------------------------------------------------
 
 
-def describe_machine(args):
-    print("bench_lifecycle.py:", " ".join(sys.argv[1:]) or "(defaults)")
-    print(
-        "date (UTC):",
-        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-    )
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, "
-        f"{platform.system()} {platform.release()}"
-    )
-    try:
-        with open("/proc/cpuinfo") as fh:
-            model = next(
-                line.split(":", 1)[1].strip() for line in fh if "model name" in line
-            )
-        print("cpu:", model)
-    except (OSError, StopIteration):
-        pass
-    try:
-        with open("/proc/sys/kernel/sched_autogroup_enabled") as fh:
-            if fh.read().strip() == "1":
-                print(
-                    "note: Linux autogroup scheduling is on: CPU is shared between "
-                    "sessions, so while other sessions are busy an n_jobs=2 fit "
-                    "may get no more CPU than n_jobs=1 (see the CPU/wall column)."
-                )
-    except OSError:
-        pass
-    print(
-        f"python {platform.python_version()}, skdpa {skdpa.__version__}, "
-        f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, "
-        f"joblib {joblib.__version__}"
-    )
-    blas = {(p["internal_api"], p["num_threads"]) for p in threadpool_info()}
-    print("thread pools (api, default threads):", sorted(blas))
-    print("skdpa config:", skdpa.get_config())
-    print("load average (1, 5, 15 min) at start:", load_average())
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -261,7 +100,9 @@ def main(argv=None):
         (6_000, 120, 1_000) if quick else (60_000, 1_200, 10_000)
     )
 
-    describe_machine(args)
+    run = Run(__file__, args)
+    run.header(f"skdpa config: {skdpa.get_config()}")
+    table = Table()
     X_all, y_all = load_fashion_mnist(args.data_home, return_X_y=True)
     X_test_all, _ = load_fashion_mnist(args.data_home, subset="test", return_X_y=True)
     X01 = X_all.astype(np.float64) / 255.0
@@ -295,7 +136,7 @@ def main(argv=None):
         }
         # warm the loky workers once, untimed (a first n_jobs=2 call starts them)
         DPAClassifier(member, k=k_fit, n_jobs=2).fit(X[:2000], y[:2000])
-        walls, cpus, outs = interleaved(contenders, repeats)
+        times, outs = interleaved(contenders, repeats)
         loop_members = outs["bare loop (1 BLAS thread)"]
         for name in ("DPAClassifier.fit, n_jobs=None", "DPAClassifier.fit, n_jobs=2"):
             same = all(
@@ -304,33 +145,33 @@ def main(argv=None):
             )
             print(f"{name}: coefficients identical to the loop's: {same}")
         for name in contenders:
-            row_time("    " + name, walls[name], cpus[name])
-        loop = walls["bare loop (1 BLAS thread)"]
-        row_ratio(
+            table.time("    " + name, times[name])
+        loop = times["bare loop (1 BLAS thread)"]
+        table.ratio(
             "(a) n_jobs=None / bare loop",
-            walls["DPAClassifier.fit, n_jobs=None"],
+            times["DPAClassifier.fit, n_jobs=None"],
             loop,
             "<= 1.15",
             lambda r: r <= 1.15,
         )
-        row_ratio(
+        table.ratio(
             "    CPU seconds: n_jobs=None / bare loop",
-            cpus["DPAClassifier.fit, n_jobs=None"],
-            cpus["bare loop (1 BLAS thread)"],
+            times["DPAClassifier.fit, n_jobs=None"].cpu,
+            loop.cpu,
         )
-        row_ratio(
+        table.ratio(
             "(a) speed-up: bare loop / n_jobs=2",
             loop,
-            walls["DPAClassifier.fit, n_jobs=2"],
+            times["DPAClassifier.fit, n_jobs=2"],
             ">= 1.7",
             lambda r: r >= 1.7,
         )
-        row_ratio(
+        table.ratio(
             "    CPU seconds: n_jobs=2 / bare loop",
-            cpus["DPAClassifier.fit, n_jobs=2"],
-            cpus["bare loop (1 BLAS thread)"],
+            times["DPAClassifier.fit, n_jobs=2"].cpu,
+            loop.cpu,
         )
-        print("load average after (a):", load_average())
+        print("load average after (a):", format_load())
 
     # -- (b) warm refit -------------------------------------------------------
     if "b" in args.only:
@@ -347,7 +188,7 @@ def main(argv=None):
                 wall, cpu, _ = timed(lambda: est.fit(X[keep], y[keep]))
                 return wall, cpu, est
 
-            cold_walls, cold_cpus, warm_walls, warm_cpus = [], [], [], []
+            cold_times, warm_times = Times(), Times()
             for r in range(repeats):
                 order = ("cold", "warm") if r % 2 == 0 else ("warm", "cold")
                 for which in order:
@@ -357,12 +198,12 @@ def main(argv=None):
                                 X[keep], y[keep]
                             )
                         )
-                        cold_walls.append(wall)
-                        cold_cpus.append(cpu)
+                        cold_times.append(wall)
+                        cold_times.cpu.append(cpu)
                     else:
                         wall, cpu, est = warm()
-                        warm_walls.append(wall)
-                        warm_cpus.append(cpu)
+                        warm_times.append(wall)
+                        warm_times.cpu.append(cpu)
             n_refit = int(est.refitted_.sum())
             X_check = X_test_all[:2000].astype(np.float64) / 255.0
             identical = np.array_equal(
@@ -373,16 +214,12 @@ def main(argv=None):
                 f"{est.n_members_} members; votes on 2,000 test rows identical to "
                 f"the cold fit: {identical}"
             )
-            row_time(f"    cold fit, {fraction:.1%} removed", cold_walls, cold_cpus)
-            row_time(
-                f"    warm refit ({n_refit}/{est.n_members_} refit)",
-                warm_walls,
-                warm_cpus,
+            table.time(f"    cold fit, {fraction:.1%} removed", cold_times)
+            table.time(f"    warm refit ({n_refit}/{est.n_members_} refit)", warm_times)
+            table.ratio(
+                f"(b) warm / cold, {fraction:.1%} removed", warm_times, cold_times
             )
-            row_ratio(
-                f"(b) warm / cold, {fraction:.1%} removed", warm_walls, cold_walls
-            )
-        print("load average after (b):", load_average())
+        print("load average after (b):", format_load())
 
     # -- (c) predict ----------------------------------------------------------
     if "c" in args.only:
@@ -405,7 +242,7 @@ def main(argv=None):
             "predict_certified, n_jobs=None": lambda: big.predict_certified(Xq),
             "predict_certified, n_jobs=2": lambda: big2.predict_certified(Xq),
         }
-        walls, cpus, outs = interleaved(contenders, repeats)
+        times, outs = interleaved(contenders, repeats)
         winner, radius = outs["bare loop of member predicts"]
         for name in ("predict_certified, n_jobs=None", "predict_certified, n_jobs=2"):
             y_pred, r = outs[name]
@@ -415,29 +252,29 @@ def main(argv=None):
             print(f"{name}: predictions and radii identical to the loop's: {same}")
         calls = big.n_members_ * n_pred_test
         for name in contenders:
-            row_time("    " + name, walls[name], cpus[name])
-        row_ratio(
+            table.time("    " + name, times[name])
+        table.ratio(
             "(c) n_jobs=None / bare loop",
-            walls["predict_certified, n_jobs=None"],
-            walls["bare loop of member predicts"],
+            times["predict_certified, n_jobs=None"],
+            times["bare loop of member predicts"],
         )
-        row_ratio(
+        table.ratio(
             "(c) n_jobs=2 / bare loop",
-            walls["predict_certified, n_jobs=2"],
-            walls["bare loop of member predicts"],
+            times["predict_certified, n_jobs=2"],
+            times["bare loop of member predicts"],
         )
-        best = min(walls["predict_certified, n_jobs=None"])
+        best = min(times["predict_certified, n_jobs=None"])
         print(
             f"{big.n_members_} members x {n_pred_test:,} rows = {calls:,} member-row "
             f"predictions; n_jobs=None: {1e6 * best / calls:.2f} us each"
         )
-        print("load average after (c):", load_average())
+        print("load average after (c):", format_load())
 
     # -- (d) hashing ----------------------------------------------------------
     if "d" in args.only:
         section(f"(d) hashing {X_all.shape[0]:,} x {X_all.shape[1]} rows (report only)")
         hasher = DPAClassifier(k=k_pred)
-        walls, cpus, _ = interleaved(
+        times, _ = interleaved(
             {
                 "assign_partitions, uint8 pixels": lambda: hasher.assign_partitions(
                     X_all
@@ -448,12 +285,12 @@ def main(argv=None):
             },
             repeats,
         )
-        for name in walls:
-            row_time(f"(d) {name}", walls[name], cpus[name])
-        print("load average at the end:", load_average())
+        for name in times:
+            table.time(f"(d) {name}", times[name])
 
     print()
-    print_rows(repeats)
+    table.print(repeats)
+    run.save(table.records)
 
 
 if __name__ == "__main__":

@@ -42,25 +42,23 @@ seen once in a partition are silenced); ``random_state=0``;
 members are fit with ``n_jobs`` joblib workers (default 2) and the main process
 is held to one BLAS thread (``threadpoolctl``), as tiny lbfgs fits with two
 OpenBLAS threads are many times slower on a busy machine.
+
+Timing (wall and CPU seconds), the machine header and the run's record under
+``benchmarks/results/bench_ssdpa_fashion_mnist/`` come from ``_harness``.
 """
 
 import argparse
-import datetime
-import os
-import platform
-import sys
-import time
 import warnings
 
 import numpy as np
 import sklearn
+from _harness import Run, format_load, timed
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-import skdpa
 from skdpa import DPAClassifier, SSDPAClassifier
 from skdpa.datasets import load_fashion_mnist
 from skdpa.metrics import median_certified_radius
@@ -114,18 +112,12 @@ def mean_member_accuracy(clf, X_test, y_test):
 def embedding_seconds(clf, X_train):
     """Time to refit the embedding alone (the share of SS-DPA's fit time)."""
     embedding = sklearn.base.clone(clf.embedding_)
-    start = time.perf_counter()
-    embedding.fit(X_train)
-    return time.perf_counter() - start
+    return timed(lambda: embedding.fit(X_train))[0]
 
 
 def evaluate(method, recipe, clf, X_train, y_train, X_test, y_test):
-    start = time.perf_counter()
-    clf.fit(X_train, y_train)
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    y_pred, radius = clf.predict_certified(X_test)
-    certify_s = time.perf_counter() - start
+    fit_s, fit_cpu_s, _ = timed(lambda: clf.fit(X_train, y_train))
+    certify_s, _, (y_pred, radius) = timed(lambda: clf.predict_certified(X_test))
     row = {
         "method": method,
         "recipe": recipe,
@@ -135,20 +127,13 @@ def evaluate(method, recipe, clf, X_train, y_train, X_test, y_test):
         "median": median_certified_radius(y_test, y_pred, radius),
         "sizes": f"{clf.partition_sizes_.min()}-{clf.partition_sizes_.max()}",
         "fit_s": fit_s,
+        "fit_cpu_s": fit_cpu_s,
         "embed_s": None,
         "certify_s": certify_s,
     }
     if clf_embedding(clf) is not None:
         row["embed_s"] = embedding_seconds(clf, X_train)
     return row
-
-
-def load_avg():
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return "load average n/a"
-    return f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
 
 
 HEADER = (
@@ -202,40 +187,36 @@ def main(argv=None):
     X_test = X_test[:n_test] / 255.0
     y_train, y_test = y_train[:n_train], y_test[:n_test]
 
-    print(f"command : {' '.join([os.path.basename(sys.argv[0]), *sys.argv[1:]])}")
-    print(f"date    : {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(
-        f"machine : {platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"{platform.system()} {platform.release()}, {load_avg()} at start"
-    )
-    print(
-        f"versions: python {platform.python_version()}, numpy {np.__version__}, "
-        f"scikit-learn {sklearn.__version__}, skdpa {skdpa.__version__}"
-    )
-    print(
+    run = Run(__file__, args)
+    run.header(
         f"data    : Fashion-MNIST, {n_train} training and {n_test} test rows, "
-        "pixels / 255"
-    )
-    print(
+        "pixels / 255",
         "members : DPA LogisticRegression() (lbfgs, C=1) on pixels; SS-DPA the "
         "same on a PCA(50, svd_solver='randomized') embedding, and "
         "LinearDiscriminantAnalysis(solver='lsqr', shrinkage='auto') on PCA(20); "
-        f"random_state=0; n_jobs={args.n_jobs}; main process at one BLAS thread"
+        f"random_state=0; n_jobs={args.n_jobs}; main process at one BLAS thread",
     )
     print()
 
-    wall_start = time.perf_counter()
     rows = []
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        # LDA's covariance estimate on a class seen once in a partition
-        warnings.filterwarnings("ignore", "Only one sample available", UserWarning)
-        for k in ks:
-            for (method, recipe), clf in make_estimators(k, args.n_jobs).items():
-                row = evaluate(method, recipe, clf, X_train, y_train, X_test, y_test)
-                rows.append(row)
-                print(f"  done: {method} {recipe} k={k} ({load_avg()})", flush=True)
-    wall = time.perf_counter() - wall_start
+
+    def evaluate_all():
+        with threadpool_limits(limits=1), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # LDA's covariance estimate on a class seen once in a partition
+            warnings.filterwarnings("ignore", "Only one sample available", UserWarning)
+            for k in ks:
+                for (method, recipe), clf in make_estimators(k, args.n_jobs).items():
+                    rows.append(
+                        evaluate(method, recipe, clf, X_train, y_train, X_test, y_test)
+                    )
+                    print(
+                        f"  done: {method} {recipe} k={k} "
+                        f"(load average {format_load()})",
+                        flush=True,
+                    )
+
+    wall = timed(evaluate_all)[0]
 
     print()
     print(HEADER)
@@ -257,7 +238,8 @@ def main(argv=None):
                 f"At k={k_max}, SS-DPA {row['recipe']}: median certificate {ss} "
                 f"label flips, which {verdict} DPA's {base} poisoned samples."
             )
-    print(f"Total wall time: {wall:.0f} s ({load_avg()} at the end).")
+    print(f"Total wall time: {wall:.0f} s (load average {format_load()} at the end).")
+    run.save(rows)
 
 
 if __name__ == "__main__":

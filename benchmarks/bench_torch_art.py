@@ -19,6 +19,10 @@ What differs by design (printed too):
 * certificates: ours return a certified radius per prediction
   (``predict_certified``); ART returns vote counts only.
 
+Where ART is not installed, only our two contenders run (no ratio to ART).
+Timing, CPU seconds, the machine header and the run's record under
+``benchmarks/results/bench_torch_art/`` come from ``_harness``.
+
 Usage::
 
     python benchmarks/bench_torch_art.py            # ~3-6 min on 2 busy cores
@@ -26,22 +30,15 @@ Usage::
 """
 
 import argparse
-import os
-import platform
-import time
+import importlib.util
 
 import numpy as np
 import torch
+from _harness import Run, Times, format_load, rotation, timed
 
 from skdpa import DPAClassifier
 from skdpa.datasets import load_fashion_mnist
 from skdpa.torch import CompactCNN, make_skorch_member
-
-
-def _timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 def _art_ensemble(k, epochs, lr, batch_size, channels):
@@ -92,11 +89,20 @@ def main(argv=None):
     X_test = (X_test[: args.n_test] / 255.0).astype(np.float32)
     y_test = y_test[: args.n_test].astype(np.int64)
 
-    print(
+    has_art = importlib.util.find_spec("art") is not None
+    run = Run(__file__, args)
+    run.header(
         f"Fashion-MNIST: {len(X)} train / {len(X_test)} test rows, k={args.k}, "
         f"CompactCNN{channels}, Adam lr={lr}, batch {batch_size}, "
-        f"{args.epochs} epochs; torch {torch.__version__}, "
-        f"{platform.machine()}, 1 torch thread per process"
+        f"{args.epochs} epochs; 1 torch thread per process",
+        *(
+            []
+            if has_art
+            else [
+                "ART is not installed (pip install adversarial-robustness-toolbox): "
+                "its contender is skipped"
+            ]
+        ),
     )
     member = make_skorch_member(
         CompactCNN,
@@ -126,40 +132,42 @@ def main(argv=None):
             lambda: ours(2),
             lambda e, X, y: e.fit(X, y),
         ),
-        "ART DeepPartitionEnsemble": (art, art_fit),
     }
+    if has_art:
+        contenders["ART DeepPartitionEnsemble"] = (art, art_fit)
     # warm-up on a few rows: imports, first-call kernels, loky worker start-up
     for make, fit in contenders.values():
         fit(make(), X[:200], y[:200])
-    times = {name: [] for name in contenders}
+    # interleaved in a rotating order; building an estimator is not timed
+    times = {name: Times() for name in contenders}
     fitted = {}
-    names = list(contenders)
     for rep in range(args.repeats):
-        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+        for name in rotation(contenders, rep):
             make, fit = contenders[name]
             est = make()
-            _, seconds = _timed(lambda est=est, fit=fit: fit(est, X, y))
+            seconds, cpu, _ = timed(lambda est=est, fit=fit: fit(est, X, y))
             times[name].append(seconds)
+            times[name].cpu.append(cpu)
             fitted[name] = est
 
     rows = []
     for name, est in fitted.items():
         if name.startswith("ART"):
-            votes, pred_s = _timed(lambda est=est: est.predict(X_test))
+            pred_s, _, votes = timed(lambda est=est: est.predict(X_test))
             acc = np.mean(np.argmax(votes, axis=1) == y_test)
             cert = "no: vote counts only, no radius"
         else:
-            (y_pred, radius), pred_s = _timed(
+            pred_s, _, (y_pred, radius) = timed(
                 lambda est=est: est.predict_certified(X_test)
             )
             acc = np.mean(y_pred == y_test)
             cert = f"yes: median radius {int(np.median(radius))} (max {args.k // 2})"
-        rows.append((name, min(times[name]), np.median(times[name]), pred_s, acc, cert))
+        rows.append((name, times[name].best(), times[name].median(), pred_s, acc, cert))
 
-    art_best = rows[-1][1]
+    art_best = rows[-1][1] if has_art else float("nan")
     print(
         f"fit times: min and median of {args.repeats} interleaved repeats after a "
-        f"warm-up; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"warm-up; load average {format_load()}"
     )
     print()
     header = (
@@ -173,6 +181,20 @@ def main(argv=None):
             f"{name:<32} {best:9.1f} {median:7.1f} {best / art_best:7.2f} "
             f"{pred_s:9.1f} {acc:9.3f}  {cert}"
         )
+    run.save(
+        [
+            dict(
+                zip(
+                    ("method", "fit_best_s", "fit_median_s", "predict_s", "acc"),
+                    row[:5],
+                    strict=True,
+                ),
+                fit_s=list(times[row[0]]),
+                fit_cpu_s=times[row[0]].cpu,
+            )
+            for row in rows
+        ]
+    )
 
 
 if __name__ == "__main__":

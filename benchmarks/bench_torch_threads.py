@@ -18,7 +18,9 @@ standardised Fashion-MNIST rows, Adam, a few epochs):
 Every ratio divides by the baseline measured in the same run (1 thread,
 ``n_jobs=1``); contenders are interleaved in a rotating order so that load on
 a shared machine hits them alike. ``CPU/wall`` is CPU seconds of this process
-and its live workers per wall second (1.0 = one busy core).
+and its live workers per wall second (1.0 = one busy core). Timing, CPU
+seconds, the machine header and the run's record under
+``benchmarks/results/bench_torch_threads/`` come from ``_harness``.
 
 Usage::
 
@@ -27,82 +29,21 @@ Usage::
 """
 
 import argparse
-import gc
-import os
-import platform
-import statistics
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import Run, interleaved, print_times
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
-import skdpa
 from skdpa import DPAClassifier
 from skdpa.datasets import load_fashion_mnist
 from skdpa.torch import make_skorch_member, seeded_fit
 
-try:
-    import psutil
-except ImportError:  # CPU shares are then reported as nan
-    psutil = None
-
-
-def cpu_seconds():
-    """CPU time of this process and its live children (joblib's workers)."""
-    if psutil is None:
-        return float("nan")
-    proc = psutil.Process()
-    total = sum(proc.cpu_times()[:2])
-    for child in proc.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.Error:
-            pass
-    return total
-
-
-def timed(fn):
-    gc.collect()
-    cpu = cpu_seconds()
-    start = time.perf_counter()
-    result = fn()
-    wall = time.perf_counter() - start
-    return wall, cpu_seconds() - cpu, result
-
-
-def interleaved(contenders, repeats):
-    """``{name: [(wall, cpu), ...]}`` and the last result of each contender."""
-    names = list(contenders)
-    times = {name: [] for name in names}
-    results = {}
-    for r in range(repeats):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            wall, cpu, results[name] = timed(contenders[name])
-            times[name].append((wall, cpu))
-            print(f"    repeat {r + 1}: {name:<28} {wall:7.2f} s", flush=True)
-    return times, results
-
 
 def report(title, times, baseline):
-    base = times[baseline]
-    print(f"\n{title}")
-    print(
-        f"  {'contender':<28} {'best s':>7} {'median s':>9} {'CPU/wall':>8} "
-        f"{'best/base':>9} {'median ratio':>12}"
-    )
-    for name, runs in times.items():
-        walls = [w for w, _ in runs]
-        share = statistics.median(c / w for w, c in runs)
-        ratios = [w / b for (w, _), (b, _) in zip(runs, base, strict=True)]
-        print(
-            f"  {name:<28} {min(walls):7.2f} {statistics.median(walls):9.2f} "
-            f"{share:8.2f} {min(walls) / min(w for w, _ in base):9.2f} "
-            f"{statistics.median(ratios):12.2f}"
-        )
+    """Best and median seconds, CPU/wall and ratios to the baseline contender."""
+    print_times(times, {"best/base": baseline}, title=title, digits=2)
 
 
 def member(epochs):
@@ -117,7 +58,7 @@ def fit_members(template, parts, n_jobs, n_threads):
     )
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500, help="rows per member")
     parser.add_argument("--members", type=int, default=4)
@@ -125,32 +66,17 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--quick", action="store_true", help="smoke run")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.members, args.epochs, args.repeats = 200, 2, 1, 1
 
     default_threads = torch.get_num_threads()
-    print("bench_torch_threads.py")
-    print(
-        f"  {platform.node()}: {platform.platform()}, {os.cpu_count()} CPUs "
-        f"({len(os.sched_getaffinity(0))} usable), load average "
-        f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
-    )
-    print(
-        f"  python {platform.python_version()}, torch {torch.__version__} "
-        f"(default intra-op threads here: {default_threads}), skdpa "
-        f"{skdpa.__version__}"
-    )
-    autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
-    if autogroup.exists() and autogroup.read_text().strip() == "1":
-        print(
-            "  Linux autogroup scheduling is on: CPU is shared between sessions, "
-            "so a second thread or worker may get no core while others are busy"
-        )
-    print(
-        f"  member: make_skorch_member(CompactCNN, n_classes=10, "
+    run = Run(__file__, args)
+    run.header(
+        f"default intra-op torch threads here: {default_threads}",
+        f"member: make_skorch_member(CompactCNN, n_classes=10, "
         f"max_epochs={args.epochs}), {args.rows} rows each, "
-        f"{args.members} members, {args.repeats} repeats"
+        f"{args.members} members, {args.repeats} repeats",
     )
 
     X_all, y_all = load_fashion_mnist(args.data_home, "train", return_X_y=True)
@@ -174,6 +100,7 @@ def main():
             "2 threads": lambda: seeded_fit(clone(template), X0, y0, 0, n_threads=2),
         },
         args.repeats,
+        progress=True,
     )
     report("(a) one member fit", times_a, "1 thread")
 
@@ -186,6 +113,7 @@ def main():
             "n_jobs=2, 2 threads each": lambda: fit_members(template, parts, 2, 2),
         },
         args.repeats,
+        progress=True,
     )
     report(f"(b) {args.members} member fits", times_b, "n_jobs=1, 1 thread")
 
@@ -200,6 +128,7 @@ def main():
             for j in (1, 2)
         },
         args.repeats,
+        progress=True,
     )
     report("(c) DPAClassifier fit", times_c, "DPA n_jobs=1")
     votes = [fitted_c[f"DPA n_jobs={j}"].vote_counts(X_all) for j in (1, 2)]
@@ -214,6 +143,15 @@ def main():
         f"{len(X_all)} rows"
     )
     assert torch.get_num_threads() == default_threads  # restored everywhere
+    run.save(
+        {
+            section: {
+                name: {"wall_s": list(t), "cpu_s": t.cpu} for name, t in times.items()
+            }
+            for section, times in (("a", times_a), ("b", times_b), ("c", times_c))
+        }
+        | {"max_proba_difference": float(np.abs(p1 - p2).max())}
+    )
 
 
 if __name__ == "__main__":

@@ -7,17 +7,22 @@ few members, or a sample where stated) through ``plurality_certify`` and
 change the winner. Prints, per case, the number of configurations, how many
 certificates are tight (radius == true radius), and the per-class
 certificates' tightness; soundness (radius <= true radius) is asserted.
+The header (machine, load) and the run's record under
+``benchmarks/results/certify_tightness/`` come from ``_harness``.
 
 Usage::
 
-    python benchmarks/certify_tightness.py     # about 30 s
+    python benchmarks/certify_tightness.py          # about 30 s
+    python benchmarks/certify_tightness.py --quick  # the first case of each rule
 """
 
+import argparse
 import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from _harness import Run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -60,15 +65,33 @@ def run(rule, case):
     return len(configs), tight, class_tight, class_total, by_radius
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: the first case of each rule"
+    )
+    args = parser.parse_args(argv)
+    run_record = Run(__file__, args)
+    run_record.header()
     totals = {}
+    rows = []
     print(
         f"{'rule':<10} {'case':<28} {'configs':>8} {'tight':>7} {'per-class':>9}  "
         "true radii"
     )
     for rule, cases in (("plurality", PLURALITY_CASES), ("runoff", RUNOFF_CASES)):
-        for case in cases:
+        for case in cases[:1] if args.quick else cases:
             n, tight, ct, cn, by_radius = run(rule, case)
+            rows.append(
+                {
+                    "rule": rule,
+                    "case": _case_id(case),
+                    "configs": n,
+                    "tight": tight,
+                    "per_class_tight": ct,
+                    "per_class_total": cn,
+                }
+            )
             d = "d=1" if len(case[2]) == 1 else "d>1"
             a = totals.setdefault((rule, d), [0, 0, 0, 0])
             a[0] += n
@@ -86,6 +109,7 @@ def main():
             f"{rule:<10} {d}: {n} configurations, radius tight on {tight / n:.2%}, "
             f"per-class tight on {ct / cn:.2%}"
         )
+    run_record.save(rows)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,26 @@
-"""Test helpers shared by the test modules (one place, imported as ``helpers``)."""
+"""Test helpers shared by the test modules (one place, imported as ``helpers``).
+
+Fixtures are in ``conftest.py``.
+"""
+
+import functools
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import load_digits
+
+
+@functools.cache
+def digits_arrays():
+    """scikit-learn's digits ``(X, y)``, loaded once and read-only.
+
+    Shared by every module through the ``digits`` fixture, which hands out
+    copies; a test that wrote to these arrays would change the others' data.
+    """
+    X, y = load_digits(return_X_y=True)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
 
 
 def runner_up(votes, c):

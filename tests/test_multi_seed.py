@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -20,10 +19,7 @@ from skdpa import DPAClassifier, MultiSeedClassifier
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:600] / 16.0, y[:600], X[600:800] / 16.0, y[600:800]
+DIGITS_SPLIT = {"scale": 16.0, "n_train": 600, "test": (600, 800)}  # conftest.py
 
 
 def mlp():

@@ -12,7 +12,6 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import same_color  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
@@ -31,10 +30,7 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture(scope="module")
-def digits_split():
-    X, y = load_digits(return_X_y=True)
-    return X[:900], y[:900], X[900:1200], y[900:1200]
+DIGITS_SPLIT = {"test": (900, 1200)}  # the digits_split fixture (conftest.py)
 
 
 def test_from_predictions_values_and_artists():

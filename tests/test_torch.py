@@ -13,7 +13,6 @@ torch = pytest.importorskip("torch")
 skorch = pytest.importorskip("skorch")
 
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -33,12 +32,8 @@ pytestmark = pytest.mark.torch
 DIGITS = (1, 4, 7)  # three well-separated classes keep members tiny
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    keep = np.isin(y, DIGITS)
-    X, y = X[keep] / 16.0, y[keep]
-    return X[:240], y[:240], X[240:300], y[240:300]
+# the digits fixture (conftest.py): these classes, pixels in [0, 1]
+DIGITS_SPLIT = {"classes": DIGITS, "scale": 16.0, "n_train": 240, "test": (240, 300)}
 
 
 def _member(**params):

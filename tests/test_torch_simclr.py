@@ -12,7 +12,6 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from numpy.testing import assert_array_equal  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from skdpa import SSDPAClassifier  # noqa: E402
@@ -23,11 +22,8 @@ from skdpa.torch._simclr import augment_views, nt_xent_loss  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    X = (X / 16.0).astype(np.float32)
-    return X[:200], y[:200], X[200:260], y[200:260]
+# the digits fixture (conftest.py): float32 pixels in [0, 1]
+DIGITS_SPLIT = {"scale": 16.0, "dtype": np.float32, "n_train": 200, "test": (200, 260)}
 
 
 def embedding(**params):
