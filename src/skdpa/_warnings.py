@@ -1,0 +1,236 @@
+"""Member warnings, collected and shown once each with a count.
+
+An ensemble of ``k`` clones repeats every warning ``k`` times (a
+``ConvergenceWarning`` per member, a feature-name warning per member at
+predict). The engine runs member fits and predicts inside
+:func:`collect_member_warnings`; each distinct warning (category and message)
+is then shown once, saying how many members raised it.
+
+How warnings reach the collector:
+
+- in the calling process (sequential runs, thread workers), the collector
+  replaces the warning display for the duration of the call: it sees warnings
+  from every thread, and :func:`member_scope` (thread-local) says which member
+  raised each one;
+- in worker processes (loky), :func:`in_worker` wraps the worker function: it
+  records the warnings there and sends them back with the result, and
+  :meth:`MemberWarnings.unwrap` hands them to the collector.
+
+Warnings raised outside any member (the library's own) are shown unchanged.
+"""
+
+import contextlib
+import os
+import sys
+import threading
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["collect_member_warnings", "in_worker", "member_scope"]
+
+_current = threading.local()
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _user_stacklevel():
+    """``stacklevel`` of the first caller outside skdpa, scikit-learn and the
+    standard library's ``contextlib``: the warning points at the user's line."""
+    level = 1
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = str(Path(frame.f_code.co_filename).resolve())
+        inside = filename.startswith(_PACKAGE_DIR) or (
+            f"{os.sep}sklearn{os.sep}" in filename
+        )
+        if filename == str(Path(contextlib.__file__).resolve()):
+            inside = True
+        if not inside:
+            return level
+        frame = frame.f_back
+        level += 1
+    return 1
+
+
+@contextmanager
+def member_scope(index):
+    """Mark warnings raised in this block (this thread) as member ``index``'s."""
+    previous = getattr(_current, "member", None)
+    _current.member = int(index)
+    try:
+        yield
+    finally:
+        _current.member = previous
+
+
+def _record(message, category, filename, lineno):
+    """A picklable record of one warning: category, text, member, origin."""
+    return (
+        category,
+        str(message),
+        getattr(_current, "member", None),
+        filename,
+        lineno,
+    )
+
+
+@contextmanager
+def _recording():
+    """Record every warning raised in this process (all threads) into a list."""
+    records = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+
+        def showwarning(message, category, filename, lineno, file=None, line=None):
+            records.append(_record(message, category, filename, lineno))
+
+        warnings.showwarning = showwarning
+        yield records
+
+
+def _call_recording(func, args, kwargs):
+    with _recording() as records:
+        result = func(*args, **kwargs)
+    return result, records
+
+
+class _InWorker:
+    """Picklable wrapper: in another process, record the warnings of ``func``."""
+
+    def __init__(self, func):
+        self.func = func
+        self.caller_pid = os.getpid()
+
+    def __call__(self, *args, **kwargs):
+        if os.getpid() == self.caller_pid:
+            # same process: the collector in the caller sees the warnings
+            return self.func(*args, **kwargs), []
+        return _call_recording(self.func, args, kwargs)
+
+
+def in_worker(func):
+    """Wrap a worker function so its warnings travel back with its result.
+
+    The wrapped function returns ``(result, records)``; pass it to
+    :meth:`MemberWarnings.unwrap`.
+    """
+    return _InWorker(func)
+
+
+class MemberWarnings:
+    """The warnings of one engine call; shown on leaving the block."""
+
+    def __init__(self, n_members, action):
+        self.n_members = n_members
+        self.action = action
+        self.records = []
+
+    def unwrap(self, returned):
+        """Result of an :func:`in_worker` function; keeps its warnings."""
+        result, records = returned
+        self.records.extend(records)
+        return result
+
+    def _emit(self):
+        groups = {}
+        for category, text, member, filename, lineno in self.records:
+            if member is None:
+                # not a member's: shown as raised
+                warnings.warn_explicit(text, category, filename, lineno)
+                continue
+            members = groups.setdefault((category, text), [])
+            if member not in members:
+                members.append(member)
+        for (category, text), members in groups.items():
+            n = len(members)
+            who = (
+                f"member {members[0]}"
+                if n == 1
+                else f"{n} of {self.n_members} members (first: member {min(members)})"
+            )
+            warnings.warn(
+                f"{text}\n[skdpa: shown once; raised by {who} while {self.action}.]",
+                category,
+                stacklevel=_user_stacklevel(),
+            )
+
+
+@contextmanager
+def collect_member_warnings(n_members, action):
+    """Collect the warnings of members fit or called in this block.
+
+    Parameters
+    ----------
+    n_members : int
+        Members called in the block (for the count in the message).
+    action : str
+        What they were doing (``"fitting"``, ``"predicting"``).
+
+    Yields
+    ------
+    collector : MemberWarnings
+        Pass results of :func:`in_worker` functions to its ``unwrap``.
+    """
+    collector = MemberWarnings(n_members, action)
+    try:
+        with _recording() as records:
+            yield collector
+    finally:
+        collector.records[:0] = records
+        # outside the recording block: shown through the user's filters
+        collector._emit()
+
+
+# ---------------------------------------------------------------------------
+# Run-off with members that rank nothing but their top class
+
+
+def one_hot_members(scores, called):
+    """Members whose every score row (of those given) is one-hot.
+
+    A row is one-hot when every class but the top one gets the same score
+    (``[0, 1, 0]``, ``[-inf, 2.5, -inf]``): the member ranks nothing below its
+    vote. ``scores`` is ``(n_samples, n_members, n_classes)`` with NaN rows for
+    abstaining members; ``called`` marks members whose scores come from the base
+    estimator (single-class members vote one-hot by rule and are not counted).
+    """
+    import numpy as np
+
+    scores = np.asarray(scores, dtype=np.float64)
+    ranked = np.sort(scores, axis=2)
+    # one-hot: the n_classes - 1 smallest values are all equal
+    flat = (ranked[:, :, :-1] == ranked[:, :, :1]).all(axis=2)
+    flat |= np.isnan(scores).all(axis=2)
+    return np.flatnonzero(np.asarray(called) & flat.all(axis=0))
+
+
+def warn_one_hot_runoff(scores, called, score_method):
+    """Warn once when members give one-hot scores to a run-off election."""
+    import numpy as np
+
+    n_called = int(np.count_nonzero(called))
+    if not n_called or np.asarray(scores).shape[2] < 3:
+        # two classes: the run-off's second round is the first one
+        return
+    one_hot = one_hot_members(scores, called)
+    if not len(one_hot):
+        return
+    source = (
+        "have no predict_proba or decision_function, so their scores are "
+        "one-hot predictions"
+        if score_method == "predict"
+        else f"give one-hot {score_method} scores on the first training rows"
+    )
+    warnings.warn(
+        f"voting='runoff' with {len(one_hot)} of {n_called} fitted members that "
+        f"{source}: the run-off's second round then counts every member that "
+        "voted for neither finalist for the finalist with the smaller class "
+        "index, and usually certifies less than voting='plurality'. Run-off "
+        "needs graded scores (e.g. KNeighborsClassifier(n_neighbors=5, "
+        "weights='distance'), LogisticRegression, GaussianNB), or use "
+        "voting='plurality'.",
+        UserWarning,
+        stacklevel=_user_stacklevel(),
+    )
