@@ -401,11 +401,12 @@ class BasePartitionEnsemble(
 
     def _check_member(self, estimator):
         if not is_classifier(estimator):
+            kind = get_tags(estimator).estimator_type
+            what = f"a {kind}'s outputs" if kind else "its outputs"
             raise ValueError(
                 f"The estimator of {type(self).__name__} must be a classifier "
                 f"(scikit-learn's is_classifier); got {type(estimator).__name__}. "
-                "Members vote with class labels: a regressor's outputs are not "
-                "votes."
+                f"Members vote with class labels: {what} are not votes."
             )
 
     def _check_size(self, n_labeled, X_content):

@@ -42,8 +42,10 @@ _SHARED = {
         each fit, so successive fits differ (as scikit-learn documents
         it). The global RNG is never used.""",
     "verbose": """verbose : int, default=0
-        Show a progress bar over all members (``tqdm`` if installed,
-        otherwise joblib's messages).""",
+        Show a progress bar over all members while fitting; it stays on
+        screen after the fit. ``tqdm`` draws it when installed; otherwise a
+        line on stderr about every tenth of the members says how many are
+        done and the time so far.""",
     "fitted_common": """classes_ : ndarray of shape (`n_classes_`,)
         Class labels (``classes`` when given).
     n_classes_ : int

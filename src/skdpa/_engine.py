@@ -159,13 +159,9 @@ def _batches(items, n_batches):
 
 
 def _progress_bar(total, desc, verbose):
-    if not verbose:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # joblib's own verbose messages take over
-        return None
-    return tqdm(total=total, desc=desc, unit="member", leave=verbose > 1)
+    from ._progress import progress_bar
+
+    return progress_bar(total, desc, verbose)
 
 
 def constant_member(c, n_rows):
