@@ -50,7 +50,7 @@ FILES = (
     "certified_accuracy_curve.csv",
     "certified_accuracy.png",
 )
-EVALUATE = ["evaluate", "--dataset", "digits", "--method", "dpa"]
+EVALUATE = ["evaluate", "--dataset", "digits", "--method", "dpa", "--estimator", "knn"]
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,7 @@ def _summary(path):
 
 def _evaluate(data, out, *extra):
     argv = ["evaluate", "--data", str(data), "--target", "digit", "--method", "dpa"]
+    argv += ["--estimator", "knn"]
     return main([*argv, "--k", "5", "--out", str(out), "--quiet", *extra])
 
 
@@ -101,6 +102,8 @@ def test_test_file_and_subsets(tmp_path, capsys):
             "dpa",
             "--k",
             "4",
+            "--estimator",
+            "knn",
             "--n-train",
             "300",
             "--n-test",
@@ -290,7 +293,7 @@ def test_argument_combinations_exit_2(tmp_path, capsys):
 def test_predict_progress_and_warnings_as_lines(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     argv = ["evaluate", "--dataset", "digits", "--method", "dpa", "--k", "4"]
-    argv += ["--voting", "runoff", "--out", str(tmp_path)]
+    argv += ["--voting", "runoff", "--estimator", "knn", "--out", str(tmp_path)]
     assert main(argv) == 0
     err = capsys.readouterr().err
     # a progress display for predict (tqdm bar, or text lines without tqdm)

@@ -796,6 +796,8 @@ class BasePartitionEnsemble(
             votes=votes,
             classes=self.classes_,
             new_label=self._rule().new_label,
+            # a frame's index, so the report joins back to the rows
+            index=getattr(X, "index", None) if _is_frame(X) else None,
         )
 
     # -- predict -------------------------------------------------------------

@@ -221,6 +221,8 @@ def fit_members(
     # overhead per member small; the source travels once per batch (loky
     # memory-maps large arrays), each task carries only its indices.
     n_batches = 1 if workers == 1 else 4 * workers
+    if bar is not None:
+        n_batches = max(n_batches, 20)  # the bar moves about every 5%
     torch_member = involves_torch(template)
     parallel = Parallel(
         n_jobs=n_jobs,

@@ -894,9 +894,13 @@ def _build_parser():
     )
     evaluate.add_argument(
         "--estimator",
-        default="knn",
+        default="logistic",
         choices=ESTIMATORS,
-        help="base estimator of each member (default: knn, 1 nearest neighbour)",
+        help=(
+            "base estimator of each member (default: logistic, standardised "
+            "per partition: graded scores, which run-off voting needs; knn is "
+            "1 nearest neighbour, knn5 5 distance-weighted neighbours)"
+        ),
     )
     evaluate.add_argument(
         "--embedding-dim",

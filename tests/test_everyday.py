@@ -1,0 +1,106 @@
+"""Small everyday behaviours: the report joins back to a DataFrame's rows, the
+pandas hint of ``to_frame``, the refusal of a non-classifier names its kind,
+text progress without tqdm."""
+
+import re
+import sys
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LinearRegression
+
+from skdpa import DPAClassifier, SSDPAClassifier
+
+
+def _digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:600], y[:600]
+
+
+def test_report_frame_keeps_the_index_of_a_dataframe():
+    pd = pytest.importorskip("pandas")
+    X, y = _digits()
+    frame = pd.DataFrame(X, index=[f"row{i}" for i in range(len(X))])
+    frame.columns = [f"p{i}" for i in range(X.shape[1])]
+    clf = DPAClassifier(k=5, random_state=0).fit(frame, y)
+    test = frame.iloc[[10, 3, 500]]
+    report = clf.certificate_report(test).to_frame()
+    assert report.index.tolist() == ["row10", "row3", "row500"]
+    joined = test.join(report)
+    np.testing.assert_array_equal(joined["y_pred"], clf.predict(test))
+    # arrays keep their 0 .. n - 1 index
+    plain = clf.certificate_report(X[[10, 3]]).to_frame()
+    assert plain.index.tolist() == [0, 1]
+
+
+def test_to_frame_without_pandas_says_what_to_do(monkeypatch):
+    X, y = _digits()
+    report = DPAClassifier(k=5).fit(X, y).certificate_report(X[:3])
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=r"to_frame\(\) needs pandas.*pip install"):
+        report.to_frame()
+    assert report.radius.shape == (3,)  # the arrays need no pandas
+
+
+@pytest.mark.parametrize(
+    "estimator, kind",
+    [(KMeans(2, n_init=1), "a clusterer's"), (LinearRegression(), "a regressor's")],
+)
+@pytest.mark.parametrize("cls", [DPAClassifier, SSDPAClassifier])
+def test_non_classifier_refusal_names_its_kind(cls, estimator, kind):
+    X, y = _digits()
+    name = type(estimator).__name__
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"got {name}. Members vote with class labels: {kind} outputs"),
+    ):
+        cls(estimator, k=3).fit(X, y)
+
+
+def test_text_progress_without_tqdm(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    X, y = _digits()
+    DPAClassifier(k=30, verbose=1).fit(X, y)
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("DPAClassifier fit: 30/30 members (100%, ")
+    # about every tenth of the members, then the last line stays
+    assert 5 <= len(err) <= 11
+    assert all(
+        re.fullmatch(r"DPAClassifier fit: \d+/30 members \(\d+%, [\d.]+ s\)", e)
+        for e in err
+    )
+
+
+def test_tqdm_bar_stays_after_fit(capsys):
+    pytest.importorskip("tqdm")
+    X, y = _digits()
+    DPAClassifier(k=6, verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    # a bar left on screen ends with a newline after its final state
+    assert re.search(r"6/6 \[[^\]]*\]\n$", err), err
+
+
+def test_deep_member_on_other_image_sizes_hints_at_image_shape():
+    pytest.importorskip("skorch")
+    from skdpa.torch import make_skorch_member
+
+    X, y = _digits()
+    member = make_skorch_member(n_classes=10, max_epochs=1)
+    clf = DPAClassifier(member, k=2, classes=range(10))
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "image_shape=(1, 28, 28) needs rows of 784 values; got input of shape"
+        )
+        + r".*module__image_shape=\(1, 8, 8\)",
+    ):
+        clf.fit(X.astype(np.float32), y)
+    fitted = DPAClassifier(
+        make_skorch_member(n_classes=10, max_epochs=1, module__image_shape=(1, 8, 8)),
+        k=2,
+        classes=range(10),
+    ).fit(X.astype(np.float32), y)
+    assert fitted.predict(X[:5].astype(np.float32)).shape == (5,)
