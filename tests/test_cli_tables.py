@@ -338,3 +338,37 @@ def test_overwrite_refusal_names_the_option_of_the_file(tmp_path, capsys):
         f"skdpa evaluate: error: refusing to overwrite {path}: pass --force to "
         "overwrite, or choose another --save-predictions file.\n"
     )
+
+
+def test_plot_gives_each_ensemble_one_colour_and_each_rule_its_lines(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("matplotlib")
+    from matplotlib.colors import to_rgba
+    from matplotlib.figure import Figure
+
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **kw: saved.append(self))
+    argv = ["evaluate", "--dataset", "digits", "--method", "dpa", "--k", "3", "5"]
+    argv += ["--voting", "plurality", "runoff", "--n-train", "300"]
+    assert main([*argv, "--out", str(tmp_path), "--quiet"]) == 0
+    capsys.readouterr()
+    (fig,) = saved
+    (ax,) = fig.axes
+    curves = [line for line in ax.get_lines() if line.get_label()[0] != "_"]
+    assert [c.get_label() for c in curves] == [
+        "k=3, plurality",
+        "k=3, run-off",
+        "k=5, plurality",
+        "k=5, run-off",
+    ]
+    colour = [to_rgba(c.get_color())[:3] for c in curves]
+    # both rules of one k share a colour; the two k differ
+    assert colour[0] == colour[1] and colour[2] == colour[3]
+    assert colour[0] != colour[2]
+    assert [c.get_linestyle() for c in curves] == ["-", "-.", "-", "-."]
+    # one clean-accuracy line per curve, dashed differently per rule
+    clean = [line for line in ax.get_lines() if line.get_label()[0] == "_"]
+    assert len(clean) == 4
+    assert [c.get_linestyle() for c in clean] == ["--", ":", "--", ":"]
+    assert [to_rgba(c.get_color())[:3] for c in clean] == colour
