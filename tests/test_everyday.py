@@ -104,3 +104,90 @@ def test_deep_member_on_other_image_sizes_hints_at_image_shape():
         classes=range(10),
     ).fit(X.astype(np.float32), y)
     assert fitted.predict(X[:5].astype(np.float32)).shape == (5,)
+
+
+# --------------------------------------------------------------------------
+# Through a pipeline: a fixed step keeps the guarantee, a fitted one voids it
+# --------------------------------------------------------------------------
+
+
+def _pipeline_data():
+    X, y = load_digits(return_X_y=True)
+    return X[:700], y[:700], X[1500:1560], y[1500:1560]
+
+
+def _sqrt_dpa():
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    return make_pipeline(
+        FunctionTransformer(np.sqrt),
+        DPAClassifier(KNeighborsClassifier(1), k=15, classes=range(10)),
+    )
+
+
+def _poison(pipe, x_raw, target, partitions):
+    """One raw row per partition, each a tiny variant of ``x_raw`` that the
+    pipeline's last step hashes into that partition, labelled ``target``."""
+    last = pipe[-1]
+    rows, wanted = [], list(partitions)
+    rng = np.random.default_rng(0)
+    while wanted:
+        candidate = x_raw + rng.integers(1, 4, size=x_raw.shape) * 1e-3
+        bucket = int(last.assign_partitions(np.sqrt(candidate[None, :]))[0])
+        if bucket in wanted:
+            wanted.remove(bucket)
+            rows.append(candidate)
+    return np.array(rows), np.full(len(rows), target)
+
+
+def test_fixed_step_before_the_last_keeps_the_certificate():
+    """Brute force through a Pipeline: poisoning within the radius (insertions
+    aimed at the members that vote for the prediction) never moves it, one
+    more does."""
+    from skdpa.metrics import _certifying_step
+
+    X, y, X_test, _ = _pipeline_data()
+    pipe = _sqrt_dpa().fit(X, y)
+    last, X_last = _certifying_step(pipe, X_test)
+    report = last.certificate_report(X_last)
+    votes = last.member_predictions(X_last)
+    checked = 0
+    for i in np.flatnonzero(report.radius >= 1)[:6]:
+        radius = int(report.radius[i])
+        winner = int(np.searchsorted(last.classes_, report.y_pred[i]))
+        voters = np.flatnonzero(votes[i] == winner)
+        for budget, moves in ((radius, False), (radius + 1, True)):
+            rows, labels = _poison(
+                pipe, X_test[i], report.runner_up[i], voters[:budget]
+            )
+            poisoned = _sqrt_dpa().fit(np.vstack([X, rows]), np.r_[y, labels])
+            moved = poisoned.predict(X_test[i : i + 1])[0] != report.y_pred[i]
+            assert moved == moves, (i, radius, budget)
+        checked += 1
+    assert checked >= 3
+
+
+def test_scaler_fit_before_the_last_step_voids_the_certificate():
+    """The documented limit: a StandardScaler before DPAClassifier is fit on
+    the whole training set, so one inserted row moves predictions certified
+    at radius >= 1."""
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def scaled():
+        return make_pipeline(
+            StandardScaler(),
+            DPAClassifier(KNeighborsClassifier(1), k=15, classes=range(10)),
+        )
+
+    X, y, X_test, _ = _pipeline_data()
+    clean = scaled().fit(X, y)
+    y_pred, radius = clean[-1].predict_certified(clean[:-1].transform(X_test))
+    outlier = np.zeros((1, X.shape[1]))
+    outlier[0, 30] = 1e6  # one row: rescales a feature for every member
+    poisoned = scaled().fit(np.vstack([X, outlier]), np.r_[y, 0])
+    moved = poisoned.predict(X_test) != y_pred
+    assert np.any(moved & (radius >= 1))
