@@ -179,3 +179,38 @@ def test_runoff_does_not_warn_with_graded_scores_or_under_plurality():
     ):
         _, caught = _record(lambda clf=clf: clf.fit(X[:600], y[:600]))
         assert not [t for _, t, _ in caught if "one-hot" in t]
+
+
+def test_overlapping_collections_in_threads_keep_their_own_warnings():
+    """Two fits in two threads at once (a threaded search): each shows its own
+    members' warning once, and the warning machinery is restored after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = _data()
+    before = (warnings.showwarning, list(warnings.filters))
+
+    def fit(k):
+        from joblib import parallel_config
+
+        # k=5: member fits in loky processes; k=7: in threads of this process
+        backend = "loky" if k == 5 else "threading"
+        with parallel_config(backend=backend):
+            clf = DPAClassifier(_Noisy(mod=1), k=k, n_jobs=2).fit(X, y)
+            clf.predict(X[:3])
+        return clf
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(fit, [5, 7, 5, 7]))
+    for action in ("fit", "predict"):
+        shown = sorted(
+            str(w.message) for w in caught if f"noisy {action}" in str(w.message)
+        )
+        ing = "fitting" if action == "fit" else "predicting"
+        assert shown == sorted(
+            f"noisy {action}\n[skdpa: shown once; raised by {k} of {k} members "
+            f"(first: member 0) while {ing}.]"
+            for k in (5, 7, 5, 7)
+        )
+    assert (warnings.showwarning, list(warnings.filters)) == before

@@ -21,7 +21,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from ._members import involves_torch, num_rows, set_random_states
-from ._warnings import collect_member_warnings, in_worker, member_scope
+from ._warnings import collect_member_warnings, member_scope
 
 __all__ = ["check_member_travels", "fit_members", "member_outputs"]
 
@@ -232,7 +232,7 @@ def fit_members(
     batches = _batches(tasks, n_batches)
     with collect_member_warnings(len(tasks), "fitting") as member_warnings:
         results = parallel(
-            delayed(in_worker(_fit_batch))(
+            delayed(member_warnings.worker(_fit_batch))(
                 template, source, batch, member_threads, torch_member
             )
             for batch in batches
@@ -422,7 +422,9 @@ def member_outputs(
         collect_member_warnings(len(work), "predicting") as member_warnings,
     ):
         parts = Parallel(n_jobs=n_jobs, require="sharedmem")(
-            delayed(in_worker(_output_batch))(batch, X, kind, method, n_classes, out)
+            delayed(member_warnings.worker(_output_batch))(
+                batch, X, kind, method, n_classes, out
+            )
             for batch in batches
         )
         for part in parts:

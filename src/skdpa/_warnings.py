@@ -8,13 +8,15 @@ is then shown once, saying how many members raised it.
 
 How warnings reach the collector:
 
-- in the calling process (sequential runs, thread workers), the collector
-  replaces the warning display for the duration of the call: it sees warnings
-  from every thread, and :func:`member_scope` (thread-local) says which member
-  raised each one;
-- in worker processes (loky), :func:`in_worker` wraps the worker function: it
-  records the warnings there and sends them back with the result, and
-  :meth:`MemberWarnings.unwrap` hands them to the collector.
+- in the calling process (sequential runs, thread workers), one process-wide
+  display hook is installed while any collection is open; each warning goes
+  to the collection of the thread that raised it (worker threads are told
+  which by :meth:`MemberWarnings.worker`), and :func:`member_scope`
+  (thread-local) says which member raised it. Collections may overlap in
+  threads (a threaded grid search): each gets its own warnings;
+- in worker processes (loky, dask), the function wrapped by
+  :meth:`MemberWarnings.worker` records the warnings there and sends them back
+  with its result, and :meth:`MemberWarnings.unwrap` hands them over.
 
 Warnings raised outside any member (the library's own) are shown unchanged.
 """
@@ -27,7 +29,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["collect_member_warnings", "in_worker", "member_scope"]
+__all__ = ["collect_member_warnings", "member_scope"]
 
 _current = threading.local()
 
@@ -76,47 +78,75 @@ def _record(message, category, filename, lineno):
     )
 
 
+# One process-wide display hook, installed while any collection is open (in
+# any thread) and removed when the last one closes: ``catch_warnings`` per
+# collection would restore the global state out of order when collections
+# overlap in threads. Each warning goes to the collection of the thread that
+# raised it (thread-local); threads outside any collection are shown as usual.
+_lock = threading.Lock()
+_open = 0
+_saved = None
+_collections = {}
+
+
+def _dispatch(message, category, filename, lineno, file=None, line=None):
+    collector = _collections.get(getattr(_current, "collection", None))
+    if collector is None:
+        return _saved[0](message, category, filename, lineno, file, line)
+    collector.records.append(_record(message, category, filename, lineno))
+
+
 @contextmanager
-def _recording():
-    """Record every warning raised in this process (all threads) into a list."""
-    records = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-
-        def showwarning(message, category, filename, lineno, file=None, line=None):
-            records.append(_record(message, category, filename, lineno))
-
-        warnings.showwarning = showwarning
-        yield records
-
-
-def _call_recording(func, args, kwargs):
-    with _recording() as records:
-        result = func(*args, **kwargs)
-    return result, records
+def _collecting(collector):
+    """Route this thread's warnings into ``collector`` for the block."""
+    global _open, _saved
+    key = id(collector)
+    with _lock:
+        if _open == 0:
+            _saved = (warnings.showwarning, warnings.filters[:])
+            # every occurrence reaches the hook (not once per code location):
+            # the collection counts members
+            warnings.simplefilter("always")
+            warnings.showwarning = _dispatch
+        _open += 1
+        _collections[key] = collector
+    previous = getattr(_current, "collection", None)
+    _current.collection = key
+    try:
+        yield collector
+    finally:
+        _current.collection = previous
+        with _lock:
+            _open -= 1
+            _collections.pop(key, None)
+            if _open == 0:
+                warnings.showwarning, warnings.filters[:] = _saved
+                warnings._filters_mutated()
+                _saved = None
 
 
 class _InWorker:
-    """Picklable wrapper: in another process, record the warnings of ``func``."""
+    """Picklable wrapper of a worker function: its warnings go to the
+    collection that created it (same process, any thread), or travel back with
+    the result (another process)."""
 
-    def __init__(self, func):
+    def __init__(self, func, collection):
         self.func = func
+        self.collection = collection
         self.caller_pid = os.getpid()
 
     def __call__(self, *args, **kwargs):
         if os.getpid() == self.caller_pid:
-            # same process: the collector in the caller sees the warnings
-            return self.func(*args, **kwargs), []
-        return _call_recording(self.func, args, kwargs)
-
-
-def in_worker(func):
-    """Wrap a worker function so its warnings travel back with its result.
-
-    The wrapped function returns ``(result, records)``; pass it to
-    :meth:`MemberWarnings.unwrap`.
-    """
-    return _InWorker(func)
+            previous = getattr(_current, "collection", None)
+            _current.collection = self.collection
+            try:
+                return self.func(*args, **kwargs), []
+            finally:
+                _current.collection = previous
+        local = MemberWarnings(0, "")
+        with _collecting(local):
+            result = self.func(*args, **kwargs)
+        return result, local.records
 
 
 class MemberWarnings:
@@ -127,8 +157,14 @@ class MemberWarnings:
         self.action = action
         self.records = []
 
+    def worker(self, func):
+        """Wrap a worker function so its warnings reach this collection, from
+        threads and from other processes alike; the wrapped function returns
+        ``(result, records)`` for :meth:`unwrap`."""
+        return _InWorker(func, id(self))
+
     def unwrap(self, returned):
-        """Result of an :func:`in_worker` function; keeps its warnings."""
+        """Result of a :meth:`worker` function; keeps its warnings."""
         result, records = returned
         self.records.extend(records)
         return result
@@ -171,15 +207,15 @@ def collect_member_warnings(n_members, action):
     Yields
     ------
     collector : MemberWarnings
-        Pass results of :func:`in_worker` functions to its ``unwrap``.
+        Wrap worker functions with its ``worker`` and pass their results to
+        its ``unwrap``.
     """
     collector = MemberWarnings(n_members, action)
     try:
-        with _recording() as records:
+        with _collecting(collector):
             yield collector
     finally:
-        collector.records[:0] = records
-        # outside the recording block: shown through the user's filters
+        # outside the collection: shown through the user's filters
         collector._emit()
 
 
