@@ -29,7 +29,7 @@ _SHARED = {
         fingerprint per member.""",
     "n_jobs": """n_jobs : int, default=None
         Members fitted (and predicted) in parallel through joblib. ``None``
-        means 1 unless in a :func:`joblib.parallel_backend` context; ``-1``
+        means 1 unless in a :func:`joblib.parallel_config` context; ``-1``
         uses all processors. Any joblib backend works (e.g. ``"dask"``).
         Each member runs with one BLAS/OpenMP/torch thread by default (see
         :func:`skdpa.config_context`): the parallelism is across members.""",
