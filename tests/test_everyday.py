@@ -4,6 +4,7 @@ text progress without tqdm."""
 
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,3 +192,51 @@ def test_scaler_fit_before_the_last_step_voids_the_certificate():
     poisoned = scaled().fit(np.vstack([X, outlier]), np.r_[y, 0])
     moved = poisoned.predict(X_test) != y_pred
     assert np.any(moved & (radius >= 1))
+
+
+def test_seeding_torch_does_not_load_inductor(tmp_path):
+    """A fresh worker fits its first torch member without importing Inductor
+    (and torch._dynamo) just to set the deterministic flag; the flag is set
+    inside the block and restored after."""
+    pytest.importorskip("skorch")
+    import subprocess
+
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import sys, os, torch\n"
+        "from skdpa.torch import seeded_torch\n"
+        "with seeded_torch(3):\n"
+        "    inside = torch.are_deterministic_algorithms_enabled()\n"
+        "    env = os.environ.get('TORCHINDUCTOR_DETERMINISTIC')\n"
+        "print(inside, env, torch.are_deterministic_algorithms_enabled(),\n"
+        "      'torch._inductor.config' in sys.modules,\n"
+        "      os.environ.get('TORCHINDUCTOR_DETERMINISTIC'))\n"
+    )
+    env = dict(__import__("os").environ)
+    env.pop("TORCHINDUCTOR_DETERMINISTIC", None)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "1", "False", "False", "None"]
+
+
+def test_seeding_torch_with_inductor_loaded_sets_and_restores_its_flag():
+    pytest.importorskip("torch")
+    import torch._inductor.config as inductor_config
+
+    from skdpa.torch import seeded_torch
+
+    before = inductor_config.deterministic
+    with seeded_torch(0):
+        assert inductor_config.deterministic is True
+        assert torch_deterministic()
+    assert inductor_config.deterministic == before
+    assert not torch_deterministic()
+
+
+def torch_deterministic():
+    import torch
+
+    return torch.are_deterministic_algorithms_enabled()
