@@ -214,3 +214,23 @@ def test_overlapping_collections_in_threads_keep_their_own_warnings():
             for k in (5, 7, 5, 7)
         )
     assert (warnings.showwarning, list(warnings.filters)) == before
+
+
+def test_warnings_from_dask_workers_come_back():
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+    from joblib import parallel_config
+
+    X, y = _data()
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+        parallel_config(backend="dask"),
+    ):
+        _, caught = _record(lambda: DPAClassifier(_Noisy(), k=6, n_jobs=2).fit(X, y))
+    assert [t for _, t, _ in caught if t.startswith("noisy fit")] == [
+        "noisy fit\n[skdpa: shown once; raised by 6 of 6 members (first: member "
+        "0) while fitting.]"
+    ]

@@ -59,6 +59,7 @@ def _user_stacklevel():
 @contextmanager
 def member_scope(index):
     """Mark warnings raised in this block (this thread) as member ``index``'s."""
+    _reinstall_if_displaced()
     previous = getattr(_current, "member", None)
     _current.member = int(index)
     try:
@@ -92,8 +93,46 @@ _collections = {}
 def _dispatch(message, category, filename, lineno, file=None, line=None):
     collector = _collections.get(getattr(_current, "collection", None))
     if collector is None:
-        return _saved[0](message, category, filename, lineno, file, line)
+        # a thread outside any collection (or a hook left behind by another
+        # thread's catch_warnings): shown as it would be without us
+        show = _saved[0] if _saved is not None else None
+        if show is None or show is _dispatch:
+            show = warnings._showwarning_orig
+        return show(message, category, filename, lineno, file, line)
     collector.records.append(_record(message, category, filename, lineno))
+
+
+_ALWAYS = ("always", None, Warning, None, 0)
+
+
+def _install():
+    # every occurrence reaches the hook (not once per code location): the
+    # collection counts members
+    warnings.simplefilter("always")
+    warnings.showwarning = _dispatch
+
+
+def _reinstall_if_displaced():
+    """Put the hook back if another thread's ``catch_warnings`` exit removed
+    it while a collection is open.
+
+    scikit-learn runs every joblib task inside ``warnings.catch_warnings()``
+    (to pass the caller's filters on). In a worker process that runs tasks in
+    several threads (a dask worker), a task that ends restores the warning
+    state it saw when it started, possibly from before the hook: checked at
+    the start of every member. A member of another thread that warns between
+    that restore and its next member's start is shown by the worker as usual
+    (not counted): a limit of process-global warning state, which every
+    thread shares.
+    """
+    if _open and (
+        warnings.showwarning is not _dispatch
+        or not warnings.filters
+        or warnings.filters[0] != _ALWAYS
+    ):
+        with _lock:
+            if _open:
+                _install()
 
 
 @contextmanager
@@ -103,11 +142,9 @@ def _collecting(collector):
     key = id(collector)
     with _lock:
         if _open == 0:
-            _saved = (warnings.showwarning, warnings.filters[:])
-            # every occurrence reaches the hook (not once per code location):
-            # the collection counts members
-            warnings.simplefilter("always")
-            warnings.showwarning = _dispatch
+            if warnings.showwarning is not _dispatch or _saved is None:
+                _saved = (warnings.showwarning, warnings.filters[:])
+            _install()
         _open += 1
         _collections[key] = collector
     previous = getattr(_current, "collection", None)
@@ -122,7 +159,6 @@ def _collecting(collector):
             if _open == 0:
                 warnings.showwarning, warnings.filters[:] = _saved
                 warnings._filters_mutated()
-                _saved = None
 
 
 class _InWorker:
