@@ -72,7 +72,6 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("skdpa",),
     "backreferences_dir": "gen_modules/backreferences",
-    "reference_url": {"skdpa": None},
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
     "capture_repr": ("_repr_html_", "__repr__"),

@@ -1,10 +1,13 @@
 """Tests for skdpa.metrics: hand-computed values, brute force, the scorer."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
 
 from skdpa.metrics import (
@@ -353,7 +356,7 @@ def test_scorer_needs_predict_certified():
             return np.zeros(len(X), dtype=int)
 
     est = NoCertificate().fit(X, y)
-    with pytest.raises(AttributeError, match="none of the following.*predict_certif"):
+    with pytest.raises(TypeError, match="must have a predict_certified.*NoCertif"):
         make_certified_scorer(1)(est, X, y)
 
     class NotAPair(NoCertificate):
@@ -390,3 +393,109 @@ def test_scorer_with_dpa_classifier_in_grid_search():
     assert search.cv_results_["split0_test_score"][1] == certified_accuracy(
         y[test], y_pred, radius, 3
     )
+
+
+# --------------------------------------------------------------------------
+# Through a Pipeline whose last step certifies, and through a fitted search
+# --------------------------------------------------------------------------
+
+
+def _sqrt_pipeline(k=2):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    return make_pipeline(
+        FunctionTransformer(lambda X: np.asarray(X) + 100.0),
+        _MemorisingCertified(k=k),
+    )
+
+
+def test_scorer_through_pipeline_scores_the_transformed_last_step():
+    X, y = _blobs()
+    pipe = _sqrt_pipeline(k=3).fit(X, y)
+    last = pipe[-1]
+    # the last step sees the transformed rows: its stored X is shifted
+    np.testing.assert_allclose(last.X_, X + 100.0)
+    expected_pred, expected_radius = last.predict_certified(X + 100.0)
+    for budget in (0, 3, 4):
+        expected = certified_accuracy(y, expected_pred, expected_radius, budget)
+        assert make_certified_scorer(budget)(pipe, X, y) == expected
+    assert make_certified_scorer(3)(pipe, X, y) == 1.0
+    assert make_certified_scorer(4)(pipe, X, y) == 0.0
+
+
+def test_cross_val_score_through_pipeline_gives_numbers_not_nan():
+    from sklearn.datasets import load_digits
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skdpa import DPAClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:450], y[:450]
+    pipe = make_pipeline(
+        FunctionTransformer(np.sqrt), DPAClassifier(KNeighborsClassifier(1), k=8)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no per-fold "scoring failed" warning
+        scores = cross_val_score(pipe, X, y, scoring=make_certified_scorer(1), cv=3)
+    assert not np.isnan(scores).any()
+    # the same numbers as certifying the last step by hand on each fold
+    from sklearn.model_selection import check_cv
+
+    for score, (train, test) in zip(
+        scores, check_cv(3, y, classifier=True).split(X, y), strict=True
+    ):
+        fitted = clone(pipe).fit(X[train], y[train])
+        y_pred, radius = fitted[-1].predict_certified(np.sqrt(X[test]))
+        assert score == certified_accuracy(y[test], y_pred, radius, 1)
+    assert 0.0 < scores.min()
+
+
+def test_multimetric_scorers_through_pipeline_share_one_call():
+    X, y = _blobs()
+    scoring = {f"b{b}": make_certified_scorer(b) for b in (0, 2, 5)}
+    result = cross_validate(
+        _sqrt_pipeline(k=2), X, y, scoring=scoring, cv=2, return_estimator=True
+    )
+    np.testing.assert_array_equal(result["test_b2"], [1.0, 1.0])
+    np.testing.assert_array_equal(result["test_b5"], [0.0, 0.0])
+    assert [e[-1].n_certified_calls_ for e in result["estimator"]] == [1, 1]
+
+
+@pytest.mark.parametrize("search_class", ["grid", "randomized"])
+def test_scorer_through_fitted_search_uses_best_estimator(search_class):
+    from sklearn.model_selection import RandomizedSearchCV
+
+    X, y = _blobs()
+    grid = {"_memorisingcertified__k": [1, 4]}
+    if search_class == "grid":
+        search = GridSearchCV(_sqrt_pipeline(), grid, cv=2)
+    else:
+        search = RandomizedSearchCV(
+            _sqrt_pipeline(), grid, n_iter=2, cv=2, random_state=0
+        )
+    search.set_params(scoring=make_certified_scorer(4)).fit(X, y)
+    assert search.best_params_ == {"_memorisingcertified__k": 4}
+    calls = search.best_estimator_[-1].n_certified_calls_
+    assert make_certified_scorer(4)(search, X, y) == 1.0
+    assert make_certified_scorer(5)(search, X, y) == 0.0
+    assert search.best_estimator_[-1].n_certified_calls_ == calls + 2
+
+
+def test_scorer_search_without_refit_and_non_certifying_pipeline():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _blobs()
+    search = GridSearchCV(_MemorisingCertified(), {"k": [1, 2]}, cv=2, refit=False).fit(
+        X, y
+    )
+    with pytest.raises(TypeError, match="GridSearchCV was fitted with refit=False"):
+        make_certified_scorer(1)(search, X, y)
+    plain = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    with pytest.raises(
+        TypeError, match="must have a predict_certified.*LogisticRegression"
+    ):
+        make_certified_scorer(1)(plain, X, y)

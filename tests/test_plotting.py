@@ -349,3 +349,38 @@ def test_curve_matches_certified_accuracy(data):
     assert display.certified_accuracy[-1] == 0  # the curve always reaches 0
     assert np.all(np.diff(display.certified_accuracy) <= 0)  # never rises
     assert display.clean_accuracy == np.mean(y_true == y_pred)
+
+
+def test_from_estimator_through_pipeline_and_search(digits_split):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skdpa.metrics import make_certified_scorer
+
+    X_train, y_train, X_test, y_test = digits_split
+    pipe = make_pipeline(
+        FunctionTransformer(np.sqrt), DPAClassifier(k=8, random_state=0)
+    ).fit(X_train, y_train)
+    display = CertifiedAccuracyDisplay.from_estimator(pipe, X_test, y_test)
+    # the last step certifies the transformed rows
+    y_pred, radius = pipe[-1].predict_certified(np.sqrt(X_test))
+    np.testing.assert_array_equal(
+        display.certified_accuracy,
+        certified_accuracy(y_test, y_pred, radius, display.budgets),
+    )
+    assert display.line_.get_label() == "DPAClassifier (k=8)"
+    assert display.ax_.get_xlabel().startswith("Attack size (training samples")
+
+    search = GridSearchCV(
+        make_pipeline(FunctionTransformer(np.sqrt), DPAClassifier(random_state=0)),
+        {"dpaclassifier__k": [2, 8]},
+        scoring=make_certified_scorer(2),
+        cv=2,
+    ).fit(X_train, y_train)
+    assert search.best_params_ == {"dpaclassifier__k": 8}
+    from_search = CertifiedAccuracyDisplay.from_estimator(search, X_test, y_test)
+    np.testing.assert_array_equal(
+        from_search.certified_accuracy, display.certified_accuracy
+    )
+    assert from_search.line_.get_label() == "DPAClassifier (k=8)"

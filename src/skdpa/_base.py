@@ -64,6 +64,7 @@ from ._plan import build_plan, member_seeds
 from ._report import CertificateReport
 from ._rules import RULES, make_rule
 from ._sources import ArraySource
+from ._warnings import warn_one_hot_runoff
 
 # ---------------------------------------------------------------------------
 # Certificates
@@ -340,6 +341,14 @@ class BasePartitionEnsemble(
 
     def _check_y(self, y):
         y = column_or_1d(y, warn=True)
+        if y.dtype.kind == "f" and np.isnan(y).any():
+            # before scikit-learn's target check, whose cast to int warns
+            # "invalid value encountered in cast" ahead of its own error
+            first = int(np.flatnonzero(np.isnan(y))[0])
+            raise ValueError(
+                f"Input y contains NaN (first at row {first}); every sample needs "
+                "a class label (SSDPAClassifier marks unlabeled samples -1)."
+            )
         unlabeled = self._unlabeled_mask(y)
         check_classification_targets(y[~unlabeled])
         return y, unlabeled
@@ -392,11 +401,12 @@ class BasePartitionEnsemble(
 
     def _check_member(self, estimator):
         if not is_classifier(estimator):
+            kind = get_tags(estimator).estimator_type
+            what = f"a {kind}'s outputs" if kind else "its outputs"
             raise ValueError(
                 f"The estimator of {type(self).__name__} must be a classifier "
                 f"(scikit-learn's is_classifier); got {type(estimator).__name__}. "
-                "Members vote with class labels: a regressor's outputs are not "
-                "votes."
+                f"Members vote with class labels: {what} are not votes."
             )
 
     def _check_size(self, n_labeled, X_content):
@@ -634,7 +644,17 @@ class BasePartitionEnsemble(
         self._fingerprints = plan.fingerprints
         self._fit_key = key
         self.certificate_ = self._make_certificate()
+        if self.voting == "runoff":
+            self._check_graded_scores(X_members, n_samples)
         return self
+
+    def _check_graded_scores(self, X_members, n_samples):
+        """Warn when run-off members rank only their top class (on up to 64
+        training rows): run-off then certifies less than plurality."""
+        rows = np.arange(min(n_samples, 64))
+        sample = self._predict_inputs(take_rows(X_members, rows))
+        called = (self._constants < 0) & (self.partition_sizes_ > 0)
+        warn_one_hot_runoff(self._outputs(sample, "scores"), called, self.score_method_)
 
     def _check_fitted_members(self, members):
         """Hook: reject members that cannot serve (SS-DPA checks -1)."""
@@ -776,6 +796,8 @@ class BasePartitionEnsemble(
             votes=votes,
             classes=self.classes_,
             new_label=self._rule().new_label,
+            # a frame's index, so the report joins back to the rows
+            index=getattr(X, "index", None) if _is_frame(X) else None,
         )
 
     # -- predict -------------------------------------------------------------

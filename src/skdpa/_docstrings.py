@@ -29,7 +29,7 @@ _SHARED = {
         fingerprint per member.""",
     "n_jobs": """n_jobs : int, default=None
         Members fitted (and predicted) in parallel through joblib. ``None``
-        means 1 unless in a :func:`joblib.parallel_backend` context; ``-1``
+        means 1 unless in a :func:`joblib.parallel_config` context; ``-1``
         uses all processors. Any joblib backend works (e.g. ``"dask"``).
         Each member runs with one BLAS/OpenMP/torch thread by default (see
         :func:`skdpa.config_context`): the parallelism is across members.""",
@@ -42,8 +42,10 @@ _SHARED = {
         each fit, so successive fits differ (as scikit-learn documents
         it). The global RNG is never used.""",
     "verbose": """verbose : int, default=0
-        Show a progress bar over all members (``tqdm`` if installed,
-        otherwise joblib's messages).""",
+        Show a progress bar over all members while fitting; it stays on
+        screen after the fit. ``tqdm`` draws it when installed; otherwise a
+        line on stderr about every tenth of the members says how many are
+        done and the time so far.""",
     "fitted_common": """classes_ : ndarray of shape (`n_classes_`,)
         Class labels (``classes`` when given).
     n_classes_ : int

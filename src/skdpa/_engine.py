@@ -21,6 +21,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from ._members import involves_torch, num_rows, set_random_states
+from ._warnings import collect_member_warnings, member_scope
 
 __all__ = ["check_member_travels", "fit_members", "member_outputs"]
 
@@ -128,19 +129,20 @@ def _fit_batch(template, source, batch, member_threads, torch_member):
             member = set_random_states(clone(template), task.seed)
             X_fit, y_fit, params = source.member_data(task)
             try:
-                if torch_member:
-                    from .torch import seeded_fit
+                with member_scope(task.index):
+                    if torch_member:
+                        from .torch import seeded_fit
 
-                    member = seeded_fit(
-                        member,
-                        X_fit,
-                        y_fit,
-                        task.seed,
-                        params,
-                        n_threads=member_threads,
-                    )
-                else:
-                    member.fit(X_fit, y_fit, **params)
+                        member = seeded_fit(
+                            member,
+                            X_fit,
+                            y_fit,
+                            task.seed,
+                            params,
+                            n_threads=member_threads,
+                        )
+                    else:
+                        member.fit(X_fit, y_fit, **params)
                 check_member_travels(member)
             except Exception as exc:
                 where = _describe(task.index, member, task.n_rows)
@@ -157,13 +159,9 @@ def _batches(items, n_batches):
 
 
 def _progress_bar(total, desc, verbose):
-    if not verbose:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # joblib's own verbose messages take over
-        return None
-    return tqdm(total=total, desc=desc, unit="member", leave=verbose > 1)
+    from ._progress import progress_bar
+
+    return progress_bar(total, desc, verbose)
 
 
 def constant_member(c, n_rows):
@@ -223,6 +221,8 @@ def fit_members(
     # overhead per member small; the source travels once per batch (loky
     # memory-maps large arrays), each task carries only its indices.
     n_batches = 1 if workers == 1 else 4 * workers
+    if bar is not None:
+        n_batches = max(n_batches, 20)  # the bar moves about every 5%
     torch_member = involves_torch(template)
     parallel = Parallel(
         n_jobs=n_jobs,
@@ -230,15 +230,19 @@ def fit_members(
         return_as="generator" if bar is not None else "list",
     )
     batches = _batches(tasks, n_batches)
-    results = parallel(
-        delayed(_fit_batch)(template, source, batch, member_threads, torch_member)
-        for batch in batches
-    )
-    for batch, fitted in zip(batches, results, strict=True):
-        for task, member in zip(batch, fitted, strict=True):
-            members[task.index] = member
-        if bar is not None:
-            bar.update(len(fitted))
+    with collect_member_warnings(len(tasks), "fitting") as member_warnings:
+        results = parallel(
+            delayed(member_warnings.worker(_fit_batch))(
+                template, source, batch, member_threads, torch_member
+            )
+            for batch in batches
+        )
+        for batch, returned in zip(batches, results, strict=True):
+            fitted = member_warnings.unwrap(returned)
+            for task, member in zip(batch, fitted, strict=True):
+                members[task.index] = member
+            if bar is not None:
+                bar.update(len(fitted))
     if bar is not None:
         bar.close()
     return members
@@ -346,7 +350,8 @@ def _output_batch(batch, X, kind, method, n_classes, out):
     for index, member, n_rows in batch:
         where = _describe(index, member, n_rows)
         try:
-            out[:, index] = _member_block(member, X, kind, method, n_classes, where)
+            with member_scope(index):
+                out[:, index] = _member_block(member, X, kind, method, n_classes, where)
         except Exception as exc:
             _add_note(exc, f"skdpa: raised by {where} while predicting.")
             raise
@@ -412,9 +417,16 @@ def member_outputs(
     # Most predict methods release the GIL (NumPy, torch). Each thread gets
     # member_threads BLAS threads, so n_jobs threads do not oversubscribe.
     torch_member = any(involves_torch(m) for _, m, _ in work[:1])
-    with _thread_limits(member_threads, torch_member):
-        Parallel(n_jobs=n_jobs, require="sharedmem")(
-            delayed(_output_batch)(batch, X, kind, method, n_classes, out)
+    with (
+        _thread_limits(member_threads, torch_member),
+        collect_member_warnings(len(work), "predicting") as member_warnings,
+    ):
+        parts = Parallel(n_jobs=n_jobs, require="sharedmem")(
+            delayed(member_warnings.worker(_output_batch))(
+                batch, X, kind, method, n_classes, out
+            )
             for batch in batches
         )
+        for part in parts:
+            member_warnings.unwrap(part)
     return out

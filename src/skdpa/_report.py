@@ -37,6 +37,9 @@ class CertificateReport(Bunch):
     ``new_label`` bool
         Whether the label set was inferred from ``y`` (``classes=None``), so
         that the certificate also covers a new label.
+    ``index`` (n,) or None
+        The index of ``X`` when it was a pandas DataFrame or Series, so the
+        report joins back to the rows; ``None`` otherwise.
 
     :meth:`to_frame` gives one row per sample, per-class arrays spread over
     columns ``votes[<class>]`` and ``targeted_radius[<class>]`` (and
@@ -51,8 +54,23 @@ class CertificateReport(Bunch):
         frame : pandas.DataFrame
             Columns ``y_pred``, ``radius``, ``runner_up``, then
             ``votes[<class>]`` and ``targeted_radius[<class>]`` for every class.
+            Its index is that of ``X`` when ``X`` was a DataFrame (join it back
+            with ``X.join(frame)``), else ``0 .. n - 1``.
+
+        Raises
+        ------
+        ImportError
+            When pandas is not installed; the arrays of the report itself need
+            no pandas.
         """
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError(
+                "CertificateReport.to_frame() needs pandas, which is not "
+                "installed: pip install pandas. The report's arrays (report.y_pred, "
+                "report.radius, report.votes, ...) need no pandas."
+            ) from exc
 
         columns = {
             "y_pred": self.y_pred,
@@ -65,4 +83,4 @@ class CertificateReport(Bunch):
                 columns[f"{name}[{label}]"] = values[:, j]
         if self.get("new_label", False):
             columns["targeted_radius[<new label>]"] = self.targeted_radius[:, -1]
-        return pd.DataFrame(columns)
+        return pd.DataFrame(columns, index=self.get("index"))

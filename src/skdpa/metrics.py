@@ -11,7 +11,7 @@ estimator, so they also work on stored predictions.
 import numbers
 
 import numpy as np
-from sklearn.metrics import make_scorer
+from sklearn.metrics._scorer import _Scorer
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 __all__ = [
@@ -188,6 +188,43 @@ def median_certified_radius(y_true, y_pred, radius):
     return float(median)
 
 
+def _certifying_step(estimator, X):
+    """The estimator that certifies, and ``X`` as it reaches that estimator.
+
+    An estimator with ``predict_certified`` certifies itself. A fitted
+    :class:`~sklearn.pipeline.Pipeline` whose last step certifies: ``X`` goes
+    through the earlier steps' ``transform`` first. A fitted search
+    (:class:`~sklearn.model_selection.GridSearchCV` and the like): its
+    ``best_estimator_``. Only the last step is certified: what the earlier steps
+    learnt from the whole training set is outside the guarantee.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if hasattr(estimator, "predict_certified"):
+        return estimator, X
+    if isinstance(estimator, Pipeline):
+        if not estimator.steps:
+            raise TypeError("The pipeline has no steps; nothing certifies.")
+        final = estimator.steps[-1][1]
+        if len(estimator.steps) > 1:
+            X = estimator[:-1].transform(X)
+        if final is not None and final != "passthrough":
+            return _certifying_step(final, X)
+    elif hasattr(estimator, "best_estimator_"):
+        return _certifying_step(estimator.best_estimator_, X)
+    elif hasattr(estimator, "cv_results_"):
+        raise TypeError(
+            f"This {type(estimator).__name__} was fitted with refit=False: it has "
+            "no best_estimator_ to certify. Refit it (refit=True, the default)."
+        )
+    raise TypeError(
+        "estimator must have a predict_certified method returning (y_pred, "
+        "radius) (a fitted DPAClassifier or SSDPAClassifier), or be a Pipeline "
+        "whose last step has one or a fitted search over one (best_estimator_); "
+        f"got {type(estimator).__name__}."
+    )
+
+
 def _certified_accuracy_score(y_true, prediction, *, budget):
     """Score function for make_scorer: `prediction` is ``(y_pred, radius)``."""
     try:
@@ -209,10 +246,19 @@ def make_certified_scorer(budget):
     {"k": [10, 50, 100]}, scoring=make_certified_scorer(5))`` picks the ``k``
     that keeps the most test points correct against 5 poisoned samples.
 
-    It is built with :func:`sklearn.metrics.make_scorer`, so it works wherever
-    scikit-learn accepts a scorer (``GridSearchCV``, ``cross_val_score``,
-    ``cross_validate``). In a dict of several scorers, ``predict_certified`` runs
-    once per fold and is shared by all budgets.
+    It is a scikit-learn scorer, so it works wherever scikit-learn accepts one
+    (``GridSearchCV``, ``cross_val_score``, ``cross_validate``). In a dict of
+    several scorers, ``predict_certified`` runs once per fold and is shared by
+    all budgets.
+
+    The estimator scored may also be a :class:`~sklearn.pipeline.Pipeline`
+    whose last step is a certified classifier, or a fitted search over one
+    (its ``best_estimator_``). The earlier steps of a pipeline transform ``X``
+    and the last step certifies: the radius counts poisoned samples *of the
+    last step's training set*. A step before it that is fit on the whole
+    training set (a scaler, PCA) is outside the guarantee: one poisoned sample
+    can move what it learnt, and with it every prediction. Put such steps
+    inside the base estimator, where each member fits its own.
 
     Parameters
     ----------
@@ -242,6 +288,19 @@ def make_certified_scorer(budget):
     {'k': 20}
     >>> float(search.cv_results_["mean_test_score"][0])
     0.0
+
+    Through a pipeline whose last step certifies (a fixed, data-independent
+    transform before it):
+
+    >>> import numpy as np
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> pipe = make_pipeline(FunctionTransformer(np.sqrt),
+    ...                      DPAClassifier(KNeighborsClassifier(1), k=20))
+    >>> scores = cross_val_score(pipe, X, y, scoring=make_certified_scorer(3), cv=3)
+    >>> bool(np.isnan(scores).any())
+    False
     """
     budgets, is_scalar = _check_budget(budget)
     if not is_scalar:
@@ -249,11 +308,27 @@ def make_certified_scorer(budget):
             f"budget must be a single number for a scorer; got an array of shape "
             f"{budgets.shape}. Pass a dict of scorers to score several budgets."
         )
-    # A tuple response_method names a method by preference order; scikit-learn
-    # calls estimator.predict_certified(X) and hands its output to the score
-    # function untouched, caching it across the scorers of a multimetric dict.
-    return make_scorer(
+    return _CertifiedScorer(
         _certified_accuracy_score,
-        response_method=("predict_certified",),
-        budget=budget,
+        sign=1,
+        kwargs={"budget": budget},
+        response_method=("predict_certified", "predict"),
     )
+
+
+class _CertifiedScorer(_Scorer):
+    """make_scorer's scorer, certifying through pipelines and searches.
+
+    scikit-learn calls ``method_caller(estimator, name, X)``, which caches the
+    output per method name across the scorers of a multimetric dict: here the
+    method is always the certifying step's ``predict_certified``, so one call
+    per fold serves every budget. ``"predict"`` in the response methods only
+    lets scikit-learn's multimetric cache accept a Pipeline (which has no
+    ``predict_certified`` of its own); it is never called.
+    """
+
+    def _score(self, method_caller, estimator, X, y_true, **kwargs):
+        final, X_final = _certifying_step(estimator, X)
+        prediction = method_caller(final, "predict_certified", X_final)
+        scoring_kwargs = {**self._kwargs, **kwargs}
+        return self._sign * self._score_func(y_true, prediction, **scoring_kwargs)

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from .metrics import _check_targets, certified_accuracy
+from .metrics import _certifying_step, _check_targets, certified_accuracy
 
 __all__ = ["CertifiedAccuracyDisplay"]
 
@@ -346,7 +346,12 @@ class CertifiedAccuracyDisplay:
         ----------
         estimator : estimator instance
             Fitted :class:`~skdpa.DPAClassifier`, :class:`~skdpa.SSDPAClassifier`
-            or any classifier with ``predict_certified(X) -> (y_pred, radius)``.
+            or any classifier with ``predict_certified(X) -> (y_pred, radius)``;
+            or a fitted :class:`~sklearn.pipeline.Pipeline` whose last step is
+            one (``X`` goes through the earlier steps' ``transform``, and only
+            the last step is certified), or a fitted search such as
+            :class:`~sklearn.model_selection.GridSearchCV` (its
+            ``best_estimator_``).
 
         X : array-like of shape (n_samples, n_features) or sequence of str
             Test inputs.
@@ -395,18 +400,14 @@ class CertifiedAccuracyDisplay:
         >>> display.ax_.get_xlabel()
         'Attack size (training samples inserted, removed or relabelled)'
         """
-        if not hasattr(estimator, "predict_certified"):
-            raise TypeError(
-                "estimator must have a predict_certified method (a fitted "
-                f"DPAClassifier or SSDPAClassifier); got {type(estimator).__name__}."
-            )
-        y_pred, radius = estimator.predict_certified(X)
+        final, X_final = _certifying_step(estimator, X)
+        y_pred, radius = final.predict_certified(X_final)
         return cls.from_predictions(
             y,
             y_pred,
             radius,
-            name=_estimator_name(estimator) if name is None else name,
-            xlabel=_attack_xlabel(estimator),
+            name=_estimator_name(final) if name is None else name,
+            xlabel=_attack_xlabel(final),
             ax=ax,
             plot_clean_accuracy=plot_clean_accuracy,
             clean_accuracy_kw=clean_accuracy_kw,

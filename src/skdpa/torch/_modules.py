@@ -15,6 +15,17 @@ from torch.nn import functional as F
 
 def _as_images(x, image_shape):
     """Rows of flattened pixels -> float32 batch of images ``(n, C, H, W)``."""
+    n_values = 1
+    for size in image_shape:
+        n_values *= int(size)
+    if x.ndim != 2 or x.shape[1] != n_values:
+        # torch's own reshape error names neither the module nor the fix
+        raise ValueError(
+            f"image_shape={tuple(image_shape)} needs rows of {n_values} values; "
+            f"got input of shape {tuple(x.shape)}. Pass the shape of your images "
+            "to the module, e.g. make_skorch_member(..., "
+            "module__image_shape=(1, 8, 8)) for 8x8 grey images."
+        )
     return x.reshape(-1, *image_shape).to(torch.float32)
 
 

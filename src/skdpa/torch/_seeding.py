@@ -116,6 +116,47 @@ def _cuda_devices():
     return []
 
 
+_INDUCTOR_CONFIG = "torch._inductor.config"
+
+
+def _use_deterministic_algorithms(mode, warn_only):
+    """``torch.use_deterministic_algorithms`` without loading Inductor for it.
+
+    The public function imports ``torch._inductor.config`` (and with it
+    ``torch._dynamo``) only to copy the flag into Inductor's config: 6.5 s in
+    a fresh worker process on a busy 2-core machine, as long as importing
+    torch itself, paid by every worker before its first member. When Inductor
+    is not loaded nothing compiled with it can run, so the core flag alone is
+    set; :func:`seeded_torch` also sets ``TORCHINDUCTOR_DETERMINISTIC`` for
+    the block, which Inductor reads if a member loads it (``torch.compile``).
+    """
+    if _INDUCTOR_CONFIG in sys.modules or not hasattr(
+        torch._C, "_set_deterministic_algorithms"
+    ):
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
+
+
+@contextlib.contextmanager
+def _inductor_deterministic_if_loaded_later():
+    """Inductor reads ``TORCHINDUCTOR_DETERMINISTIC`` once, when first
+    imported: set it for the block when Inductor is not loaded yet."""
+    if _INDUCTOR_CONFIG in sys.modules:
+        yield
+        return
+    key = "TORCHINDUCTOR_DETERMINISTIC"
+    previous = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
+
+
 @contextlib.contextmanager
 def seeded_torch(seed):
     """Seed torch, NumPy's and Python's global generators, then restore them.
@@ -151,16 +192,20 @@ def seeded_torch(seed):
     # its handle is created, i.e. at the first CUDA matmul of the process.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     try:
-        with torch.random.fork_rng(devices=_cuda_devices()):
+        with (
+            torch.random.fork_rng(devices=_cuda_devices()),
+            _inductor_deterministic_if_loaded_later(),
+        ):
             torch.manual_seed(seed)
             np.random.seed(seed)
             random.seed(seed)
-            torch.use_deterministic_algorithms(True, warn_only=True)
+            _use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
             yield
     finally:
-        torch.use_deterministic_algorithms(det, warn_only=det_warn)
+        # Inductor loaded inside the block has its flag put back too
+        _use_deterministic_algorithms(det, warn_only=det_warn)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
         np.random.set_state(np_state)
         random.setstate(py_state)
