@@ -12,18 +12,20 @@ Small skorch members (:class:`skdpa.torch.CompactCNN` on 8x8 digits,
 
 Also printed: the time to import torch and skorch in a fresh interpreter,
 which every new worker pays once. One run each (a shared machine: read the
-load average printed with the results). Usage::
+load average printed with the results). Timing, load, the machine header and
+the run's record under ``benchmarks/results/bench_torch_n_jobs/`` come from
+``_harness``. Usage::
 
-    python benchmarks/bench_torch_n_jobs.py      # about 2 minutes on 2 cores
+    python benchmarks/bench_torch_n_jobs.py          # about 2 minutes on 2 cores
+    python benchmarks/bench_torch_n_jobs.py --quick  # smoke run: 2 epochs only
 """
 
-import os
-import platform
+import argparse
 import subprocess
 import sys
-import time
 
 import numpy as np
+from _harness import Run, timed
 from sklearn.datasets import load_digits
 
 from skdpa import DPAClassifier
@@ -39,26 +41,32 @@ def _import_time():
     return float(out.stdout)
 
 
-def _fit_time(X, y, epochs, n_jobs):
+def _fit(X, y, epochs, n_jobs):
     member = make_skorch_member(
         n_classes=10, max_epochs=epochs, module__image_shape=(1, 8, 8)
     )
     clf = DPAClassifier(member, k=10, classes=range(10), n_jobs=n_jobs, random_state=0)
-    start = time.perf_counter()
-    clf.fit(X, y)
-    return time.perf_counter() - start, clf
+    wall, _, _ = timed(lambda: clf.fit(X, y))
+    return wall, clf
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: max_epochs=2 only"
+    )
+    args = parser.parse_args(argv)
+    run = Run(__file__, args)
+    run.header()
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
-    print(f"{platform.node()} {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    print(f"load average before: {os.getloadavg()}")
-    print(f"import torch, skorch in a fresh interpreter: {_import_time():.2f} s")
-    for epochs in (2, 30):
-        seq, a = _fit_time(X, y, epochs, n_jobs=1)
-        first, b = _fit_time(X, y, epochs, n_jobs=2)
-        second, c = _fit_time(X, y, epochs, n_jobs=2)
+    imports = _import_time()
+    print(f"import torch, skorch in a fresh interpreter: {imports:.2f} s")
+    results = {"import_s": imports}
+    for epochs in (2,) if args.quick else (2, 30):
+        seq, a = _fit(X, y, epochs, n_jobs=1)
+        first, b = _fit(X, y, epochs, n_jobs=2)
+        second, c = _fit(X, y, epochs, n_jobs=2)
         same = np.array_equal(a.vote_counts(X), b.vote_counts(X)) and np.array_equal(
             a.vote_counts(X), c.vote_counts(X)
         )
@@ -67,7 +75,13 @@ def main():
             f"{first:6.2f} s ({first / seq:.2f}x) | n_jobs=2 reused workers "
             f"{second:6.2f} s ({second / seq:.2f}x) | same votes: {same}"
         )
-    print(f"load average after: {os.getloadavg()}")
+        results[f"epochs_{epochs}"] = {
+            "n_jobs_1_s": seq,
+            "n_jobs_2_first_s": first,
+            "n_jobs_2_reused_s": second,
+            "same_votes": bool(same),
+        }
+    run.save(results)
 
 
 if __name__ == "__main__":
