@@ -51,7 +51,7 @@ from sklearn.utils.validation import (
 from ._config import get_config
 from ._engine import fit_members, member_outputs
 from ._fingerprint import row_digests
-from ._hashing import content_hash, is_text_input, take_rows
+from ._hashing import content_hash, is_text_input, take_rows, warn_lossy_integers
 from ._members import (
     fit_accepts,
     involves_torch,
@@ -333,6 +333,9 @@ class BasePartitionEnsemble(
         # would round integers beyond 2**53 to float64.
         if _is_frame(X):
             return X, X
+        if isinstance(X, list | tuple):
+            # hashed cell by cell, not as the array NumPy infers from all rows
+            return checked, X
         return checked, checked
 
     def _unlabeled_mask(self, y):
@@ -491,9 +494,10 @@ class BasePartitionEnsemble(
             return X
         if _is_frame(X):
             return X
-        return check_array(
+        checked = check_array(
             X, accept_sparse=True, dtype=None, ensure_all_finite=False, estimator=self
         )
+        return X if isinstance(X, list | tuple) else checked
 
     def _warm_key(self):
         """Digest of every parameter that shapes members beyond their data."""
@@ -590,6 +594,7 @@ class BasePartitionEnsemble(
         self._check_torch_member(estimator)
 
         h = content_hash(X_content)
+        warn_lossy_integers(X_content, type(self).__name__)
         aligned = [
             np.asarray(v)
             for _, v in sorted(params.items())
