@@ -131,6 +131,11 @@ class Certificate:
             f"training samples ({layout}, {self.n_voting} voting; largest "
             f"reachable radius {self.max_radius}). "
         )
+        if self.threat_model == "relabelling":
+            text += (
+                "A label changed to, from or between classes and unlabeled "
+                "(-1) counts as one flip; the samples themselves are trusted. "
+            )
         if self.label_set == "given":
             text += "Labels are encoded against the given classes."
         else:
