@@ -50,7 +50,7 @@ from sklearn.utils.validation import (
 
 from ._config import get_config
 from ._engine import fit_members, member_outputs
-from ._fingerprint import row_digests
+from ._fingerprint import row_digests, warm_key
 from ._hashing import content_hash, is_text_input, take_rows, warn_lossy_integers
 from ._members import (
     fit_accepts,
@@ -505,16 +505,17 @@ class BasePartitionEnsemble(
         return X if isinstance(X, list | tuple) else checked
 
     def _warm_key(self):
-        """Digest of every parameter that shapes members beyond their data."""
-        import joblib
-
-        params = self.get_params(deep=True)
-        for name in ("warm_start", "n_jobs", "verbose", "voting"):
-            params.pop(name, None)
-        try:
-            return joblib.hash((type(self).__name__, params))
-        except Exception:  # noqa: BLE001 - unpicklable parameter: never reuse
-            return None
+        """Digest of every parameter that shapes members beyond their data
+        (functions and classes by code and identity; see ``warm_key``)."""
+        estimator = self._base_estimator()
+        extra = ()
+        if involves_torch(estimator) or (
+            getattr(self, "embedding", None) is not None
+            and involves_torch(self.embedding)
+        ):
+            extra = ("member_threads", get_config()["member_threads"])
+        exclude = ("warm_start", "n_jobs", "verbose", "voting")
+        return warm_key(self, exclude=exclude, extra=extra)
 
     # -- fit -----------------------------------------------------------------
 
