@@ -230,3 +230,14 @@ def test_ssdpa_embedding_function_redefined_refits_the_embedding(digits):
     assert clf.refitted_.all()
     assert_array_equal(clf.embedding_.transform(X_test), X_test**2)
     _assert_warm_equals_cold(clf, lambda: make(second), X, y, X_test)
+
+
+def test_a_pickled_ensemble_keeps_its_members_on_a_warm_refit(digits):
+    import pickle
+
+    X, y, _ = digits
+    member = make_pipeline(FunctionTransformer(np.sqrt), LogisticRegression())
+    clf = DPAClassifier(member, k=4, warm_start=True).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(clf))
+    loaded.fit(X, y)
+    assert not loaded.refitted_.any()

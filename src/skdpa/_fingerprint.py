@@ -9,8 +9,8 @@ partition that keeps its digest, unlike the 64-bit placement hash.
 """
 
 import hashlib
-import marshal
 import pickle
+import sys
 import types
 
 import numpy as np
@@ -167,16 +167,55 @@ def member_fingerprint(kind, seed, digests, layout, fit_rows, target, extra=b"")
 # -- the warm key: every parameter that shapes members beyond their data --------
 
 
+def _const_key(value):
+    if isinstance(value, types.CodeType):
+        return ("code", _code_digest(value))
+    if isinstance(value, tuple):
+        return tuple(_const_key(v) for v in value)
+    if isinstance(value, frozenset):  # set order may follow salted hashes
+        return ("frozenset", tuple(sorted(repr(_const_key(v)) for v in value)))
+    return (type(value).__name__, repr(value))
+
+
 def _code_digest(code):
-    # marshal covers the bytecode, constants, names and nested code objects
-    return hashlib.blake2b(marshal.dumps(code), digest_size=16).hexdigest()
+    """Digest of a code object: bytecode, constants (nested code included),
+    names and signature; not its file name or line numbers."""
+    parts = (
+        code.co_code,
+        _const_key(code.co_consts),
+        code.co_names,
+        code.co_varnames,
+        code.co_freevars,
+        code.co_cellvars,
+        code.co_argcount,
+        code.co_posonlyargcount,
+        code.co_kwonlyargcount,
+        code.co_flags,
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+def _identity(obj):
+    """A function's or class's identity: its importable name when that name
+    resolves to this very object (stable across processes), else its ``id``
+    (a stale definition, a lambda, a local function or class)."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    qualname = getattr(obj, "__qualname__", None)
+    if module is not None and qualname:
+        found = module
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is obj:
+            return ("name", obj.__module__, qualname)
+    return ("id", id(obj))
 
 
 def _class_token(cls):
     """A class by identity and by the code of the methods it defines.
 
     Identity tells a class redefined under the same name (a notebook cell run
-    again) from the old one; the code guards against a reused ``id``.
+    again) from the old one; the code tells apart two definitions that each
+    resolve by name at the time they are used.
     """
     methods = []
     for name, value in sorted(vars(cls).items()):
@@ -184,13 +223,7 @@ def _class_token(cls):
         code = getattr(func, "__code__", None)
         if isinstance(code, types.CodeType):
             methods.append((name, _code_digest(code)))
-    return (
-        "class",
-        cls.__module__,
-        cls.__qualname__,
-        tuple(id(c) for c in cls.__mro__),
-        tuple(methods),
-    )
+    return ("class", tuple(_identity(c) for c in cls.__mro__), tuple(methods))
 
 
 def _key_hasher():
@@ -209,12 +242,7 @@ def _key_hasher():
             if isinstance(obj, type):
                 self.save(_class_token(obj))
                 return
-            token = (
-                "global",
-                getattr(obj, "__module__", None),
-                getattr(obj, "__qualname__", getattr(obj, "__name__", None)),
-                id(obj),
-            )
+            token = ("global", _identity(obj))
             if not isinstance(obj, types.FunctionType) or id(obj) in self._open:
                 self.save(token)
                 return
@@ -250,8 +278,10 @@ def warm_key(estimator, exclude=(), extra=()):
     among them, however deeply nested (a ``FunctionTransformer``'s ``func``,
     a member's own class, a closure's cells), also by identity and code, so a
     function or class redefined under the same name (a notebook cell edited
-    and run again) is a different key. Identities hold within one process: an
-    unpickled ensemble refits every member on its first warm fit.
+    and run again) is a different key. A function or class is identified by
+    its importable name when that name resolves to it (stable across
+    processes: a loaded ensemble keeps its members on a warm refit), else by
+    its ``id`` in this process.
 
     Parameters
     ----------
