@@ -15,6 +15,7 @@ time and never changes a result.
 
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
 from numbers import Integral, Real
 
@@ -48,6 +49,7 @@ _MAX_QUERIES = 4
 _lock = threading.RLock()
 _graphs = OrderedDict()  # key -> _Graph (with its sparse operator)
 _queries = OrderedDict()  # (graph key, query digest) -> (distances, indices)
+_loaded = weakref.WeakValueDictionary()  # graphs of loaded members, shared
 _stats = {"graph_hits": 0, "graph_misses": 0, "query_hits": 0, "query_misses": 0}
 
 
@@ -126,7 +128,14 @@ class _Graph:
         return {"key": self.key, "X": self.X, "sigma2": self.sigma2, "S": None}
 
     def __setstate__(self, state):
+        # A file is not this process's computation: the operator is dropped
+        # (rebuilt from the rows if needed) and the key is recomputed from the
+        # rows it describes, so a query cached under it is what the rows give.
         self.__dict__.update(state)
+        self.S = None
+        X = np.ascontiguousarray(self.X)
+        key = self.key if isinstance(self.key, tuple) and len(self.key) == 3 else ()
+        self.key = ("loaded", _digest(X), *map(repr, key[1:]))
 
 
 def _build_graph(key, X, n_neighbors):
@@ -168,14 +177,18 @@ def _shared_graph(X, n_neighbors, metric):
 
 
 def _intern(graph):
-    """One copy of a graph's rows per process (members unpickled in batches)."""
+    """One copy of a loaded graph per process (members unpickled in batches).
+
+    Loaded graphs are shared among loaded members only, in a table of their
+    own that fits never read: loading never writes the cache of graphs built
+    by this process, so nothing in a file reaches a later fit.
+    """
     with _lock:
-        cached = _graphs.get(graph.key)
-        if cached is not None:
+        ref = (graph.key, float(graph.sigma2))
+        cached = _loaded.get(ref)
+        if cached is not None and np.array_equal(cached.X, graph.X):
             return cached
-        _graphs[graph.key] = graph
-        while len(_graphs) > _MAX_GRAPHS:
-            _graphs.popitem(last=False)
+        _loaded[ref] = graph
         return graph
 
 
