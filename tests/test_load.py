@@ -117,3 +117,20 @@ def test_a_loaded_member_still_predicts_with_its_own_graph():
     ss.clear_graph_cache()
     loaded = skdpa.load(sio.dumps(member))
     assert_array_equal(loaded.predict_proba(X), expected)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("n_features", [3, 37])
+def test_knn_label_spreading_outputs_do_not_depend_on_the_batch(metric, n_features):
+    rng = np.random.default_rng(n_features)
+    X = rng.normal(size=(400, n_features)).astype(np.float32) * 10
+    y = np.where(rng.random(400) < 0.3, (X[:, 0] > 0).astype(int), -1)
+    member = ss.KNNLabelSpreading(n_neighbors=7, metric=metric).fit(X, y)
+    queries = rng.normal(size=(300, n_features)) * 10
+    batch = member.predict_proba(queries)
+    order = rng.permutation(len(queries))
+    assert_array_equal(member.predict_proba(queries[order]), batch[order])
+    for size in (1, 2, 5, 17):
+        for start in range(0, 60, size):
+            part = member.predict_proba(queries[start : start + size])
+            assert_array_equal(part, batch[start : start + size])
