@@ -51,7 +51,14 @@ from sklearn.utils.validation import (
 from ._config import get_config
 from ._engine import fit_members, member_outputs
 from ._fingerprint import row_digests, warm_key
-from ._hashing import content_hash, is_text_input, take_rows, warn_lossy_integers
+from ._hashing import (
+    check_text_sequence,
+    content_hash,
+    is_text_input,
+    take_rows,
+    warn_lossy_integers,
+)
+from ._labels import check_label_kinds
 from ._members import (
     fit_accepts,
     involves_torch,
@@ -303,6 +310,7 @@ class BasePartitionEnsemble(
         hashed canonically), 1-D sequences of strings (text pipelines), and
         DataFrames (passed to the members as they are).
         """
+        check_text_sequence(X)
         if is_text_input(X):
             if not reset and not getattr(self, "_text_input", False):
                 raise ValueError(
@@ -374,6 +382,7 @@ class BasePartitionEnsemble(
                     "classes must be a 1-D array-like of at least 2 labels; got "
                     f"{self.classes!r}."
                 )
+            check_label_kinds(self.classes, y_lab)
             if len(np.unique(classes)) != len(classes):
                 raise ValueError(f"classes must not repeat a label; got {classes!r}.")
             if np.any(self._unlabeled_mask(classes)):
@@ -495,6 +504,7 @@ class BasePartitionEnsemble(
 
     def _check_X_unfitted(self, X):
         """Validate X for a method that needs no fitted state (sets nothing)."""
+        check_text_sequence(X)
         if is_text_input(X):
             return X
         if _is_frame(X):

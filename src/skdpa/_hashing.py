@@ -40,8 +40,9 @@ Canonical value of a cell (decided from that cell alone)
   missing value).
 - **Bytes**, **datetimes** (``pd.Timestamp``, ``datetime.datetime`` and
   ``date``, ``np.datetime64``: one canonical instant, time-zone-aware values
-  converted to UTC) and **timedeltas**; categorical columns hash by their
-  values.
+  converted to UTC), **times of day** (``datetime.time``: microseconds after
+  midnight, UTC when aware) and **timedeltas**; categorical columns hash by
+  their values.
 - Anything else (dicts, lists, complex numbers, arbitrary objects) raises a
   ``TypeError`` that names the cell; nothing falls back silently.
 
@@ -413,6 +414,13 @@ def _time_cell(v):
         return _TOKEN, _time_token(b"t", (v - _EPOCH_DATE).days, (86400, 1))
     if isinstance(v, datetime.timedelta):
         return _TOKEN, _time_token(b"d", _microseconds(v), (1, 10**6))
+    if isinstance(v, datetime.time):
+        # a time of day: microseconds after midnight (UTC when aware)
+        micro = ((v.hour * 60 + v.minute) * 60 + v.second) * 10**6 + v.microsecond
+        offset = v.utcoffset()
+        if offset is not None:
+            micro = (micro - _microseconds(offset)) % (86400 * 10**6)
+        return _TOKEN, _time_token(b"T", micro, (1, 10**6))
     return None
 
 
@@ -967,6 +975,44 @@ def is_text_input(X):
     except TypeError:
         return False
     return text
+
+
+def check_text_sequence(X):
+    """Raise when X looks like documents but one element is not text.
+
+    A 1-D list or tuple whose elements are mostly strings, with one that is a
+    number or other scalar, would otherwise be read as a column of mixed cells
+    or rejected with a shape error that does not name the element.
+
+    Parameters
+    ----------
+    X : object
+        Any input.
+
+    Examples
+    --------
+    >>> from skdpa._hashing import check_text_sequence
+    >>> check_text_sequence(["spam", "ham"])
+    >>> check_text_sequence(["spam", 3])
+    Traceback (most recent call last):
+    ...
+    ValueError: X looks like a sequence of documents, but element 1 is int 3:
+    every element must be a str (or bytes, or a missing value).
+    """
+    if not isinstance(X, list | tuple) or not X:
+        return
+    if not any(isinstance(v, str | bytes) for v in X):
+        return
+    for i, v in enumerate(X):
+        if isinstance(v, str | bytes) or _is_missing(v):
+            continue
+        if isinstance(v, list | tuple | np.ndarray):
+            return  # rows of a 2-D input
+        raise ValueError(
+            f"X looks like a sequence of documents, but element {i} is "
+            f"{type(v).__name__} {reprlib.repr(v)}: every element must be a str "
+            "(or bytes, or a missing value)."
+        )
 
 
 def take_rows(X, rows):

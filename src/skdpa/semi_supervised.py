@@ -688,6 +688,16 @@ class SemiSupervisedVoting(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 f"weights must have one entry per estimator ({len(self.estimators)}); "
                 f"got {len(self.weights)}."
             )
+        if self.weights is not None:
+            weights = np.asarray(self.weights, dtype=np.float64)
+            if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+                raise ValueError(
+                    f"weights must be non-negative and finite; got {weights.tolist()}."
+                )
+            if not weights.sum() > 0:
+                raise ValueError(
+                    f"weights must sum to a positive number; got {list(self.weights)}."
+                )
         X, y, labeled = _check_semi_supervised_y(X, y, self)
         self.classes_ = np.unique(y[labeled])
         self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
