@@ -273,3 +273,9 @@ def test_csv_round_trip_with_one_junk_row_keeps_clean_partitions(reader, case):
     assert_array_equal(
         clf.assign_partitions(dirty.iloc[keep]), clf.assign_partitions(clean)
     )
+
+
+def test_errors_name_the_column_by_its_position_in_the_frame():
+    frame = pd.DataFrame({"z": [1.0, 2.0], "a": ["x", {"bad": 1}]})
+    with pytest.raises(TypeError, match=r"row 1, column 1: dict"):
+        content_hash(frame)

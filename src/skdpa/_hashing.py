@@ -806,31 +806,36 @@ def _name_key(name):
     return (2, 0, f"{type(name).__module__}.{type(name).__qualname__}:{name!r}")
 
 
-def _by_column_name(X):
-    """The frame with its columns sorted by name (stable for repeated names).
+def _column_ranks(X):
+    """Position of each column of a frame among its columns sorted by name.
 
     A column is identified by its name, not its position: the same records
     with another column order hash alike. Frames whose columns are already in
-    order (a default RangeIndex, sorted names) hash like their array.
+    order (a default RangeIndex, sorted names) hash like their array. Equal
+    names keep their order.
     """
     keys = [_name_key(c) for c in X.columns]
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    if order == list(range(len(keys))):
-        return X
-    return X.iloc[:, order]
+    ranks = np.empty(len(keys), dtype=np.intp)
+    ranks[order] = np.arange(len(keys))
+    return ranks
 
 
 def _frame_blocks(X):
+    """Blocks of a frame, placed at the columns' ranks by name (errors still
+    name a cell's column by its position in the frame)."""
+    ranks = _column_ranks(X)
     by_dtype = {}
     blocks = []
     for j, dtype in enumerate(X.dtypes):
         if _is_dense_dtype(dtype):
             by_dtype.setdefault(dtype, []).append(j)
         else:
-            blocks.append(("cells", np.array([j]), _series_cells(X.iloc[:, j], j)))
+            cells = _series_cells(X.iloc[:, j], j)
+            blocks.append(("cells", ranks[[j]], cells))
     for dtype, cols in by_dtype.items():
         values = X.iloc[:, cols].to_numpy(dtype=dtype)
-        blocks.append(("dense", np.array(cols), values))
+        blocks.append(("dense", ranks[cols], values))
     return blocks
 
 
@@ -841,7 +846,7 @@ def _blocks(X):
     ``("cells", positions, _Cells)``; ``positions`` are column indices.
     """
     if hasattr(X, "iloc") and hasattr(X, "columns"):
-        return X.shape[0], X.shape[1], _frame_blocks(_by_column_name(X))
+        return X.shape[0], X.shape[1], _frame_blocks(X)
     if hasattr(X, "iloc") and hasattr(X, "dtype"):  # a Series: one column
         if _is_dense_dtype(X.dtype):
             return len(X), 1, [("dense", np.array([0]), X.to_numpy().reshape(-1, 1))]
