@@ -241,3 +241,30 @@ def test_a_pickled_ensemble_keeps_its_members_on_a_warm_refit(digits):
     loaded = pickle.loads(pickle.dumps(clf))
     loaded.fit(X, y)
     assert not loaded.refitted_.any()
+
+
+def test_the_warm_key_is_stable_across_processes():
+    import subprocess
+
+    code = (
+        "import numpy as np;"
+        "from sklearn.linear_model import LogisticRegression;"
+        "from sklearn.pipeline import make_pipeline;"
+        "from sklearn.preprocessing import FunctionTransformer;"
+        "from skdpa import DPAClassifier;"
+        "member = make_pipeline(FunctionTransformer(np.sqrt), LogisticRegression());"
+        "print(DPAClassifier(member, k=4)._warm_key())"
+    )
+    env = {"PATH": "", "PYTHONPATH": ":".join(p for p in sys.path if p)}
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**env, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("0", "123")
+    }
+    assert len(keys) == 1
+    assert keys.pop() not in ("", "None")
