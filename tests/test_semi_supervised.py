@@ -322,7 +322,10 @@ def test_ssdpa_label_spreading_radius_is_exact_with_one_label_per_member():
         n_samples=150, centers=3, n_features=3, cluster_std=3.0, random_state=5
     )
     k = 25
-    labeled = np.random.default_rng(5).choice(len(X), k, replace=False)
+    # partitions rank all samples, labeled or not: label one row of each
+    rng = np.random.default_rng(5)
+    slots = spreading_ensemble(k, "plurality").fit(X, y).estimators_samples_
+    labeled = np.array([rng.choice(rows) for rows in slots])
     y_semi = np.full(len(X), -1)
     y_semi[labeled] = y[labeled]
     X_test = X[:12] + 0.01

@@ -197,9 +197,10 @@ def test_a_mixed_object_array_reaches_members_as_is(data):
     )
     clf = DPAClassifier(member, k=3).fit(X_obj, y)
     assert (clf.predict(X_obj) == y).mean() > 0.9
-    frame = pd.DataFrame(X_obj, columns=["x", "colour"])
-    frame["x"] = frame["x"].astype(float)
-    # the same content as a DataFrame lands in the same partitions
+    frame = pd.DataFrame(X_obj, columns=["a_x", "b_colour"])
+    frame["a_x"] = frame["a_x"].astype(float)
+    # the same content as a DataFrame lands in the same partitions (frames
+    # hash their columns in name order: these names are in array order)
     assert_array_equal(clf.assign_partitions(X_obj), clf.assign_partitions(frame))
 
 

@@ -20,6 +20,7 @@ from ._base import Certificate
 from ._config import config_context, get_config, set_config
 from ._dpa import DPAClassifier
 from ._multi_seed import MultiSeedClassifier
+from ._persistence import load
 from ._report import CertificateReport
 from ._ssdpa import SSDPAClassifier
 from .certify import certified_radius
@@ -37,5 +38,6 @@ __all__ = [
     "certify",
     "config_context",
     "get_config",
+    "load",
     "set_config",
 ]

@@ -50,8 +50,15 @@ from sklearn.utils.validation import (
 
 from ._config import get_config
 from ._engine import fit_members, member_outputs
-from ._fingerprint import row_digests
-from ._hashing import content_hash, is_text_input, take_rows
+from ._fingerprint import row_digests, warm_key
+from ._hashing import (
+    check_text_sequence,
+    content_hash,
+    is_text_input,
+    take_rows,
+    warn_lossy_integers,
+)
+from ._labels import check_label_kinds
 from ._members import (
     fit_accepts,
     involves_torch,
@@ -131,6 +138,11 @@ class Certificate:
             f"training samples ({layout}, {self.n_voting} voting; largest "
             f"reachable radius {self.max_radius}). "
         )
+        if self.threat_model == "relabelling":
+            text += (
+                "A label changed to, from or between classes and unlabeled "
+                "(-1) counts as one flip; the samples themselves are trusted. "
+            )
         if self.label_set == "given":
             text += "Labels are encoded against the given classes."
         else:
@@ -298,6 +310,7 @@ class BasePartitionEnsemble(
         hashed canonically), 1-D sequences of strings (text pipelines), and
         DataFrames (passed to the members as they are).
         """
+        check_text_sequence(X)
         if is_text_input(X):
             if not reset and not getattr(self, "_text_input", False):
                 raise ValueError(
@@ -333,6 +346,9 @@ class BasePartitionEnsemble(
         # would round integers beyond 2**53 to float64.
         if _is_frame(X):
             return X, X
+        if isinstance(X, list | tuple):
+            # hashed cell by cell, not as the array NumPy infers from all rows
+            return checked, X
         return checked, checked
 
     def _unlabeled_mask(self, y):
@@ -366,6 +382,7 @@ class BasePartitionEnsemble(
                     "classes must be a 1-D array-like of at least 2 labels; got "
                     f"{self.classes!r}."
                 )
+            check_label_kinds(self.classes, y_lab)
             if len(np.unique(classes)) != len(classes):
                 raise ValueError(f"classes must not repeat a label; got {classes!r}.")
             if np.any(self._unlabeled_mask(classes)):
@@ -487,25 +504,28 @@ class BasePartitionEnsemble(
 
     def _check_X_unfitted(self, X):
         """Validate X for a method that needs no fitted state (sets nothing)."""
+        check_text_sequence(X)
         if is_text_input(X):
             return X
         if _is_frame(X):
             return X
-        return check_array(
+        checked = check_array(
             X, accept_sparse=True, dtype=None, ensure_all_finite=False, estimator=self
         )
+        return X if isinstance(X, list | tuple) else checked
 
     def _warm_key(self):
-        """Digest of every parameter that shapes members beyond their data."""
-        import joblib
-
-        params = self.get_params(deep=True)
-        for name in ("warm_start", "n_jobs", "verbose", "voting"):
-            params.pop(name, None)
-        try:
-            return joblib.hash((type(self).__name__, params))
-        except Exception:  # noqa: BLE001 - unpicklable parameter: never reuse
-            return None
+        """Digest of every parameter that shapes members beyond their data
+        (functions and classes by code and identity; see ``warm_key``)."""
+        estimator = self._base_estimator()
+        extra = ()
+        if involves_torch(estimator) or (
+            getattr(self, "embedding", None) is not None
+            and involves_torch(self.embedding)
+        ):
+            extra = ("member_threads", get_config()["member_threads"])
+        exclude = ("warm_start", "n_jobs", "verbose", "voting")
+        return warm_key(self, exclude=exclude, extra=extra)
 
     # -- fit -----------------------------------------------------------------
 
@@ -590,6 +610,7 @@ class BasePartitionEnsemble(
         self._check_torch_member(estimator)
 
         h = content_hash(X_content)
+        warn_lossy_integers(X_content, type(self).__name__)
         aligned = [
             np.asarray(v)
             for _, v in sorted(params.items())

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BasePartitionEnsemble, _check_positive_int
 from ._docstrings import shared_docs
 from ._hashing import canonical_order, check_hash_values, content_hash, sum_hash
+from ._labels import check_minus_one_class
 from ._members import num_rows
 from ._partition import partition, spread_shifts
 
@@ -145,6 +146,11 @@ class DPAClassifier(BasePartitionEnsemble):
         self.spread = spread
         self.hasher = hasher
 
+    def _check_y(self, y):
+        y, unlabeled = super()._check_y(y)
+        check_minus_one_class(y, type(self).__name__)
+        return y, unlabeled
+
     def _hash(self, X, content=None):
         if self.hasher == "content":
             return content_hash(X) if content is None else content
@@ -152,12 +158,22 @@ class DPAClassifier(BasePartitionEnsemble):
             return sum_hash(X)
         return check_hash_values(self.hasher(X), num_rows(X))
 
+    def _buckets(self, X, h=None):
+        """Bucket of every row in ``[0, k*spread)``, from its hash alone."""
+        _check_positive_int(self.spread, "spread", type(self).__name__)
+        if self.k * self.spread >= 2**64:
+            raise ValueError(
+                "k * spread must be below 2**64 (the hash range); got "
+                f"k={self.k}, spread={self.spread} (k * spread = "
+                f"{self.k * self.spread})."
+            )
+        return (self._hash(X, h) % np.uint64(self.k * self.spread)).astype(np.int64)
+
     def _partition(self, X, h, labeled, y_enc, aligned):
         # Finite aggregation: k*spread buckets, each row trains the members
         # (bucket + s) mod k*spread; spread=1 is DPA's one bucket per member.
-        _check_positive_int(self.spread, "spread", type(self).__name__)
         n_members = self.k * self.spread
-        bucket = (self._hash(X, h) % np.uint64(n_members)).astype(np.int64)
+        bucket = self._buckets(X, h)
         order = canonical_order(X, h, tiebreak=[y_enc, *aligned])
         return partition(
             bucket,
@@ -201,5 +217,4 @@ class DPAClassifier(BasePartitionEnsemble):
             X = self._check_X_unfitted(X)
         _check_positive_int(self.k, "k", type(self).__name__)
         _check_positive_int(self.spread, "spread", type(self).__name__)
-        n_buckets = np.uint64(self.k * self.spread)
-        return (self._hash(X) % n_buckets).astype(np.int64)
+        return self._buckets(X)

@@ -40,8 +40,9 @@ Canonical value of a cell (decided from that cell alone)
   missing value).
 - **Bytes**, **datetimes** (``pd.Timestamp``, ``datetime.datetime`` and
   ``date``, ``np.datetime64``: one canonical instant, time-zone-aware values
-  converted to UTC) and **timedeltas**; categorical columns hash by their
-  values.
+  converted to UTC), **times of day** (``datetime.time``: microseconds after
+  midnight, UTC when aware) and **timedeltas**; categorical columns hash by
+  their values.
 - Anything else (dicts, lists, complex numbers, arbitrary objects) raises a
   ``TypeError`` that names the cell; nothing falls back silently.
 
@@ -64,6 +65,7 @@ import os
 import re
 import reprlib
 import sys
+import warnings
 from collections.abc import Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 
@@ -100,6 +102,19 @@ _FLOAT, _BIG, _TOKEN = 0, 1, 2
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# Words a reader may leave as text after one junk row made the column text:
+# the spellings of booleans pandas and pyarrow read, and of inf and NaN that
+# float parsers accept (case-insensitive, optional sign).
+_BOOL_WORDS = {"True": 1.0, "true": 1.0, "TRUE": 1.0}
+_BOOL_WORDS.update({"False": 0.0, "false": 0.0, "FALSE": 0.0})
+_FLOAT_WORD = re.compile(r"([+-]?)(inf|infinity|nan)", re.IGNORECASE)
+# ISO 8601 instants: a date, optionally a time (minutes, seconds, up to 9
+# fraction digits) and, after a time, "Z" or an offset.
+_ISO_INSTANT = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
 _RECORD = np.dtype([("tag", "u1"), ("word", "<u8")])  # packed: 9 bytes
 _TABLE_DTYPES = (np.dtype(bool), np.dtype(np.int8), np.dtype(np.uint8))
 _FLOAT_TYPES = (float, np.float64, np.float32, np.float16, bool, np.bool_)
@@ -251,8 +266,48 @@ def _number_cell(v):
     raise _Unhashable(v)
 
 
+def _iso_instant_cell(match):
+    """(kind, token) of an ISO 8601 instant, or None if it names no instant.
+
+    The token is the one of the same instant as a date or datetime value
+    (time-zone offsets converted to UTC), exactly, to the nanosecond.
+    """
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        days = (datetime.date(int(year), int(month), int(day)) - _EPOCH_DATE).days
+    except ValueError:
+        return None
+    seconds = days * 86400
+    if hour is not None:
+        h, m, sec = int(hour), int(minute), int(second or 0)
+        if h > 23 or m > 59 or sec > 59:
+            return None
+        seconds += h * 3600 + m * 60 + sec
+    if zone is not None and zone != "Z":
+        zh, zm = int(zone[1:3]), int(zone[-2:])
+        if zh > 23 or zm > 59:
+            return None
+        offset = zh * 3600 + zm * 60
+        seconds -= offset if zone[0] == "+" else -offset
+    digits = fraction or ""
+    count = seconds * 10 ** len(digits) + int(digits or 0)
+    return _TOKEN, _time_token(b"t", count, (1, 10 ** len(digits)))
+
+
 def _string_cell(s):
-    """(kind, value) of a string cell: a number if it spells one, else a token."""
+    """(kind, value) of a string cell: a number, boolean, inf/NaN word or ISO
+    instant if it spells one, else a token (see the module docstring)."""
+    word = _BOOL_WORDS.get(s)
+    if word is not None:
+        return _FLOAT, _float_word(word)
+    if len(s) <= 9 and _FLOAT_WORD.fullmatch(s) is not None:
+        return _FLOAT, _float_word(float(s))
+    if len(s) >= 10 and s[4:5] == "-":
+        instant = _ISO_INSTANT.fullmatch(s)
+        if instant is not None:
+            cell = _iso_instant_cell(instant)
+            if cell is not None:
+                return cell
     if _NUMBER.fullmatch(s) is not None:
         if _INTEGER.fullmatch(s) is not None:
             sign = "-" if s[0] == "-" else ""
@@ -359,6 +414,13 @@ def _time_cell(v):
         return _TOKEN, _time_token(b"t", (v - _EPOCH_DATE).days, (86400, 1))
     if isinstance(v, datetime.timedelta):
         return _TOKEN, _time_token(b"d", _microseconds(v), (1, 10**6))
+    if isinstance(v, datetime.time):
+        # a time of day: microseconds after midnight (UTC when aware)
+        micro = ((v.hour * 60 + v.minute) * 60 + v.second) * 10**6 + v.microsecond
+        offset = v.utcoffset()
+        if offset is not None:
+            micro = (micro - _microseconds(offset)) % (86400 * 10**6)
+        return _TOKEN, _time_token(b"T", micro, (1, 10**6))
     return None
 
 
@@ -735,17 +797,45 @@ def _series_cells(s, position):
     return _object_cells(s.to_numpy(dtype=object).reshape(-1, 1), pos)
 
 
+def _name_key(name):
+    """Sort key of a column name: numbers by value, then strings, then others."""
+    if isinstance(name, numbers.Real) and not isinstance(name, bool | np.bool_):
+        return (0, name if name == name else math.inf, "")
+    if isinstance(name, str):
+        return (1, 0, name)
+    return (2, 0, f"{type(name).__module__}.{type(name).__qualname__}:{name!r}")
+
+
+def _column_ranks(X):
+    """Position of each column of a frame among its columns sorted by name.
+
+    A column is identified by its name, not its position: the same records
+    with another column order hash alike. Frames whose columns are already in
+    order (a default RangeIndex, sorted names) hash like their array. Equal
+    names keep their order.
+    """
+    keys = [_name_key(c) for c in X.columns]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    ranks = np.empty(len(keys), dtype=np.intp)
+    ranks[order] = np.arange(len(keys))
+    return ranks
+
+
 def _frame_blocks(X):
+    """Blocks of a frame, placed at the columns' ranks by name (errors still
+    name a cell's column by its position in the frame)."""
+    ranks = _column_ranks(X)
     by_dtype = {}
     blocks = []
     for j, dtype in enumerate(X.dtypes):
         if _is_dense_dtype(dtype):
             by_dtype.setdefault(dtype, []).append(j)
         else:
-            blocks.append(("cells", np.array([j]), _series_cells(X.iloc[:, j], j)))
+            cells = _series_cells(X.iloc[:, j], j)
+            blocks.append(("cells", ranks[[j]], cells))
     for dtype, cols in by_dtype.items():
         values = X.iloc[:, cols].to_numpy(dtype=dtype)
-        blocks.append(("dense", np.array(cols), values))
+        blocks.append(("dense", ranks[cols], values))
     return blocks
 
 
@@ -890,6 +980,44 @@ def is_text_input(X):
     except TypeError:
         return False
     return text
+
+
+def check_text_sequence(X):
+    """Raise when X looks like documents but one element is not text.
+
+    A 1-D list or tuple whose elements are mostly strings, with one that is a
+    number or other scalar, would otherwise be read as a column of mixed cells
+    or rejected with a shape error that does not name the element.
+
+    Parameters
+    ----------
+    X : object
+        Any input.
+
+    Examples
+    --------
+    >>> from skdpa._hashing import check_text_sequence
+    >>> check_text_sequence(["spam", "ham"])
+    >>> check_text_sequence(["spam", 3])
+    Traceback (most recent call last):
+    ...
+    ValueError: X looks like a sequence of documents, but element 1 is int 3:
+    every element must be a str (or bytes, or a missing value).
+    """
+    if not isinstance(X, list | tuple) or not X:
+        return
+    if not any(isinstance(v, str | bytes) for v in X):
+        return
+    for i, v in enumerate(X):
+        if isinstance(v, str | bytes) or _is_missing(v):
+            continue
+        if isinstance(v, list | tuple | np.ndarray):
+            return  # rows of a 2-D input
+        raise ValueError(
+            f"X looks like a sequence of documents, but element {i} is "
+            f"{type(v).__name__} {reprlib.repr(v)}: every element must be a str "
+            "(or bytes, or a missing value)."
+        )
 
 
 def take_rows(X, rows):
@@ -1486,3 +1614,83 @@ def unique_sample_ids(X, h):
     ids = np.empty(len(order), dtype=np.int64)
     ids[order] = np.cumsum(new_group) - 1
     return ids
+
+
+# -- information lost before the hasher sees it -----------------------------------
+
+
+def _lossy_float_column(values):
+    """True if a float column looks like integer ids beyond float64's 2**53."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if not finite.size or np.abs(finite).max() <= _EXACT_INT:
+        return False
+    return bool((finite == np.floor(finite)).all())
+
+
+def lossy_integer_columns(X):
+    """Columns whose integers may have been rounded before they were hashed.
+
+    A float column whose values are all integers and reach beyond ``2**53``
+    most likely held integer ids that a reader stored as float64 (pandas does
+    so when one cell is empty): float64 cannot hold every such integer, so
+    distinct ids may have become equal and no hasher can tell them apart. The
+    check reads each column alone and changes no hash; :class:`DPAClassifier`
+    and :class:`SSDPAClassifier` warn at fit when it finds one.
+
+    Parameters
+    ----------
+    X : array-like, sparse matrix, DataFrame or sequence
+        The data.
+
+    Returns
+    -------
+    columns : list
+        Names (DataFrames) or indices (arrays) of such columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa._hashing import lossy_integer_columns
+    >>> lossy_integer_columns(np.array([[2.0**60, 0.5], [np.nan, 1.5]]))
+    [0]
+    """
+    if hasattr(X, "iloc") and hasattr(X, "columns"):
+        found = []
+        for j, dtype in enumerate(X.dtypes):
+            numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
+            if isinstance(numpy_dtype, np.dtype) and numpy_dtype.kind == "f":
+                column = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+                if _lossy_float_column(column):
+                    found.append(X.columns[j])
+        return found
+    if sp.issparse(X):
+        if X.dtype.kind != "f":
+            return []
+        X = sp.csc_matrix(X)
+        return [
+            j
+            for j in range(X.shape[1])
+            if _lossy_float_column(X.data[X.indptr[j] : X.indptr[j + 1]])
+        ]
+    dtype = getattr(X, "dtype", None)
+    if not isinstance(dtype, np.dtype) or dtype.kind != "f" or np.ndim(X) != 2:
+        return []
+    return [j for j in range(X.shape[1]) if _lossy_float_column(X[:, j])]
+
+
+def warn_lossy_integers(X, owner):
+    """Warn (UserWarning) about :func:`lossy_integer_columns`, with the fix."""
+    columns = lossy_integer_columns(X)
+    if not columns:
+        return
+    named = ", ".join(f"column {c!r}" for c in columns[:5])
+    warnings.warn(
+        f"{owner}: {named} holds integers beyond 2**53 stored as float64, which "
+        "rounds distinct integers to equal values before they are hashed (pandas "
+        "reads an integer column as float64 when one cell is empty). Load it "
+        'exactly: pd.read_csv(..., dtype={"id": "Int64"}) (dtype="Int64") or '
+        'dtype_backend="pyarrow"; see "What voids a certificate".',
+        UserWarning,
+        stacklevel=3,
+    )

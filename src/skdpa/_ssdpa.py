@@ -32,20 +32,19 @@ class SSDPAClassifier(BasePartitionEnsemble):
     """Semi-Supervised Deep Partition Aggregation (Levine & Feizi, ICLR 2021).
 
     Certifies each prediction against label flips (Theorem 2). The samples are
-    trusted, their labels are not: labeled samples are put in a canonical order
-    of their content alone and sample number ``i`` joins partition ``i %% k``,
-    so partitions differ in size by at most one (up to duplicate groups) and a
-    label flip touches exactly one member. Identical samples share a partition
-    whatever their labels (the paper's appendix G), so any change to the labels
-    of a group of duplicates counts as one flip.
+    trusted, their labels are not: all samples, labeled or not, are put in a
+    canonical order of their content alone and sample number ``i`` joins
+    partition ``i %% k``; an unlabeled sample keeps its slot and trains no
+    member. A label flip touches exactly one member. Identical samples share a
+    partition whatever their labels (the paper's appendix G), so any change to
+    the labels of a group of duplicates counts as one flip.
 
-    What counts as a flip: changing the label of a labeled sample (to another
-    class, or with ``classes=None`` to any label). Turning a labeled row into an
-    unlabeled one (``y == -1``), or the reverse, changes the set of labeled
-    samples and so the sorted order: it is not covered by the label-flip radius
-    with ``partitioning="sorted"``. With ``partitioning="hash"`` each sample's
-    partition depends on its content alone, so such a change also touches one
-    member.
+    What counts as a flip: changing the label of a sample to another class
+    (with ``classes=None`` to any label), to unlabeled (``y == -1``) or from
+    unlabeled to a class, with either ``partitioning``: no such change moves
+    another sample. Partitions hold equal numbers of samples (up to one, and up
+    to duplicate groups); their numbers of labeled samples vary with where the
+    unlabeled ones fall. Inserting or removing samples is not covered.
 
     Unlabeled rows are marked ``y == -1`` (scikit-learn's semi-supervised
     convention). With string labels use an object array holding ``-1`` for
@@ -81,7 +80,8 @@ class SSDPAClassifier(BasePartitionEnsemble):
         Fit every member on all samples, labels hidden (``-1``) outside its
         partition. For semi-supervised base estimators.
     partitioning : {"sorted", "hash"}, default="sorted"
-        ``"sorted"``: the paper's sorted-index partitioning (equal sizes).
+        ``"sorted"``: the paper's sorted-index partitioning over all samples
+        (equal sizes, counting unlabeled samples).
         ``"hash"``: the content hash of :class:`DPAClassifier` (appendix E),
         which does not depend on the other samples.
     %(voting)s
@@ -104,7 +104,8 @@ class SSDPAClassifier(BasePartitionEnsemble):
     shifts_ : ndarray of shape (1,)
         ``[0]``: each labeled sample trains one member.
     estimators_samples_ : list of k ndarrays
-        Indices of each partition's labeled training rows.
+        Indices of each partition's labeled training rows (its unlabeled
+        samples train no member; ``partition_sizes_`` counts labeled rows).
 
     See Also
     --------
@@ -121,8 +122,8 @@ class SSDPAClassifier(BasePartitionEnsemble):
     ...                       embedding=PCA(20, random_state=0))
     >>> clf = clf.fit(X[:1490], y[:1490])
     >>> y_pred, flips = clf.predict_certified(X[1490:])
-    >>> int(clf.partition_sizes_.min()), int(clf.partition_sizes_.max())
-    (74, 75)
+    >>> int(clf.partition_sizes_.sum()), int(clf.partition_sizes_.max())
+    (1490, 75)
     """
 
     _parameter_constraints: dict = {
@@ -238,8 +239,10 @@ class SSDPAClassifier(BasePartitionEnsemble):
         if self.partitioning == "hash":
             bucket[rows] = (h[rows] % np.uint64(self.k)).astype(np.int64)
         else:
-            ids = unique_sample_ids(take_rows(X, rows), h[rows])
-            bucket[rows] = ids % self.k
+            # Rank over every sample, labeled or not (the samples are trusted):
+            # a label changed to or from -1 then moves no other sample.
+            ids = unique_sample_ids(X, h)
+            bucket[rows] = ids[rows] % self.k
         return bucket
 
     def _partition(self, X, h, labeled, y_enc, aligned):

@@ -54,6 +54,9 @@ __all__ = [
 # Rough bound, in bytes, on the working arrays of one chunk of rows together;
 # the members' outputs themselves are read chunk by chunk, never copied whole.
 _WORK_BYTES = 1 << 23
+# the most classes whose vote counts (int64, plus abstentions) fit one row
+# of the work budget
+_MAX_CLASSES = _WORK_BYTES // 8 - 1
 
 # ---------------------------------------------------------------------------
 # Theorem 1 on stored vote counts
@@ -76,6 +79,11 @@ def _check_votes(votes):
             raise ValueError(
                 f"votes must be integer counts; got an array of dtype {votes.dtype}."
             )
+    if votes.dtype.kind == "u" and votes.size and votes.max() >= 2**63:
+        raise ValueError(
+            f"votes must be below 2**63; got a maximum of {votes.max()} (counts "
+            "of members are far smaller: is this the right array?)."
+        )
     votes = votes.astype(np.int64, copy=False)
     if votes.size and votes.min() < 0:
         raise ValueError(
@@ -195,7 +203,20 @@ def _check_n_classes(n_classes):
         or n_classes < 1
     ):
         raise ValueError(f"n_classes must be an integer >= 1; got {n_classes!r}.")
+    if n_classes > _MAX_CLASSES:
+        raise ValueError(
+            f"n_classes must be at most {_MAX_CLASSES} (one row's vote counts "
+            f"within the {_WORK_BYTES >> 20} MiB work budget); got {n_classes}."
+        )
     return int(n_classes)
+
+
+def _check_per_class(per_class):
+    if not isinstance(per_class, bool | np.bool_):
+        raise ValueError(
+            f"per_class must be a bool; got {type(per_class).__name__} {per_class!r}."
+        )
+    return bool(per_class)
 
 
 def _check_member_predictions(member_predictions, n_classes):
@@ -799,6 +820,7 @@ def plurality_certify(
            [ 0, -1,  1]])
     """
     n_classes = _check_n_classes(n_classes)
+    per_class = _check_per_class(per_class)
     pred = _check_member_predictions(member_predictions, n_classes)
     shifts = _check_shifts(shifts, pred.shape[1])
     new_label = _check_new_label(new_label)
@@ -1162,6 +1184,7 @@ def runoff_certify(
     >>> targeted
     array([[-1,  1,  1]])
     """
+    per_class = _check_per_class(per_class)
     scores = _check_member_scores(member_scores)
     shifts = _check_shifts(shifts, scores.shape[1])
     unseen = float(unseen_score) if _check_new_label(new_label) else None

@@ -15,6 +15,7 @@ time and never changes a result.
 
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
 from numbers import Integral, Real
 
@@ -48,6 +49,7 @@ _MAX_QUERIES = 4
 _lock = threading.RLock()
 _graphs = OrderedDict()  # key -> _Graph (with its sparse operator)
 _queries = OrderedDict()  # (graph key, query digest) -> (distances, indices)
+_loaded = weakref.WeakValueDictionary()  # graphs of loaded members, shared
 _stats = {"graph_hits": 0, "graph_misses": 0, "query_hits": 0, "query_misses": 0}
 
 
@@ -68,42 +70,57 @@ def _prepare(X, metric):
     return X
 
 
+def _exact_sq_distances(queries, base, rows, cols):
+    """Squared distances of the pairs (rows[i], cols[i]), each computed from
+    its two rows alone (float64 differences summed along the row), so a
+    pair's value never depends on the other rows of the batch."""
+    out = np.empty(len(rows), dtype=np.float64)
+    step = max(1, (1 << 20) // max(1, base.shape[1]))
+    for a in range(0, len(rows), step):
+        diff = base[cols[a : a + step]].astype(np.float64)
+        diff -= queries[rows[a : a + step]]
+        np.einsum("ij,ij->i", diff, diff, out=out[a : a + step])
+    return out
+
+
 def _nearest(queries, base, n_neighbors, exclude_self):
     """Squared distances and indices of the nearest rows of ``base``.
 
-    Brute force in blocks; neighbours are ordered by distance and then by
-    index, so the result is a deterministic function of the two arrays. With
+    Brute force in blocks: a float32 matrix product proposes candidates (every
+    row within its rounding-error bound of the k-th distance), whose exact
+    distances are then computed pair by pair. Neighbours are ordered by that
+    distance and then by index, so each query's result is a deterministic
+    function of that query and ``base`` alone, whatever else is in the batch
+    (a matrix product's last bits depend on the block's shape). With
     ``exclude_self`` (queries is base) row ``i`` is never its own neighbour;
     an identical row elsewhere still is.
     """
     base_sq = np.einsum("ij,ij->i", base, base, dtype=np.float64)
+    # |float32 dot - exact dot| <= d * 2**-24 * sum|q_i b_i| (any order);
+    # doubled, with room for the float64 terms
+    unit = (base.shape[1] + 4) * 2.0**-22
+    base_max = float(base_sq.max()) if len(base_sq) else 0.0
     n = len(queries)
     dist = np.empty((n, n_neighbors), dtype=np.float64)
     index = np.empty((n, n_neighbors), dtype=np.int64)
     for start in range(0, n, _BLOCK):
         block = queries[start : start + _BLOCK]
+        block_sq = np.einsum("ij,ij->i", block, block, dtype=np.float64)
         d2 = base_sq[None, :] - 2.0 * (block @ base.T).astype(np.float64)
-        d2 += np.einsum("ij,ij->i", block, block, dtype=np.float64)[:, None]
-        np.maximum(d2, 0.0, out=d2)
+        d2 += block_sq[:, None]
         rows = np.arange(len(block))
         if exclude_self:
             d2[rows, start + rows] = np.inf
-        part = np.argpartition(d2, n_neighbors - 1, axis=1)[:, :n_neighbors]
-        part_d = d2[rows[:, None], part]
-        # argpartition picks any of the rows tied with the k-th distance:
-        # where there are more of them, take the smallest indices
-        kth = part_d.max(axis=1)
-        tied = np.flatnonzero(
-            np.count_nonzero(d2 <= kth[:, None], axis=1) > n_neighbors
-        )
-        for r in tied:
-            candidates = np.flatnonzero(d2[r] <= kth[r])
-            best = candidates[np.lexsort((candidates, d2[r, candidates]))]
-            part[r] = best[:n_neighbors]
-            part_d[r] = d2[r, part[r]]
-        order = np.lexsort((part, part_d), axis=1)
-        index[start : start + len(block)] = np.take_along_axis(part, order, axis=1)
-        dist[start : start + len(block)] = np.take_along_axis(part_d, order, axis=1)
+        kth = np.partition(d2, n_neighbors - 1, axis=1)[:, n_neighbors - 1]
+        margin = unit * (block_sq + base_max) + 1e-300
+        cand_rows, cand_cols = np.nonzero(d2 <= (kth + margin)[:, None])
+        exact = _exact_sq_distances(block, base, cand_rows, cand_cols)
+        order = np.lexsort((cand_cols, exact, cand_rows))
+        cand_rows, cand_cols, exact = cand_rows[order], cand_cols[order], exact[order]
+        first = np.searchsorted(cand_rows, rows)
+        take = first[:, None] + np.arange(n_neighbors)[None, :]
+        index[start : start + len(block)] = cand_cols[take]
+        dist[start : start + len(block)] = exact[take]
     return dist, index
 
 
@@ -126,7 +143,14 @@ class _Graph:
         return {"key": self.key, "X": self.X, "sigma2": self.sigma2, "S": None}
 
     def __setstate__(self, state):
+        # A file is not this process's computation: the operator is dropped
+        # (rebuilt from the rows if needed) and the key is recomputed from the
+        # rows it describes, so a query cached under it is what the rows give.
         self.__dict__.update(state)
+        self.S = None
+        X = np.ascontiguousarray(self.X)
+        key = self.key if isinstance(self.key, tuple) and len(self.key) == 3 else ()
+        self.key = ("loaded", _digest(X), *map(repr, key[1:]))
 
 
 def _build_graph(key, X, n_neighbors):
@@ -168,14 +192,18 @@ def _shared_graph(X, n_neighbors, metric):
 
 
 def _intern(graph):
-    """One copy of a graph's rows per process (members unpickled in batches)."""
+    """One copy of a loaded graph per process (members unpickled in batches).
+
+    Loaded graphs are shared among loaded members only, in a table of their
+    own that fits never read: loading never writes the cache of graphs built
+    by this process, so nothing in a file reaches a later fit.
+    """
     with _lock:
-        cached = _graphs.get(graph.key)
-        if cached is not None:
+        ref = (graph.key, float(graph.sigma2))
+        cached = _loaded.get(ref)
+        if cached is not None and np.array_equal(cached.X, graph.X):
             return cached
-        _graphs[graph.key] = graph
-        while len(_graphs) > _MAX_GRAPHS:
-            _graphs.popitem(last=False)
+        _loaded[ref] = graph
         return graph
 
 
@@ -660,6 +688,16 @@ class SemiSupervisedVoting(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 f"weights must have one entry per estimator ({len(self.estimators)}); "
                 f"got {len(self.weights)}."
             )
+        if self.weights is not None:
+            weights = np.asarray(self.weights, dtype=np.float64)
+            if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+                raise ValueError(
+                    f"weights must be non-negative and finite; got {weights.tolist()}."
+                )
+            if not weights.sum() > 0:
+                raise ValueError(
+                    f"weights must sum to a positive number; got {list(self.weights)}."
+                )
         X, y, labeled = _check_semi_supervised_y(X, y, self)
         self.classes_ = np.unique(y[labeled])
         self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
