@@ -17,8 +17,8 @@ from helpers import DiesOnceTree, FailsOnRows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
-from sklearn.datasets import load_digits
 from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
@@ -99,7 +99,7 @@ def test_dataframe_fit_is_the_in_memory_fit(client, data, npartitions):
     X, y = data
     frame = pd.DataFrame(X, columns=[f"p{i}" for i in range(X.shape[1])])
     frame["kind"] = np.where(np.arange(len(X)) % 3 == 0, "a", "b")  # hashed as text
-    frame["label"] = np.asarray(["c%d" % v for v in y], dtype=object)
+    frame["label"] = np.asarray([f"c{v}" for v in y], dtype=object)
     ddf = dd.from_pandas(frame, npartitions=npartitions)
     features = [c for c in frame.columns if c.startswith("p")]
     member = make_pipeline(
