@@ -115,6 +115,22 @@ def test_dataframe_fit_is_the_in_memory_fit(client, data, npartitions):
     assert list(dk.feature_names_in_) == list(mem.feature_names_in_)
 
 
+def test_parquet_label_column_read_with_the_features(client, data, tmp_path):
+    """Dask reads a lone label column with fewer, fused partitions than the
+    features; X and y still pair row for row."""
+    X, y = data
+    frame = pd.DataFrame(X, columns=[f"p{i}" for i in range(X.shape[1])])
+    frame["label"] = y
+    for i, part in enumerate(np.array_split(np.arange(len(X)), 5)):
+        frame.iloc[part].to_parquet(tmp_path / f"part{i}.parquet", index=False)
+    ddf = dd.read_parquet(tmp_path)
+    X_dask, y_dask = ddf.drop(columns="label"), ddf["label"]
+    mem = DPAClassifier(_tree(), k=5, random_state=0)
+    mem.fit(X_dask.compute(), y_dask.compute())
+    dk = DPAClassifier(_tree(), k=5, random_state=0).fit(X_dask, y_dask)
+    _assert_same_fit(mem, dk, X_dask.compute().iloc[:100])
+
+
 @settings(
     max_examples=4,
     deadline=None,
@@ -282,6 +298,9 @@ def test_unsupported_inputs_raise(client, data):
         DPAClassifier(k=3).fit(Xd, y)
     with pytest.raises(TypeError, match=r"needs X to be a dask.array.Array"):
         DPAClassifier(k=3).fit(X, yd)
+    frame = dd.from_pandas(pd.DataFrame(X), npartitions=2)
+    with pytest.raises(TypeError, match=r"X and y of one family: .* a frame and"):
+        DPAClassifier(k=3).fit(frame, da.from_array(y, chunks=475))
     with pytest.raises(ValueError, match=r"needs a 2-D X .* ndim=1"):
         DPAClassifier(k=3).fit(Xd[:, 0], yd)
     with pytest.raises(ValueError, match=r"scalar fit parameters only; 'sample_"):

@@ -129,8 +129,33 @@ def _check_chunks_known(arr, what):
         )
 
 
+_LABEL = "__skdpa_label__"
+
+
+def _misaligned(n_x, n_y):
+    return ValueError(
+        f"y must be partitioned like X: a block of X has {n_x} rows and the "
+        f"matching block of y {n_y}. Take both from one collection "
+        "(ddf.drop(columns='label') and ddf['label'])."
+    )
+
+
+def _join(X, y):
+    """One partition of X with its labels as a last column, paired by position."""
+    if len(X) != len(y):
+        raise _misaligned(len(X), len(y))
+    return X.assign(**{_LABEL: np.asarray(y)})
+
+
 def _blocks(X, y, name):
-    """(list of delayed X blocks, list of delayed y blocks), after checks."""
+    """[(delayed X block, delayed y block or None)], after the checks.
+
+    A DataFrame and its labels travel as one collection (the labels as a last
+    column, joined partition by partition): Dask may otherwise read a lone
+    label column with fewer, larger partitions than the features.
+    """
+    import dask.dataframe as dd
+
     kx = _kind(X)
     ky = _kind(y) if is_dask_collection(y) else None
     if kx is None:
@@ -150,6 +175,12 @@ def _blocks(X, y, name):
             f"{name}.fit on Dask input needs a 2-D X (a DataFrame, or an Array of "
             "shape (n_samples, n_features)); got a Series. Use s.to_frame()."
         )
+    if (kx == "array") != (ky == "array"):
+        raise TypeError(
+            f"{name}.fit on Dask input takes X and y of one family: a Dask "
+            "DataFrame with a Dask Series, or a Dask Array with a Dask Array; got "
+            f"a {kx} and a {ky}."
+        )
     if kx == "array":
         if X.ndim != 2:
             raise ValueError(
@@ -157,44 +188,46 @@ def _blocks(X, y, name):
                 f"(n_samples, n_features); got a Dask array with ndim={X.ndim}."
             )
         _check_chunks_known(X, "X")
-        if X.numblocks[1] > 1:  # one block per row range; moves no data home
-            X = X.rechunk({1: -1})
-        x_blocks = list(X.to_delayed().ravel())
-    else:
-        x_blocks = list(X.to_delayed())
-    if ky == "array":
         if y.ndim != 1:
             raise ValueError(
                 f"y must be a 1-D Dask array; got a Dask array with ndim={y.ndim}."
             )
         _check_chunks_known(y, "y")
-        y_blocks = list(y.to_delayed().ravel())
-    else:
-        y_blocks = list(y.to_delayed())
-    if len(x_blocks) != len(y_blocks):
+    n_x = X.numblocks[0] if kx == "array" else X.npartitions
+    n_y = y.numblocks[0] if ky == "array" else y.npartitions
+    if n_x != n_y:
         raise ValueError(
-            f"y must be partitioned like X: X has {len(x_blocks)} blocks, y has "
-            f"{len(y_blocks)}. Take both from one collection (ddf.drop(columns="
-            "'label') and ddf['label']), or rechunk y to X.chunks[0]."
+            f"y must be partitioned like X: X has {n_x} blocks, y has {n_y}. Take "
+            "both from one collection (ddf.drop(columns='label') and "
+            "ddf['label']), or rechunk y to X.chunks[0]."
         )
-    if kx == "array" and ky == "array" and tuple(X.chunks[0]) != tuple(y.chunks[0]):
+    if kx == "frame":
+        if X.known_divisions and y.known_divisions and X.divisions != y.divisions:
+            raise ValueError(
+                "y must be partitioned like X: their divisions differ. Take both "
+                "from one DataFrame (ddf.drop(columns='label') and ddf['label'])."
+            )
+        if _LABEL in X.columns:
+            raise ValueError(f"X must not have a column named {_LABEL!r}.")
+        meta = X._meta.assign(**{_LABEL: np.asarray(y._meta)})
+        joined = dd.map_partitions(_join, X, y, align_dataframes=False, meta=meta)
+        return [(block, None) for block in joined.to_delayed()]
+    if tuple(X.chunks[0]) != tuple(y.chunks[0]):
         raise ValueError(
             "y must be partitioned like X: row chunks differ (X.chunks[0]="
             f"{tuple(X.chunks[0])[:5]}..., y.chunks[0]={tuple(y.chunks[0])[:5]}...). "
             "Use y.rechunk((X.chunks[0],))."
         )
-    if (
-        kx == "frame"
-        and ky == "series"
-        and X.known_divisions
-        and y.known_divisions
-        and tuple(X.divisions) != tuple(y.divisions)
-    ):
-        raise ValueError(
-            "y must be partitioned like X: their divisions differ. Take both "
-            "from one DataFrame (ddf.drop(columns='label') and ddf['label'])."
-        )
-    return x_blocks, y_blocks
+    if X.numblocks[1] > 1:  # one block per row range; moves no data home
+        X = X.rechunk({1: -1})
+    return list(zip(X.to_delayed().ravel(), y.to_delayed().ravel(), strict=True))
+
+
+def _xy(X, y):
+    """A block's (X, labels): a joined DataFrame block is split here."""
+    if y is None:
+        return X.drop(columns=_LABEL), X[_LABEL].to_numpy()
+    return X, y
 
 
 def _check_ssdpa(est, name):
@@ -267,14 +300,12 @@ def _labels(y):
 
 def _block_facts(est, X, y):
     """Rows and distinct labels of one block (validated as the fit does)."""
+    X, y = _xy(X, y)
     _, X_content = est._check_X(X, reset=False)
     y = _labels(y)
     n = X_content.shape[0]
     if len(y) != n:
-        raise ValueError(
-            f"y must be partitioned like X: a block of X has {n} rows and the "
-            f"matching block of y {len(y)}. Take both from one collection."
-        )
+        raise _misaligned(n, len(y))
     unlabeled = est._unlabeled_mask(y)
     return {
         "n": n,
@@ -295,6 +326,7 @@ def _encode(y, classes, unlabeled):
 
 def _split_block(est, X, y, classes, n_members, shifts, n_groups):
     """Cut one block into one piece per group of members."""
+    X, y = _xy(X, y)
     X_members, X_content = est._check_X(X, reset=False)
     y = _labels(y)
     unlabeled = est._unlabeled_mask(y)
@@ -422,7 +454,7 @@ def dask_fit(est, X, y, fit_params):
     name = type(est).__name__
     client = _client(name)
     _check_ssdpa(est, name)
-    x_blocks, y_blocks = _blocks(X, y, name)
+    blocks = _blocks(X, y, name)
     _check_fit_params(fit_params, name)
 
     previous = None
@@ -444,7 +476,7 @@ def dask_fit(est, X, y, fit_params):
         client.compute(
             [
                 dask.delayed(_block_facts, pure=False)(worker_est, xb, yb)
-                for xb, yb in zip(x_blocks, y_blocks, strict=True)
+                for xb, yb in blocks
             ]
         )
     )
@@ -489,12 +521,12 @@ def dask_fit(est, X, y, fit_params):
     if old is not None and len(old) != n_members:
         old = None
 
-    n_groups = _n_groups(client, n_members, len(x_blocks))
+    n_groups = _n_groups(client, n_members, len(blocks))
     split = [
         dask.delayed(_split_block, nout=n_groups, pure=False)(
             worker_est, xb, yb, classes, n_members, shifts, n_groups
         )
-        for xb, yb in zip(x_blocks, y_blocks, strict=True)
+        for xb, yb in blocks
     ]
     torch_member = involves_torch(estimator)
     member_threads = get_config()["member_threads"]
