@@ -4,7 +4,8 @@ Writes its data sets as parquet (generated on the workers, seeded per
 partition) to a temporary directory, then measures:
 
 (a) client memory: ``DPAClassifier.fit`` from ``dd.read_parquet`` of a data set
-    larger than the cluster's total worker memory limit (spilling allowed).
+    larger than the cluster's total worker memory limit (spilling allowed);
+    200 float64 features by default, so that 2 GiB is about 1.3 million rows.
     Reports the client's peak RSS growth during the fit (goal < 300 MB) and
     whether any worker was lost (goal: none).
 (b) Dask fit vs in-memory fit of the same rows (both read the same parquet
@@ -16,8 +17,8 @@ partition) to a temporary directory, then measures:
 Every size is an option; the defaults are a smoke run of about two minutes
 on two shared cores. The full figures of the docs page::
 
-    python benchmarks/bench_dask.py --memory-gb 2.0 --worker-memory 0.6 \\
-        --rows 1000000 --scaling 100000,1000000,10000000
+    python benchmarks/bench_dask.py --memory-gb 2.0 --worker-memory 0.75 \\
+        --rows 1000000 --scaling 100000,300000,1000000
 
 Each run prints the machine, versions, load average and the command.
 """
@@ -117,14 +118,15 @@ def bench_memory(client, tmp, args):
     from skdpa import DPAClassifier
 
     path = os.path.join(tmp, "memory")
-    n_rows = int(args.memory_gb * 2**30 / (8 * (args.features + 1)))
+    d = args.memory_features
+    n_rows = int(args.memory_gb * 2**30 / (8 * (d + 1)))
     t = time.perf_counter()
-    size = write_parquet(path, n_rows, args.features, args.rows_per_file)
+    size = write_parquet(path, n_rows, d, max(1, args.rows_per_file * 20 // d))
     print(
-        f"(a) wrote {n_rows:,} rows x {args.features} features, "
-        f"{size / 2**30:.2f} GiB parquet "
-        f"({8 * n_rows * (args.features + 1) / 2**30:.2f} GiB in memory) in "
-        f"{time.perf_counter() - t:.0f} s"
+        f"(a) wrote {n_rows:,} rows x {d} features, {size / 2**30:.2f} GiB parquet "
+        f"({8 * n_rows * (d + 1) / 2**30:.2f} GiB in memory) in "
+        f"{time.perf_counter() - t:.0f} s",
+        flush=True,
     )
     X, y = _read(path)
     before = _workers(client)
@@ -234,7 +236,13 @@ def main(argv=None):
     )
     parser.add_argument("--rows", type=int, default=200_000, help="(b), (d) rows")
     parser.add_argument("--scaling", default="100000,300000", help="(c) rows, comma")
-    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--features", type=int, default=20, help="(b)-(d)")
+    parser.add_argument(
+        "--memory-features",
+        type=int,
+        default=200,
+        help="(a): wide rows reach the size with fewer rows",
+    )
     parser.add_argument("--rows-per-file", type=int, default=100_000)
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=1)

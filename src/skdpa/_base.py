@@ -540,9 +540,12 @@ class BasePartitionEnsemble(
                 or sequence of str of shape (n_samples,)
             Training data. A 1-D sequence of strings is passed to the members
             as is (text pipelines); object arrays and DataFrames reach the
-            members unchanged and are hashed cell by cell.
+            members unchanged and are hashed cell by cell. A Dask DataFrame or
+            2-D Dask Array is fit on the current ``distributed.Client``
+            without gathering it (see :ref:`beyond_one_machine`).
         y : array-like of shape (n_samples,)
-            Class labels (strings or integers).
+            Class labels (strings or integers); a Dask Series or Array
+            partitioned like ``X`` when ``X`` is a Dask collection.
         **fit_params : dict
             Passed to every member's ``fit`` (with metadata routing enabled,
             as the base estimator requests them); sample-aligned arrays such as
