@@ -154,6 +154,21 @@ def test_any_chunking_gives_the_same_members(client, data, cuts, k):
     assert_array_equal(dk.vote_counts(X), mem.vote_counts(X))
 
 
+def test_empty_blocks_and_empty_members(client, data):
+    X, y = data
+    X, y = X[:24], y[:24]
+    kw = dict(k=40, random_state=0)
+    with pytest.warns(UserWarning, match="members get no sample"):
+        mem = DPAClassifier(_tree(), **kw).fit(X, y)
+    chunks = (0, 10, 0, 14, 0)
+    with pytest.warns(UserWarning, match="members get no sample"):
+        dk = DPAClassifier(_tree(), **kw).fit(
+            da.from_array(X, chunks=(chunks, 64)), da.from_array(y, chunks=(chunks,))
+        )
+    assert (dk.partition_sizes_ == 0).any()
+    _assert_same_fit(mem, dk, X)
+
+
 def test_ssdpa_hash_partitioning_with_unlabeled_rows(client, data):
     X, y = data
     y = y.copy()

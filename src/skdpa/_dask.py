@@ -301,8 +301,12 @@ def _labels(y):
 def _block_facts(est, X, y):
     """Rows and distinct labels of one block (validated as the fit does)."""
     X, y = _xy(X, y)
-    _, X_content = est._check_X(X, reset=False)
     y = _labels(y)
+    if len(X) == 0:  # an empty block: nothing to validate (check_array refuses it)
+        if len(y):
+            raise _misaligned(0, len(y))
+        return {"n": 0, "n_labeled": 0, "labels": y}
+    _, X_content = est._check_X(X, reset=False)
     n = X_content.shape[0]
     if len(y) != n:
         raise _misaligned(n, len(y))
@@ -327,8 +331,17 @@ def _encode(y, classes, unlabeled):
 def _split_block(est, X, y, classes, n_members, shifts, n_groups):
     """Cut one block into one piece per group of members."""
     X, y = _xy(X, y)
-    X_members, X_content = est._check_X(X, reset=False)
     y = _labels(y)
+    if len(X) == 0:
+        empty = {
+            "X": X,
+            "h": np.zeros(0, np.uint64),
+            "y": np.zeros(0, np.int64),
+            "local": np.zeros(0, np.int64),
+            "member": np.zeros(0, np.int64),
+        }
+        return tuple(dict(empty) for _ in range(n_groups))
+    X_members, X_content = est._check_X(X, reset=False)
     unlabeled = est._unlabeled_mask(y)
     y_enc = _encode(y, classes, unlabeled)
     h = content_hash(X_content)
@@ -351,6 +364,17 @@ def _split_block(est, X, y, classes, n_members, shifts, n_groups):
             }
         )
     return tuple(pieces)
+
+
+def _layout(X):
+    """:func:`row_digests`'s layout of an input with no rows (it digests rows)."""
+    if len(X):
+        return row_digests(take_rows(X, [0]))[1]
+    if hasattr(X, "columns"):  # as row_digests writes it for a DataFrame
+        return repr(
+            ("frame", [str(c) for c in X.columns], [str(d) for d in X.dtypes])
+        ).encode()
+    return row_digests(np.zeros((1, *X.shape[1:]), dtype=X.dtype))[1]
 
 
 def _fit_group(
@@ -390,7 +414,10 @@ def _fit_group(
         X_m, y_m, sel = take_rows(X_m, order), y_m[order], sel[order]
         present = np.unique(y_m)
         kind = "empty" if not len(sel) else "constant" if len(present) == 1 else "fit"
-        digests, layout = row_digests(X_m)
+        if len(sel):
+            digests, layout = row_digests(X_m)
+        else:  # an empty member: no rows to digest, the layout still counts
+            digests, layout = np.zeros((0, 16), np.uint8), _layout(X_all)
         fingerprint = member_fingerprint(
             kind, seed, digests, layout, np.arange(len(sel)), y_m, extra
         )
