@@ -2,28 +2,30 @@
 
 Imported only when a Dask collection reaches an estimator (``import skdpa``
 never imports dask). The fit runs on the current ``distributed.Client`` in
-three steps, each a Dask graph over the blocks of ``X`` and ``y``:
+two graphs over the blocks of ``X`` and ``y``:
 
-1. **Facts** (one task per block): validate the block as the in-memory fit
-   validates ``X``, and return its row count and its distinct labels. The
-   client forms ``classes_`` from these (the label set is small) and the
-   blocks' offsets in the collection.
-2. **Split** (one task per block): hash every row where it lies
+1. **Split** (one task per block, the data's only read): validate the block
+   as the in-memory fit validates ``X``, hash every row where it lies
    (:func:`~skdpa._hashing.content_hash` is row-local: a block's hashes equal
-   the same rows' hashes inside the whole collection), place it in its bucket
-   and, with ``spread=d``, in each of its ``d`` members, and cut the block
-   into one piece per *group* of members.
-3. **Fit** (one task per group, a task-based shuffle): concatenate the
-   group's pieces, and for each member put its rows in global order, then in
-   the canonical order of :func:`~skdpa._hashing.canonical_order` with the
-   in-memory fit's tie-breaks, fingerprint them and fit the member there.
+   the same rows' hashes inside the whole collection), place the rows with
+   the estimator's own partitioner run on this block (hash partitioning
+   places a row from its content alone; with ``spread=d`` a row trains ``d``
+   members) and cut the block into one piece per *group* of members. Only
+   the block's row count and distinct labels come back; the client forms
+   ``classes_`` (the label set is small) and the blocks' offsets.
+2. **Fit** (one task per group: a task-based shuffle): gather the group's
+   pieces from every block, encode the labels, and for each member put its
+   rows in global order, then in the canonical order of
+   :func:`~skdpa._hashing.canonical_order` with the in-memory fit's
+   tie-breaks, fingerprint them and fit the member there (a warm refit skips
+   members whose fingerprint is unchanged).
 
 Why this is the in-memory result bit for bit: ``canonical_order`` sorts rows
 by a total order on (hash, canonical content, label, stored representation)
 and, for rows equal in all of these, by their position. Every key is a
 function of the row alone, so restricting the global order to one member's
 rows gives the order ``canonical_order`` returns for those rows alone, once
-they are listed by global position (which step 3 does). The member then sees
+they are listed by global position (which step 2 does). The member then sees
 the same rows in the same order with the same seed; its fingerprint digests
 the same bytes. Only fitted members and per-member facts (size, kind,
 constant class, fingerprint, the global positions of its rows) come back.
@@ -34,19 +36,23 @@ it, so the graph grows with the number of blocks only.
 """
 
 import copy
+import operator
 import sys
 import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.dummy import DummyClassifier
 from sklearn.utils.validation import column_or_1d
 
 from ._config import get_config
-from ._engine import _fit_batch, involves_torch
+from ._engine import _fit_batch, constant_member
 from ._fingerprint import member_fingerprint, params_digest, row_digests
 from ._hashing import canonical_order, content_hash, take_rows
+from ._members import involves_torch, score_method
+from ._partition import spread_shifts
+from ._plan import MemberTask, member_seeds
+from ._sources import ArraySource
 
 __all__ = ["is_dask_collection", "dask_fit", "dask_method"]
 
@@ -298,57 +304,50 @@ def _labels(y):
     return column_or_1d(np.asarray(y), warn=False)
 
 
-def _block_facts(est, X, y):
-    """Rows and distinct labels of one block (validated as the fit does)."""
-    X, y = _xy(X, y)
-    y = _labels(y)
-    if len(X) == 0:  # an empty block: nothing to validate (check_array refuses it)
-        if len(y):
-            raise _misaligned(0, len(y))
-        return {"n": 0, "n_labeled": 0, "labels": y}
-    _, X_content = est._check_X(X, reset=False)
-    n = X_content.shape[0]
-    if len(y) != n:
-        raise _misaligned(n, len(y))
-    unlabeled = est._unlabeled_mask(y)
+def _empty_piece(X, y):
     return {
-        "n": n,
-        "n_labeled": int((~unlabeled).sum()),
-        "labels": np.unique(y) if len(y) else y,
+        "X": take_rows(X, []),
+        "h": np.zeros(0, np.uint64),
+        "y": y[:0],
+        "local": np.zeros(0, np.int64),
+        "member": np.zeros(0, np.int64),
     }
 
 
-def _encode(y, classes, unlabeled):
-    index = {}
-    for i, c in enumerate(classes.tolist()):
-        index.setdefault(c, i)
-    codes = np.full(len(y), -1, dtype=np.int64)
-    rows = np.flatnonzero(~unlabeled)
-    codes[rows] = [index[v] for v in y[rows].tolist()]
-    return codes
+def _split_block(est, X, y, n_groups):
+    """Validate one block, place its rows, and cut it into one piece per group.
 
-
-def _split_block(est, X, y, classes, n_members, shifts, n_groups):
-    """Cut one block into one piece per group of members."""
+    Returns ``(facts, piece_0, ..., piece_{n_groups-1})``: the block's row
+    count and distinct labels, and for every group of members the rows (with
+    their hashes, raw labels, positions in the block and member) that train a
+    member of that group. Placement is the estimator's own partitioner run on
+    this block alone: hash partitioning places each row from its content, so
+    the block's memberships are the rows' memberships in the whole data set.
+    """
     X, y = _xy(X, y)
     y = _labels(y)
-    if len(X) == 0:
-        empty = {
-            "X": X,
-            "h": np.zeros(0, np.uint64),
-            "y": np.zeros(0, np.int64),
-            "local": np.zeros(0, np.int64),
-            "member": np.zeros(0, np.int64),
-        }
-        return tuple(dict(empty) for _ in range(n_groups))
+    n = len(X)
+    if n == 0:  # an empty block: nothing to validate (check_array refuses it)
+        if len(y):
+            raise _misaligned(0, len(y))
+        facts = {"n": 0, "n_labeled": 0, "labels": y}
+        return (facts, *(_empty_piece(X, y) for _ in range(n_groups)))
     X_members, X_content = est._check_X(X, reset=False)
+    if len(y) != n:
+        raise _misaligned(n, len(y))
     unlabeled = est._unlabeled_mask(y)
-    y_enc = _encode(y, classes, unlabeled)
+    facts = {
+        "n": n,
+        "n_labeled": int((~unlabeled).sum()),
+        "labels": np.unique(y),
+    }
     h = content_hash(X_content)
-    bucket = np.asarray(est._buckets(X_content, h, ~unlabeled))
-    rows = np.flatnonzero(~unlabeled)
-    member = ((bucket[rows][None, :] + shifts[:, None]) % n_members).ravel()
-    local = np.tile(rows, len(shifts))
+    # labels only order a partition's rows; membership comes from content
+    part = est._partition(X_content, h, ~unlabeled, np.zeros(n, dtype=np.int64), [])
+    member = np.concatenate(
+        [np.full(len(r), j, dtype=np.int64) for j, r in enumerate(part.rows)]
+    )
+    local = np.concatenate([np.asarray(r, dtype=np.int64) for r in part.rows])
     group = member % n_groups
     pieces = []
     for g in range(n_groups):
@@ -358,12 +357,19 @@ def _split_block(est, X, y, classes, n_members, shifts, n_groups):
             {
                 "X": take_rows(X_members, r),
                 "h": h[r],
-                "y": y_enc[r],
+                "y": y[r],
                 "local": r,
                 "member": member[sel],
             }
         )
-    return tuple(pieces)
+    return (facts, *pieces)
+
+
+def _encode(y, classes):
+    index = {}
+    for i, c in enumerate(classes.tolist()):
+        index.setdefault(c, i)
+    return np.array([index[v] for v in y.tolist()], dtype=np.int64).reshape(-1)
 
 
 def _layout(X):
@@ -381,6 +387,7 @@ def _fit_group(
     estimator,
     fit_params,
     n_samples,
+    classes,
     members,
     seeds,
     previous,
@@ -391,7 +398,7 @@ def _fit_group(
     """Order, fingerprint and fit the members of one group, on its worker."""
     X_all = _concat([p["X"] for p in pieces])
     h = np.concatenate([p["h"] for p in pieces])
-    y = np.concatenate([p["y"] for p in pieces])
+    y = _encode(np.concatenate([p["y"] for p in pieces]), classes)
     member = np.concatenate([p["member"] for p in pieces])
     local = np.concatenate([p["local"] for p in pieces])
     block = np.concatenate(
@@ -404,7 +411,9 @@ def _fit_group(
         else b""
     )
     out = []
-    for m, seed in zip(members, seeds, strict=True):
+    if previous is None:
+        previous = [None] * len(members)
+    for m, seed, old in zip(members, seeds, previous, strict=True):
         sel = np.flatnonzero(member == m)
         # global position first (blocks in order, rows in block order) ...
         sel = sel[np.lexsort((local[sel], block[sel]))]
@@ -422,16 +431,14 @@ def _fit_group(
             kind, seed, digests, layout, np.arange(len(sel)), y_m, extra
         )
         fitted = None
-        keep = previous is not None and previous[m] == fingerprint
+        keep = old == fingerprint  # a warm refit keeps this member
         if kind == "fit" and not keep:
-            task = {
-                "index": m,
-                "fit_rows": np.arange(len(sel)),
-                "own_rows": None,
-                "seed": int(seed),
-            }
+            task = MemberTask(
+                index=m, fit_rows=np.arange(len(sel)), own_rows=None, seed=int(seed)
+            )
+            source = ArraySource(X_m, y_m, fit_params)
             (fitted,) = _fit_batch(
-                estimator, X_m, y_m, fit_params, [task], member_threads, torch_member
+                estimator, source, [task], member_threads, torch_member
             )
         out.append(
             {
@@ -484,29 +491,27 @@ def dask_fit(est, X, y, fit_params):
     blocks = _blocks(X, y, name)
     _check_fit_params(fit_params, name)
 
-    previous = None
-    if est.warm_start and est.__sklearn_is_fitted__():
-        previous = {
-            "key": getattr(est, "_fit_key", None),
-            "members": est.estimators_,
-            "fingerprints": getattr(est, "_fingerprints", None),
-        }
+    previous = est._previous_fit()
     for attr in [a for a in vars(est) if a.endswith("_") and a[:2] != "__"]:
         delattr(est, attr)
     estimator = est._base_estimator()
     est._check_member(estimator)
     est._text_input = False
     est._check_X(_head(X), reset=True)  # n_features_in_, feature_names_in_
+    n_members = est.k * est._n_spread()
+    shifts = spread_shifts(est.k, est._n_spread())
 
+    # one pass over the data: validate, hash, place and cut every block; the
+    # pieces stay on the workers, only each block's facts come back
     worker_est = client.scatter(copy.copy(est), broadcast=True)
-    facts = client.gather(
-        client.compute(
-            [
-                dask.delayed(_block_facts, pure=False)(worker_est, xb, yb)
-                for xb, yb in blocks
-            ]
-        )
+    n_groups = _n_groups(client, n_members, len(blocks))
+    split = client.compute(
+        [
+            dask.delayed(_split_block, pure=False)(worker_est, xb, yb, n_groups)
+            for xb, yb in blocks
+        ]
     )
+    facts = client.gather([client.submit(operator.getitem, f, 0) for f in split])
     sizes = np.array([f["n"] for f in facts], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(sizes)))
     n_samples = int(offsets[-1])
@@ -517,14 +522,12 @@ def dask_fit(est, X, y, fit_params):
             "Found array with 0 sample(s) (shape=(0, ...)) while a minimum of 1 "
             f"is required by {name}."
         )
-    y_unique = np.unique(np.concatenate(labels))
-    y_unique, unlabeled = est._check_y(y_unique)
+    y_unique, unlabeled = est._check_y(np.unique(np.concatenate(labels)))
     if n_labeled == 0:
         raise ValueError("y has no labeled samples; at least one is required.")
     classes, _ = est._encode_labels(y_unique, ~unlabeled)
-    n_features = getattr(est, "n_features_in_", 1)
     shim = SimpleNamespace(
-        shape=(n_samples, n_features),
+        shape=(n_samples, getattr(est, "n_features_in_", 1)),
         nbytes=X.nbytes if _kind(X) == "array" else None,
     )
     est._check_size(n_labeled, shim)
@@ -538,42 +541,37 @@ def dask_fit(est, X, y, fit_params):
         ):
             warnings.warn(message, UserWarning, stacklevel=4)
 
-    shifts = est._shifts()
-    n_members = est.k * len(shifts)
-    base_seed = est._base_seed()
-    seeds = est._member_seeds(base_seed, n_members)
+    seeds = member_seeds(est._base_seed(), n_members)
     key = est._warm_key()
     reuse = previous is not None and key is not None and previous["key"] == key
     old = previous["fingerprints"] if reuse else None
     if old is not None and len(old) != n_members:
         old = None
 
-    n_groups = _n_groups(client, n_members, len(blocks))
-    split = [
-        dask.delayed(_split_block, nout=n_groups, pure=False)(
-            worker_est, xb, yb, classes, n_members, shifts, n_groups
-        )
-        for xb, yb in blocks
-    ]
     torch_member = involves_torch(estimator)
     member_threads = get_config()["member_threads"]
     tasks = []
     for g in range(n_groups):
         mine = np.arange(g, n_members, n_groups)
+        pieces = [client.submit(operator.getitem, f, g + 1) for f in split]
         tasks.append(
-            dask.delayed(_fit_group, pure=False)(
+            client.submit(
+                _fit_group,
                 estimator,
                 params,
                 n_samples,
+                classes,
                 mine.tolist(),
                 seeds[mine].tolist(),
-                old,
+                None if old is None else [old[j] for j in mine],
                 member_threads,
                 torch_member,
-                *[s[g] for s in split],
+                *pieces,
+                pure=False,
             )
         )
-    results = client.gather(client.compute(tasks))
+    results = client.gather(tasks)
+    del split, tasks
 
     members = [None] * n_members
     refitted = np.ones(n_members, dtype=bool)
@@ -590,15 +588,12 @@ def dask_fit(est, X, y, fit_params):
                 members[j] = previous["members"][j]
                 refitted[j] = False
             elif r["kind"] == "constant":
-                members[j] = DummyClassifier(
-                    strategy="constant", constant=r["constant"]
-                ).fit(
-                    np.zeros((len(rows[j]), 1)),
-                    np.full(len(rows[j]), r["constant"], dtype=np.int64),
-                )
+                members[j] = constant_member(r["constant"], len(rows[j]))
             else:
                 members[j] = r["member"]
-    est._check_fitted_members([members[j] for j in range(n_members) if refitted[j]])
+    est._check_fitted_members(
+        [m for j, m in enumerate(members) if refitted[j] and m is not None]
+    )
 
     est.estimator_ = estimator
     est.classes_ = classes
@@ -609,9 +604,9 @@ def dask_fit(est, X, y, fit_params):
     est.partition_sizes_ = np.array([len(r) for r in rows], dtype=np.int64)
     est.estimators_ = members
     est.refitted_ = refitted
-    est.score_method_ = est._score_method(estimator)
+    est.score_method_ = score_method(estimator)
     est._constants = constants
-    est._fingerprints = fingerprints
+    est._fingerprints = tuple(fingerprints)
     est._fit_key = key
     est.certificate_ = est._make_certificate()
     return est
@@ -659,6 +654,8 @@ def dask_method(est, X, method):
     client = _client(name)
     fitted = client.scatter(est, broadcast=True)
     n_classes, n_members = est.n_classes_, est.n_members_
+    new_label = est.classes is None  # the report's extra rival: a new label
+    n_targets = n_classes + int(new_label)
     width, dtype = {
         "predict": ((), est.classes_.dtype),
         "predict_proba": ((n_classes,), np.float64),
@@ -666,7 +663,7 @@ def dask_method(est, X, method):
         "member_predictions": ((n_members,), np.int64),
         "member_scores": ((n_members, n_classes), np.float64),
         "predict_certified": ((2,), np.int64),
-        "certificate_report": ((3 + 2 * n_classes,), np.int64),
+        "certificate_report": ((3 + n_targets + n_classes,), np.int64),
     }[method]
     if kind == "array":
         if X.ndim != 2:
@@ -716,14 +713,15 @@ def dask_method(est, X, method):
     if method == "certificate_report":
         from ._report import CertificateReport
 
-        C = n_classes
+        T = n_targets
         classes = est.classes_
         return CertificateReport(
             y_pred=out[:, 0].map_blocks(_take_classes, classes, dtype=classes.dtype),
             radius=out[:, 1],
             runner_up=out[:, 2].map_blocks(_take_classes, classes, dtype=classes.dtype),
-            targeted_radius=out[:, 3 : 3 + C],
-            votes=out[:, 3 + C :],
+            targeted_radius=out[:, 3 : 3 + T],
+            votes=out[:, 3 + T :],
             classes=classes,
+            new_label=new_label,
         )
     return out
