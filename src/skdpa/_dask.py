@@ -550,10 +550,16 @@ def dask_fit(est, X, y, fit_params):
 
     torch_member = involves_torch(estimator)
     member_threads = get_config()["member_threads"]
+    # each piece is its own key, so a block's tuple is released as soon as its
+    # pieces are taken, and a piece as soon as its group is fit
+    pieces = [
+        [client.submit(operator.getitem, f, g + 1) for f in split]
+        for g in range(n_groups)
+    ]
+    del split
     tasks = []
     for g in range(n_groups):
         mine = np.arange(g, n_members, n_groups)
-        pieces = [client.submit(operator.getitem, f, g + 1) for f in split]
         tasks.append(
             client.submit(
                 _fit_group,
@@ -566,12 +572,13 @@ def dask_fit(est, X, y, fit_params):
                 None if old is None else [old[j] for j in mine],
                 member_threads,
                 torch_member,
-                *pieces,
+                *pieces[g],
                 pure=False,
             )
         )
+    del pieces
     results = client.gather(tasks)
-    del split, tasks
+    del tasks
 
     members = [None] * n_members
     refitted = np.ones(n_members, dtype=bool)
