@@ -53,8 +53,16 @@ class PeakRSS:
         return self
 
     def _run(self):
+        last = time.perf_counter()
         while not self._stop.wait(0.02):
             self.peak = max(self.peak, _rss_mb())
+            if time.perf_counter() - last > 60:  # a run cut short still tells
+                last = time.perf_counter()
+                print(
+                    f"    ... client RSS peak so far {self.peak:.0f} MB "
+                    f"(growth {self.peak - self.start:.0f} MB)",
+                    flush=True,
+                )
 
     def __exit__(self, *exc):
         self._stop.set()
