@@ -169,6 +169,27 @@ def test_empty_blocks_and_empty_members(client, data):
     _assert_same_fit(mem, dk, X)
 
 
+def test_groups_without_rows_on_a_dataframe(client):
+    """Most groups of members get no row: their members' fingerprints still
+    carry the frame's columns and dtypes."""
+    frame = pd.DataFrame(
+        {"a": [1, 2, 3, 4], "b": [0.5, 1.5, 2.5, 3.5], "c": ["x", "y", "x", "z"]}
+    )
+    y = pd.Series([0, 1, 0, 1], name="label")
+    ddf = dd.from_pandas(frame.assign(label=y), npartitions=2)
+    X_dask, y_dask = ddf.drop(columns="label"), ddf["label"]
+    member = make_pipeline(
+        ColumnTransformer([("num", "passthrough", ["a", "b"])]), _tree()
+    )
+    kw = dict(k=40, random_state=0)
+    with pytest.warns(UserWarning, match="members get no sample"):
+        mem = DPAClassifier(member, **kw).fit(X_dask.compute(), y_dask.compute())
+    with pytest.warns(UserWarning, match="members get no sample"):
+        dk = DPAClassifier(member, **kw).fit(X_dask, y_dask)
+    assert (dk.partition_sizes_ == 0).sum() >= 36
+    _assert_same_fit(mem, dk, X_dask.compute())
+
+
 def test_ssdpa_hash_partitioning_with_unlabeled_rows(client, data):
     X, y = data
     y = y.copy()

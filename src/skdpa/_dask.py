@@ -373,13 +373,26 @@ def _encode(y, classes):
 
 
 def _layout(X):
-    """:func:`row_digests`'s layout of an input with no rows (it digests rows)."""
+    """:func:`row_digests`'s layout of an input with no rows (it digests rows).
+
+    The layout depends on the kind, columns and dtypes only: it is taken from
+    one made-up row of the same columns and dtypes.
+    """
     if len(X):
         return row_digests(take_rows(X, [0]))[1]
-    if hasattr(X, "columns"):  # as row_digests writes it for a DataFrame
-        return repr(
-            ("frame", [str(c) for c in X.columns], [str(d) for d in X.dtypes])
-        ).encode()
+    if hasattr(X, "columns"):
+        import pandas as pd
+
+        one = pd.DataFrame(
+            {
+                i: np.zeros(1, dtype=d)
+                if isinstance(d, np.dtype)
+                else pd.array([None], dtype=d)
+                for i, d in enumerate(X.dtypes)
+            }
+        )
+        one.columns = X.columns
+        return row_digests(one)[1]
     return row_digests(np.zeros((1, *X.shape[1:]), dtype=X.dtype))[1]
 
 
