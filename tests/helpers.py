@@ -84,3 +84,58 @@ class PositionalCentroids(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=float)
         d = ((X[:, None, :] - self.centroids_[None]) ** 2).sum(axis=2)
         return np.argmin(d, axis=1)
+
+
+class DiesOnceTree(ClassifierMixin, BaseEstimator):
+    """A decision tree whose first fit in a Dask worker kills that worker.
+
+    The first call that finds no file at ``marker`` creates it and ends its
+    process at once (``os._exit``), as a lost machine would; every later fit
+    is a plain seeded decision tree.
+    """
+
+    def __init__(self, marker=None, random_state=None):
+        self.marker = marker
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        import os
+
+        from sklearn.tree import DecisionTreeClassifier
+
+        if self.marker is not None:
+            try:
+                fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass
+            else:
+                os.close(fd)
+                os._exit(1)
+        self.tree_ = DecisionTreeClassifier(
+            max_features=0.5, random_state=self.random_state
+        ).fit(X, y)
+        self.classes_ = self.tree_.classes_
+        return self
+
+    def predict(self, X):
+        return self.tree_.predict(X)
+
+    def predict_proba(self, X):
+        return self.tree_.predict_proba(X)
+
+
+class FailsOnRows(ClassifierMixin, BaseEstimator):
+    """Fits like a stump, but raises when fit on more than ``max_rows`` rows."""
+
+    def __init__(self, max_rows=10**9):
+        self.max_rows = max_rows
+
+    def fit(self, X, y):
+        if len(X) > self.max_rows:
+            raise RuntimeError(f"refusing {len(X)} rows")
+        self.classes_ = np.unique(y)
+        self.majority_ = np.bincount(y).argmax()
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)

@@ -12,6 +12,7 @@ PAGES = {
     "user_guide.rst": ("pandas",),
     "persistence.rst": ("skops", "skorch"),
     "distributed.rst": ("distributed",),
+    "beyond_one_machine.rst": ("distributed", "pandas", "pyarrow"),
     "unlearning.rst": (),
     "performance.rst": (),
 }

@@ -49,6 +49,7 @@ from sklearn.utils.validation import (
 )
 
 from ._config import get_config
+from ._dask import is_dask_collection
 from ._engine import fit_members, member_outputs
 from ._fingerprint import row_digests, warm_key
 from ._hashing import (
@@ -539,9 +540,12 @@ class BasePartitionEnsemble(
                 or sequence of str of shape (n_samples,)
             Training data. A 1-D sequence of strings is passed to the members
             as is (text pipelines); object arrays and DataFrames reach the
-            members unchanged and are hashed cell by cell.
+            members unchanged and are hashed cell by cell. A Dask DataFrame or
+            2-D Dask Array is fit on the current ``distributed.Client``
+            without gathering it (see :ref:`beyond_one_machine`).
         y : array-like of shape (n_samples,)
-            Class labels (strings or integers).
+            Class labels (strings or integers); a Dask Series or Array
+            partitioned like ``X`` when ``X`` is a Dask collection.
         **fit_params : dict
             Passed to every member's ``fit`` (with metadata routing enabled,
             as the base estimator requests them); sample-aligned arrays such as
@@ -559,6 +563,10 @@ class BasePartitionEnsemble(
         # returned to the state it had before this call.
         saved = dict(self.__dict__)
         try:
+            if is_dask_collection(X) or is_dask_collection(y):
+                from ._dask import dask_fit
+
+                return dask_fit(self, X, y, fit_params)
             return self._fit(X, y, fit_params)
         except BaseException:
             self.__dict__.clear()
@@ -676,6 +684,12 @@ class BasePartitionEnsemble(
         sample = self._predict_inputs(take_rows(X_members, rows))
         called = (self._constants < 0) & (self.partition_sizes_ > 0)
         warn_one_hot_runoff(self._outputs(sample, "scores"), called, self.score_method_)
+
+    def _dask_method(self, X, method):
+        """Lazy output of a predict-like method on a Dask collection."""
+        from ._dask import dask_method
+
+        return dask_method(self, X, method)
 
     def _check_fitted_members(self, members):
         """Hook: reject members that cannot serve (SS-DPA checks -1)."""
@@ -800,6 +814,8 @@ class BasePartitionEnsemble(
         >>> inferred.certificate_report(X[:2]).targeted_radius.shape
         (2, 4)
         """
+        if is_dask_collection(X):
+            return self._dask_method(X, "certificate_report")
         parts = self._map_chunks(
             X, lambda rule, out: (*rule.certify(out, per_class=True), rule.votes(out))
         )
@@ -839,6 +855,8 @@ class BasePartitionEnsemble(
             member abstains (its partition is empty). The input of
             :func:`skdpa.certify.plurality_certify`.
         """
+        if is_dask_collection(X):
+            return self._dask_method(X, "member_predictions")
         return self._outputs(self._member_input(X), "predict")
 
     def member_scores(self, X):
@@ -860,6 +878,8 @@ class BasePartitionEnsemble(
             its score of ``a`` is larger, ties going to the smaller index. The
             input of :func:`skdpa.certify.runoff_certify`.
         """
+        if is_dask_collection(X):
+            return self._dask_method(X, "member_scores")
         return self._outputs(self._member_input(X), "scores")
 
     def vote_counts(self, X):
@@ -879,6 +899,8 @@ class BasePartitionEnsemble(
             most preferred class by score (the first round). Abstaining members
             do not vote, so each row sums to the number of voting members.
         """
+        if is_dask_collection(X):
+            return self._dask_method(X, "vote_counts")
         votes = self._map_chunks(X, lambda rule, out: rule.votes(out))
         return np.concatenate(votes)
 
@@ -896,6 +918,8 @@ class BasePartitionEnsemble(
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, values from ``classes_``.
         """
+        if is_dask_collection(X):
+            return self._dask_method(X, "predict")
         winner = self._map_chunks(X, lambda rule, out: rule.winner(out))
         return self.classes_[np.concatenate(winner)]
 
@@ -918,6 +942,8 @@ class BasePartitionEnsemble(
         proba : ndarray of shape (n_samples, `n_classes_`)
             Columns in ``classes_`` order; rows sum to 1.
         """
+        if is_dask_collection(X):
+            return self._dask_method(X, "predict_proba")
         votes = self.vote_counts(X).astype(np.float64)
         return votes / votes.sum(axis=1, keepdims=True)
 
@@ -938,6 +964,8 @@ class BasePartitionEnsemble(
             Certified radius of each prediction (see ``certificate_`` for what
             it counts); always ``>= 0`` and at most ``certificate_.max_radius``.
         """
+        if is_dask_collection(X):
+            return self._dask_method(X, "predict_certified")
         parts = self._map_chunks(X, lambda rule, out: rule.certify(out))
         winner, radius = (np.concatenate(c) for c in zip(*parts, strict=True))
         return self.classes_[winner], radius

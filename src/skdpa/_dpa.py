@@ -78,7 +78,8 @@ class DPAClassifier(BasePartitionEnsemble):
         ``spread`` alone.
     estimators_samples_ : list of `n_members_` ndarrays
         Indices into the training data of each member's rows (buckets
-        ``(j - s) %% n_members_``), in the canonical order it was fit in.
+        ``(j - s) %% n_members_``), in the canonical order it was fit in. For
+        Dask input: positions in the collection's row order.
 
     See Also
     --------
