@@ -25,15 +25,14 @@ Each run prints the machine, versions, load average and the command.
 
 import argparse
 import os
-import platform
 import resource
 import shutil
-import sys
 import tempfile
 import threading
 import time
 
 import numpy as np
+from _harness import Run, best_of, timed
 
 
 def _rss_mb():
@@ -139,10 +138,8 @@ def bench_memory(client, tmp, args):
     X, y = _read(path)
     before = _workers(client)
     clf = DPAClassifier(_member(), k=args.k, random_state=0)
-    t = time.perf_counter()
     with PeakRSS() as rss:
-        clf.fit(X, y)
-    wall = time.perf_counter() - t
+        wall, _, _ = timed(lambda: clf.fit(X, y))
     lost = before - _workers(client)
     print(
         f"(a) fit {wall:.0f} s; client RSS {rss.start:.0f} MB -> peak "
@@ -155,12 +152,9 @@ def bench_memory(client, tmp, args):
 
 
 def _time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+    """(best wall seconds, last result) of ``repeats`` calls, timed by _harness."""
+    times, out = best_of(fn, repeats)
+    return times.best(), out
 
 
 def bench_time(client, tmp, args):
@@ -265,21 +259,11 @@ def main(argv=None):
     parser.add_argument("--tmp", default=None, help="where to write the parquet")
     args = parser.parse_args(argv)
 
-    import dask
     import distributed
-    import sklearn
 
-    import skdpa
-
-    print(
-        f"bench_dask: {platform.node()} {platform.machine()}, {os.cpu_count()} "
-        f"CPUs; Python {platform.python_version()}, skdpa {skdpa.__version__}, "
-        f"dask {dask.__version__}, distributed {distributed.__version__}, "
-        f"scikit-learn {sklearn.__version__}; "
-        + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    )
-    print("command: python " + " ".join(sys.argv))
-    print("load average:", open("/proc/loadavg").read().strip())
+    run = Run(__file__, args)
+    run.header()
+    results = {}
     tmp = tempfile.mkdtemp(prefix="skdpa-bench-dask-", dir=args.tmp)
     try:
         with (
@@ -299,14 +283,17 @@ def main(argv=None):
                 f"({args.workers * args.worker_memory:.2f} GiB in all)"
             )
             if "a" not in args.skip:
-                bench_memory(client, tmp, args)
+                run.section("(a) client memory")
+                results["a"] = bench_memory(client, tmp, args)
             if "b" not in args.skip:
-                bench_time(client, tmp, args)
+                run.section("(b) and (d): Dask against in memory")
+                results["b"] = bench_time(client, tmp, args)
             if "c" not in args.skip:
+                run.section("(c) fit time against rows")
                 bench_scaling(client, tmp, args)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("load average:", open("/proc/loadavg").read().strip())
+    run.save(results)
 
 
 if __name__ == "__main__":
