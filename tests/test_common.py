@@ -1,13 +1,13 @@
 """scikit-learn's estimator checks over every public estimator."""
 
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import SelfTrainingClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdpa import DPAClassifier, SSDPAClassifier
+from skdpa import DPAClassifier, DPARegressor, SSDPAClassifier, SSDPARegressor
 
 # Small k: the checks fit on ~30-300 samples, and members need a few each.
 ESTIMATORS = [
@@ -23,6 +23,10 @@ ESTIMATORS = [
     SSDPAClassifier(
         SelfTrainingClassifier(LogisticRegression()), k=2, pass_unlabeled=True
     ),
+    DPARegressor(k=3, random_state=0),
+    DPARegressor(make_pipeline(StandardScaler(), Ridge()), k=3, spread=2),
+    SSDPARegressor(k=3, random_state=0),
+    SSDPARegressor(Ridge(), k=3, embedding=StandardScaler(), partitioning="hash"),
 ]
 
 EXPECTED_FAILED_CHECKS = {
