@@ -541,7 +541,7 @@ class CertifiedCoverageDisplay:
         else:
             self.clean_coverage_line_ = None
         ax.set_xlabel(self.xlabel if self.xlabel is not None else _GENERIC_XLABEL)
-        ax.set_ylabel(f"Certified coverage (|error| <= {self.tolerance:g})")
+        ax.set_ylabel(f"Certified coverage (|error| <= {self.tolerance:.4g})")
         ax.set_ylim(-0.01, 1.01)
         if _legend_entry(line_kw):
             ax.legend(loc="best")
