@@ -769,7 +769,8 @@ def _dataset(text):
     if text in REGRESSION_DATASETS:
         return text
     raise argparse.ArgumentTypeError(
-        f"expected one of {', '.join(DATASETS + REGRESSION_DATASETS)}; got {text!r}"
+        f"expected one of {', '.join(DATASETS)}; got {text!r}. Regression data "
+        f"sets: {', '.join(REGRESSION_DATASETS)}"
     )
 
 
