@@ -321,3 +321,13 @@ def test_member_outputs_are_checked():
         reg.predict_certified(X_TEST, tolerance=-1.0)
     with pytest.raises(ValueError, match=r"radius must be a non-negative integer"):
         reg.predict_interval(X_TEST, -2)
+
+
+def test_member_errors_name_the_member():
+    from sklearn.neighbors import KNeighborsRegressor
+
+    reg = DPARegressor(KNeighborsRegressor(5), k=100).fit(X_TRAIN, Y_TRAIN)
+    with pytest.raises(ValueError, match=r"n_neighbors") as info:
+        reg.predict(X_TEST)
+    notes = getattr(info.value, "__notes__", [])
+    assert any("while predicting" in n and "fit on" in n for n in notes)

@@ -39,7 +39,7 @@ from . import certify
 from ._base import BasePartitionEnsemble, _check_positive_int, _num_rows
 from ._config import get_config
 from ._dpa import DPAClassifier
-from ._engine import _batches, _thread_limits, fit_members
+from ._engine import _add_note, _batches, _thread_limits, fit_members
 from ._fingerprint import member_fingerprint, params_digest, row_digests
 from ._hashing import canonical_order, content_hash, is_text_input, unique_sample_ids
 from ._partition import member_rows, spread_shifts
@@ -144,7 +144,12 @@ def _predict_batch(batch, X):
     out = []
     for index, member, n_rows in batch:
         where = f"member {index} ({type(member).__name__}, fit on {n_rows} rows)"
-        out.append(_check_member_output(member.predict(X), _num_rows(X), where))
+        try:
+            pred = member.predict(X)
+        except Exception as exc:
+            _add_note(exc, f"skdpa: raised by {where} while predicting.")
+            raise
+        out.append(_check_member_output(pred, _num_rows(X), where))
     return out
 
 
