@@ -617,8 +617,10 @@ class DPARegressor(BasePartitionRegressor):
     each sample's features (the target never enters), one clone of
     ``estimator`` is fit per non-empty partition, and the prediction is the
     median of the members' predictions. An attack that inserts, removes or
-    changes (features or target) at most ``r`` training samples changes at
-    most ``r`` members (``r * spread`` with finite aggregation), so the
+    changes the target of at most ``r`` training samples, in any combination,
+    changes at most ``r`` members (``r * spread`` with finite aggregation;
+    changing a sample's features counts twice: a removal and an insertion), so
+    the
     prediction stays between order statistics of the clean members' outputs:
     :meth:`predict_interval` gives them, :meth:`predict_certified` the largest
     ``r`` that keeps the prediction within a tolerance. Empty partitions
@@ -684,8 +686,8 @@ class DPARegressor(BasePartitionRegressor):
         "hasher": [StrOptions({"content", "sum"}), callable],
     }
 
-    _threat_model = "inserting, removing or changing (features or target)"
-    _attack_unit = "training samples inserted, removed or changed"
+    _threat_model = "inserting, removing or changing the target of (in any combination)"
+    _attack_unit = "training samples inserted, removed or re-targeted"
 
     def __init__(
         self,

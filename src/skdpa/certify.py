@@ -1575,8 +1575,9 @@ def median_prediction(member_predictions):
 def median_interval(member_predictions, radius, shifts=None):
     """Certified interval of the median prediction under ``radius`` poisoned samples.
 
-    Whatever an attacker inserts, removes or changes (features or targets, in
-    any combination) in at most ``radius`` training samples, the refitted
+    Whatever an attacker does to at most ``radius`` training samples (for
+    :class:`~skdpa.DPARegressor`: insert, remove or change the target, in any
+    combination; each changes the members its bucket feeds), the refitted
     ensemble's :func:`median_prediction` lies in ``[lower, upper]``. The bounds
     are order statistics of the clean members' outputs and are reached by an
     attack that sets the changed members freely (tight); see the

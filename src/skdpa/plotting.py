@@ -668,7 +668,7 @@ class CertifiedCoverageDisplay:
         >>> d.line_.get_label()
         'DPARegressor (k=15)'
         >>> d.ax_.get_xlabel()
-        'Attack size (training samples inserted, removed or changed)'
+        'Attack size (training samples inserted, removed or re-targeted)'
         """
         if not hasattr(estimator, "member_predictions") or not hasattr(
             estimator, "predict_interval"
