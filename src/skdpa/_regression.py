@@ -6,12 +6,20 @@ engine (:func:`skdpa._engine.fit_members`) -> member outputs -> aggregate. The
 aggregate is the median (:func:`skdpa.certify.median_prediction`) and the
 certificate an interval of order statistics (:func:`skdpa.certify.median_interval`).
 
-Pieces shared with the classifiers are called, not copied: X validation, the
-size check, fit-parameter routing, seeds and the warm-start key come from
-:class:`~skdpa._base.BasePartitionEnsemble`, the hashers and buckets from
-:class:`~skdpa.DPAClassifier`, the embedding from :class:`~skdpa.SSDPAClassifier`
-(their methods only read parameters these estimators share). ``_SHARED`` below
-lists every such call, so the base's restructuring is adapted in one place.
+Pieces shared with the classifiers are called, not copied: the partition
+value (:func:`skdpa._partition.partition`), member seeds and the
+:class:`~skdpa._plan.FitPlan` with its warm-start ``diff``, the engine and its
+row source; X validation, the size check, fit-parameter routing, the base seed
+and the warm-start key from :class:`~skdpa._base.BasePartitionEnsemble`, the
+hashers from :class:`~skdpa.DPAClassifier`, the embedding from
+:class:`~skdpa.SSDPAClassifier` (their methods only read parameters these
+estimators share). ``_SHARED`` below lists every such method call.
+
+The plan is built here (:func:`regression_plan`) rather than by
+:func:`skdpa._plan.build_plan`, which serves class labels: a regression
+member has no single-class shortcut, and its fingerprint must cover float
+targets exactly (``member_fingerprint`` hashes targets as int64 class
+indices, so they go into its ``extra`` bytes).
 """
 
 from abc import ABCMeta, abstractmethod
@@ -36,13 +44,17 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import certify
-from ._base import BasePartitionEnsemble, _check_positive_int, _num_rows
+from ._base import BasePartitionEnsemble, _check_positive_int
 from ._config import get_config
 from ._dpa import DPAClassifier
 from ._engine import _add_note, _batches, _thread_limits, fit_members
 from ._fingerprint import member_fingerprint, params_digest, row_digests
 from ._hashing import canonical_order, content_hash, is_text_input, unique_sample_ids
-from ._partition import member_rows, spread_shifts
+from ._members import num_rows as _num_rows
+from ._members import sample_aligned
+from ._partition import partition, spread_shifts
+from ._plan import FitPlan, member_seeds
+from ._sources import ArraySource
 from ._ssdpa import SSDPAClassifier
 
 __all__ = ["DPARegressor", "SSDPARegressor", "RegressionCertificate"]
@@ -56,8 +68,8 @@ _SHARED = {
     "check_size": BasePartitionEnsemble._check_size,
     "member_fit_params": BasePartitionEnsemble._member_fit_params,
     "base_seed": BasePartitionEnsemble._base_seed,
-    "member_seeds": BasePartitionEnsemble._member_seeds,
     "warm_key": BasePartitionEnsemble._warm_key,
+    "previous_fit": BasePartitionEnsemble._previous_fit,
     "hash": DPAClassifier._hash,
     "embed_fit": SSDPAClassifier._fit_inputs,
     "embed": SSDPAClassifier._predict_inputs,
@@ -140,6 +152,51 @@ def _check_member_output(pred, n_samples, where):
     return pred
 
 
+def regression_plan(partition, y, seeds, digests, layout, params, n_samples):
+    """The :class:`~skdpa._plan.FitPlan` of a regression ensemble. Fits nothing.
+
+    Kinds are ``"empty"`` (abstains) and ``"fit"``; each fingerprint covers the
+    member's rows (by content digest, in order), its float targets exactly, its
+    fit parameters and its seed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa._fingerprint import row_digests
+    >>> from skdpa._partition import partition
+    >>> from skdpa._plan import member_seeds
+    >>> from skdpa._regression import regression_plan
+    >>> X = np.array([[0.0], [1.0], [2.0]])
+    >>> part = partition(np.array([0, 0, 1]), np.arange(3), 3)
+    >>> digests, layout = row_digests(X)
+    >>> a = regression_plan(part, np.array([1.0, 1.5, 2.0]), member_seeds(None, 3),
+    ...                     digests, layout, {}, 3)
+    >>> a.kinds
+    ('fit', 'fit', 'empty')
+    >>> b = regression_plan(part, np.array([1.0, 1.25, 2.0]), member_seeds(None, 3),
+    ...                     digests, layout, {}, 3)
+    >>> b.diff(a.fingerprints).tolist()  # a float target changed in member 0
+    [True, False, False]
+    """
+    kinds, fingerprints = [], []
+    for j, own in enumerate(partition.rows):
+        kind = "fit" if len(own) else "empty"
+        extra = np.ascontiguousarray(y[own], dtype=np.float64).tobytes()
+        if params:
+            extra += params_digest(params, own, n_samples)
+        fingerprints.append(
+            member_fingerprint(kind, seeds[j], digests, layout, own, np.zeros(0), extra)
+        )
+        kinds.append(kind)
+    return FitPlan(
+        partition=partition,
+        kinds=tuple(kinds),
+        seeds=np.asarray(seeds, dtype=np.int64),
+        constants=np.full(partition.n_members, -1, dtype=np.int64),
+        fingerprints=tuple(fingerprints),
+    )
+
+
 def _predict_batch(batch, X):
     out = []
     for index, member, n_rows in batch:
@@ -206,7 +263,7 @@ class BasePartitionRegressor(
     def _buckets(self, X, h, labeled):
         """Bucket of each training row in [0, n_members), -1 for none."""
 
-    def _spread(self):
+    def _n_spread(self):
         return 1
 
     def _shifts(self):
@@ -288,11 +345,6 @@ class BasePartitionRegressor(
     def _missing_hint(self):
         return ""
 
-    def _target_digest(self, y, rows):
-        # member_fingerprint hashes targets as int64 (class indices): float
-        # targets go in its `extra` bytes, exactly.
-        return np.ascontiguousarray(y[rows], dtype=np.float64).tobytes()
-
     # -- fit -----------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -325,17 +377,11 @@ class BasePartitionRegressor(
             raise
 
     def _fit(self, X, y, fit_params):
+        # validate -> partition -> plan -> diff -> engine -> state, as in the
+        # classifiers (BasePartitionEnsemble._fit), with float targets
         name = type(self).__name__
         _check_positive_int(self.k, "k", name)
-        previous = None
-        if self.warm_start and self.__sklearn_is_fitted__():
-            previous = {
-                "key": getattr(self, "_fit_key", None),
-                "members": self.estimators_,
-                "fingerprints": getattr(self, "_fingerprints", None),
-                "embedding": getattr(self, "embedding_", None),
-                "embedding_fingerprint": getattr(self, "_embedding_fingerprint", None),
-            }
+        previous = _SHARED["previous_fit"](self)
         for attr in [a for a in vars(self) if a.endswith("_") and a[:2] != "__"]:
             delattr(self, attr)
         estimator = self._base_estimator()
@@ -358,83 +404,63 @@ class BasePartitionRegressor(
 
         # partition: buckets from each row alone, rows in canonical order
         h = content_hash(X_content)
-        bucket = np.asarray(self._buckets(X_content, h, labeled))
         aligned = [
             np.asarray(v)
             for _, v in sorted(params.items())
-            if not np.isscalar(v) and hasattr(v, "__len__") and len(v) == n_samples
+            if sample_aligned(v, n_samples)
         ]
-        target_key = np.where(labeled, y, 0.0)  # NaN would not sort
-        order = canonical_order(X_content, h, tiebreak=[target_key, *aligned])
+        y_fit = np.where(labeled, y, 0.0)  # NaN would not sort; never fit on
+        order = canonical_order(X_content, h, tiebreak=[y_fit, *aligned])
         shifts = self._shifts()
-        n_members = self.k * len(shifts)
-        rows = member_rows(bucket, order[labeled[order]], n_members, shifts)
+        part = partition(
+            np.asarray(self._buckets(X_content, h, labeled)),
+            order[labeled[order]],
+            self.k * len(shifts),
+            shifts,
+        )
 
-        # plan: what each member is fit on, its seed and fingerprint
+        # plan: rows, seeds, fingerprints; a warm refit builds what changed
         base_seed = _SHARED["base_seed"](self)
         key = _SHARED["warm_key"](self)
         reuse = previous is not None and key is not None and previous["key"] == key
         X_fit, extra_state = self._fit_inputs(
             X_members, X_content, h, base_seed, previous if reuse else None
         )
-        digests, layout = row_digests(X_fit)
-        seeds = _SHARED["member_seeds"](base_seed, n_members)
-        fingerprints, tasks = [], []
-        for j, own in enumerate(rows):
-            kind = "fit" if len(own) else "empty"
-            extra = self._target_digest(y, own)
-            if params:
-                extra += params_digest(params, own, n_samples)
-            fingerprints.append(
-                member_fingerprint(
-                    kind, seeds[j], digests, layout, own, np.zeros(0), extra
-                )
-            )
-            if kind == "fit":
-                tasks.append(
-                    {
-                        "index": j,
-                        "fit_rows": own,
-                        "own_rows": None,
-                        "seed": int(seeds[j]),
-                    }
-                )
-        members = [None] * n_members
-        refitted = np.array([len(r) > 0 for r in rows])
-        if reuse and previous["fingerprints"] is not None:
-            old = previous["fingerprints"]
-            if len(old) == n_members:
-                for j in range(n_members):
-                    if old[j] == fingerprints[j] and len(rows[j]):
-                        members[j] = previous["members"][j]
-                        refitted[j] = False
-                tasks = [t for t in tasks if refitted[t["index"]]]
-        fitted = fit_members(
-            estimator,
-            X_fit,
-            np.where(labeled, y, 0.0),
+        plan = regression_plan(
+            part,
+            y_fit,
+            member_seeds(base_seed, part.n_members),
+            *row_digests(X_fit),
             params,
-            tasks,
+            n_samples,
+        )
+        build = plan.diff(previous["fingerprints"] if reuse else None)
+        build &= np.array([kind == "fit" for kind in plan.kinds])
+        members = fit_members(
+            estimator,
+            plan,
+            build,
+            ArraySource(X_fit, y_fit, params),
             n_jobs=self.n_jobs,
             verbose=self.verbose,
             desc=f"{name} fit",
-            n_members=n_members,
             member_threads=get_config()["member_threads"],
         )
-        for task, member in zip(tasks, fitted, strict=True):
-            members[task["index"]] = member
+        for j in np.flatnonzero(~build):
+            if plan.kinds[j] == "fit":
+                members[j] = previous["members"][j]
 
         # fitted state, assigned once
         for attr, value in extra_state.items():
             setattr(self, attr, value)
         self.estimator_ = estimator
-        self.n_members_ = n_members
-        self.shifts_ = shifts
-        self.estimators_samples_ = rows
-        self.partition_sizes_ = np.array([len(r) for r in rows], dtype=np.int64)
+        self.n_members_ = plan.n_members
+        self.shifts_ = part.shifts
+        self.estimators_samples_ = part.rows
+        self.partition_sizes_ = plan.sizes
         self.estimators_ = members
-        self.refitted_ = refitted
-        self._fingerprints = fingerprints
+        self.refitted_ = build
+        self._fingerprints = plan.fingerprints
         self._fit_key = key
         self.certificate_ = self._make_certificate()
         return self
@@ -712,7 +738,7 @@ class DPARegressor(BasePartitionRegressor):
         self.spread = spread
         self.hasher = hasher
 
-    def _spread(self):
+    def _n_spread(self):
         return self.spread
 
     def _shifts(self):
