@@ -331,3 +331,44 @@ def test_member_errors_name_the_member():
         reg.predict(X_TEST)
     notes = getattr(info.value, "__notes__", [])
     assert any("while predicting" in n and "fit on" in n for n in notes)
+
+
+@settings(max_examples=8, deadline=None)
+@given(n_insert=st.integers(0, 2), n_change=st.integers(0, 2), seed=st.integers(0, 999))
+def test_finite_aggregation_random_attacks_stay_inside(n_insert, n_change, seed):
+    """spread=3: each poisoned sample changes three members; the interval
+    counts r * 3 changed members."""
+    rng = np.random.default_rng(seed)
+    base = DPARegressor(Ridge(alpha=10.0), k=7, spread=3, random_state=0)
+    clean = _fit(base, X_TRAIN, Y_TRAIN)
+    r = n_insert + n_change
+    lower, upper = clean.predict_interval(X_TEST, r)
+    y = Y_TRAIN.copy()
+    y[rng.choice(len(y), n_change, replace=False)] = rng.choice(
+        [-EXTREME, EXTREME], size=n_change
+    )
+    X_new = X_TEST[rng.integers(0, len(X_TEST), n_insert)] + 1e-3
+    y_new = rng.choice([-EXTREME, EXTREME], size=n_insert)
+    poisoned = _fit(base, np.vstack([X_TRAIN, X_new]), np.r_[y, y_new])
+    y_pred = poisoned.predict(X_TEST)
+    assert ((lower <= y_pred) & (y_pred <= upper)).all()
+    if r:
+        # members that changed: at most r * spread
+        changed = (
+            clean.member_predictions(X_TEST) != poisoned.member_predictions(X_TEST)
+        ).any(axis=0)
+        assert changed.sum() <= 3 * r
+
+
+def test_ssdpa_warm_start_refits_one_member():
+    y = np.where(np.arange(len(Y_TRAIN)) % 3 == 0, np.nan, Y_TRAIN)
+    reg = SSDPARegressor(Ridge(), k=5, embedding=PCA(3), warm_start=True)
+    reg.fit(X_TRAIN, y)
+    embedding = reg.embedding_
+    row = reg.estimators_samples_[3][0]
+    y[row] = 1e3
+    reg.fit(X_TRAIN, y)
+    assert reg.refitted_.tolist() == [False, False, False, True, False]
+    assert reg.embedding_ is embedding  # the samples did not change
+    fresh = SSDPARegressor(Ridge(), k=5, embedding=PCA(3)).fit(X_TRAIN, y)
+    np.testing.assert_array_equal(reg.predict(X_TEST), fresh.predict(X_TEST))
