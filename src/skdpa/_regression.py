@@ -103,6 +103,17 @@ class RegressionCertificate:
         ``"median"``.
     attack_unit : str
         What one unit of radius is, for axis labels.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skdpa import DPARegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> cert = DPARegressor(k=9).fit(X, y).certificate_
+    >>> cert.n_voting, cert.max_radius, cert.rule
+    (9, 4, 'median')
+    >>> str(cert).startswith("Median certificate: after inserting, removing")
+    True
     """
 
     threat_model: str
