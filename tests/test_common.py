@@ -1,5 +1,6 @@
 """scikit-learn's estimator checks over every public estimator."""
 
+from helpers import MissingTargetRidge
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -27,6 +28,10 @@ ESTIMATORS = [
     DPARegressor(make_pipeline(StandardScaler(), Ridge()), k=3, spread=2),
     SSDPARegressor(k=3, random_state=0),
     SSDPARegressor(Ridge(), k=3, embedding=StandardScaler(), partitioning="hash"),
+    # members fit on every row, targets outside their partition hidden as NaN
+    SSDPARegressor(
+        make_pipeline(StandardScaler(), MissingTargetRidge()), k=2, pass_unlabeled=True
+    ),
 ]
 
 EXPECTED_FAILED_CHECKS = {

@@ -7,7 +7,7 @@ inside for ``r`` poisoned samples, outside for ``r + 1`` in the same attack.
 
 import numpy as np
 import pytest
-from helpers import near_copies_in
+from helpers import CentredRidge, near_copies_in
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -372,3 +372,66 @@ def test_ssdpa_warm_start_refits_one_member():
     assert reg.embedding_ is embedding  # the samples did not change
     fresh = SSDPARegressor(Ridge(), k=5, embedding=PCA(3)).fit(X_TRAIN, y)
     np.testing.assert_array_equal(reg.predict(X_TEST), fresh.predict(X_TEST))
+
+
+def _half_labelled():
+    y = Y_TRAIN.copy()
+    y[1::2] = np.nan
+    return y
+
+
+def test_pass_unlabeled_members_see_every_row():
+    y = _half_labelled()
+    reg = SSDPARegressor(CentredRidge(alpha=10.0), k=6, pass_unlabeled=True)
+    reg.fit(X_TRAIN, y)
+    assert [m.n_rows_seen_ for m in reg.estimators_] == [len(y)] * 6
+    assert reg.partition_sizes_.sum() == np.count_nonzero(~np.isnan(y))
+    plain = SSDPARegressor(CentredRidge(alpha=10.0), k=6).fit(X_TRAIN, y)
+    assert [
+        m.n_rows_seen_ for m in plain.estimators_
+    ] == plain.partition_sizes_.tolist()
+
+
+@pytest.mark.parametrize("r", [1, 2, 3])
+def test_pass_unlabeled_changed_targets_inside_and_one_more_escapes(r):
+    y = _half_labelled()
+    base = SSDPARegressor(CentredRidge(alpha=10.0), k=9, pass_unlabeled=True)
+    clean = _fit(base, X_TRAIN, y)
+    x = X_TEST[6]
+    lower, upper = (b[0] for b in clean.predict_interval(x[None, :], r))
+    top = _members_by_output(clean, x)[::-1]
+    victims = [clean.estimators_samples_[j][0] for j in top[: r + 1]]
+    y_bad = y.copy()
+    y_bad[victims[:r]] = -EXTREME
+    poisoned = _fit(base, X_TRAIN, y_bad)
+    assert lower <= poisoned.predict(x[None, :])[0] <= upper
+    assert poisoned.predict(x[None, :])[0] == pytest.approx(lower)
+    # exactly the victims' members changed, although every member saw the rows
+    changed = clean.member_predictions(X_TEST) != poisoned.member_predictions(X_TEST)
+    assert sorted(np.flatnonzero(changed.any(axis=0))) == sorted(top[:r])
+    y_bad[victims[r]] = -EXTREME
+    assert _fit(base, X_TRAIN, y_bad).predict(x[None, :])[0] < lower
+
+
+def test_pass_unlabeled_labelling_a_row_and_warm_start():
+    y = _half_labelled()
+    reg = SSDPARegressor(
+        CentredRidge(alpha=10.0), k=5, pass_unlabeled=True, warm_start=True
+    ).fit(X_TRAIN, y)
+    before = reg.member_predictions(X_TEST)
+    y[1] = 500.0  # a missing target gets a value
+    reg.fit(X_TRAIN, y)
+    assert reg.refitted_.sum() == 1
+    changed = (before != reg.member_predictions(X_TEST)).any(axis=0)
+    assert changed.tolist() == reg.refitted_.tolist()
+    fresh = SSDPARegressor(CentredRidge(alpha=10.0), k=5, pass_unlabeled=True)
+    np.testing.assert_array_equal(
+        fresh.fit(X_TRAIN, y).predict(X_TEST), reg.predict(X_TEST)
+    )
+
+
+def test_pass_unlabeled_needs_a_member_that_takes_missing_targets():
+    reg = SSDPARegressor(Ridge(), k=3, pass_unlabeled=True)
+    with pytest.raises(ValueError, match=r"Input y contains NaN") as info:
+        reg.fit(X_TRAIN, _half_labelled())
+    assert any("while fitting member" in n for n in info.value.__notes__)

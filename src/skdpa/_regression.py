@@ -37,6 +37,7 @@ from sklearn.base import (
     is_classifier,
 )
 from sklearn.tree import DecisionTreeRegressor
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils._tags import get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping
@@ -51,10 +52,9 @@ from ._engine import _add_note, _batches, _thread_limits, fit_members
 from ._fingerprint import member_fingerprint, params_digest, row_digests
 from ._hashing import canonical_order, content_hash, is_text_input, unique_sample_ids
 from ._members import num_rows as _num_rows
-from ._members import sample_aligned
+from ._members import sample_aligned, slice_params
 from ._partition import partition, spread_shifts
 from ._plan import FitPlan, member_seeds
-from ._sources import ArraySource
 from ._ssdpa import SSDPAClassifier
 
 __all__ = ["DPARegressor", "SSDPARegressor", "RegressionCertificate"]
@@ -163,6 +163,51 @@ def _check_member_output(pred, n_samples, where):
     return pred
 
 
+def hidden_targets(y, fit_rows, own_rows):
+    """The targets a member is fit on: its rows' targets, or (``own_rows``
+    given) the targets of ``fit_rows`` with those outside ``own_rows`` hidden
+    as NaN (missing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa._regression import hidden_targets
+    >>> y = np.array([0.5, 1.5, 2.5])
+    >>> hidden_targets(y, np.array([2, 0]), None).tolist()
+    [2.5, 0.5]
+    >>> hidden_targets(y, np.arange(3), np.array([1])).tolist()
+    [nan, 1.5, nan]
+    """
+    if own_rows is None:
+        return y[fit_rows]
+    target = np.full(len(fit_rows), np.nan)
+    mine = np.isin(fit_rows, own_rows)
+    target[mine] = y[fit_rows[mine]]
+    return target
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionSource:
+    """In-memory training data for regression members (a row source).
+
+    As :class:`skdpa._sources.ArraySource`, but the targets are floats and a
+    member fit on every row sees the targets outside its own rows as NaN.
+    """
+
+    X: object
+    y: np.ndarray
+    params: dict
+
+    def member_data(self, task):
+        """(X, y, fit parameters) of one member's fit, rows in the task's order."""
+        rows = task.fit_rows
+        return (
+            _safe_indexing(self.X, rows),
+            hidden_targets(self.y, rows, task.own_rows),
+            slice_params(self.params, rows, len(self.y)),
+        )
+
+
 def regression_plan(partition, y, seeds, digests, layout, params, n_samples):
     """The :class:`~skdpa._plan.FitPlan` of a regression ensemble. Fits nothing.
 
@@ -192,11 +237,16 @@ def regression_plan(partition, y, seeds, digests, layout, params, n_samples):
     kinds, fingerprints = [], []
     for j, own in enumerate(partition.rows):
         kind = "fit" if len(own) else "empty"
-        extra = np.ascontiguousarray(y[own], dtype=np.float64).tobytes()
+        fit_rows = partition.fit_rows(j)
+        own_rows = own if partition.hides_labels() else None
+        target = hidden_targets(y, fit_rows, own_rows)
+        extra = np.ascontiguousarray(target, dtype=np.float64).tobytes()
         if params:
-            extra += params_digest(params, own, n_samples)
+            extra += params_digest(params, fit_rows, n_samples)
         fingerprints.append(
-            member_fingerprint(kind, seeds[j], digests, layout, own, np.zeros(0), extra)
+            member_fingerprint(
+                kind, seeds[j], digests, layout, fit_rows, np.zeros(0), extra
+            )
         )
         kinds.append(kind)
     return FitPlan(
@@ -289,6 +339,11 @@ class BasePartitionRegressor(
     def _missing_targets(self, y):
         """Rows without a target: none for DPA; NaN for SS-DPA."""
         return np.zeros(len(y), dtype=bool)
+
+    def _shared_rows(self, X, h, aligned, y_fit):
+        """None, or the rows every member is fit on (targets outside its own
+        partition hidden as NaN), in one canonical order."""
+        return None
 
     def _input_tags_source(self):
         return self._base_estimator()
@@ -428,6 +483,7 @@ class BasePartitionRegressor(
             order[labeled[order]],
             self.k * len(shifts),
             shifts,
+            shared_rows=self._shared_rows(X_content, h, aligned, y_fit),
         )
 
         # plan: rows, seeds, fingerprints; a warm refit builds what changed
@@ -439,7 +495,7 @@ class BasePartitionRegressor(
         )
         plan = regression_plan(
             part,
-            y_fit,
+            np.where(labeled, y, np.nan),
             member_seeds(base_seed, part.n_members),
             *row_digests(X_fit),
             params,
@@ -451,7 +507,7 @@ class BasePartitionRegressor(
             estimator,
             plan,
             build,
-            ArraySource(X_fit, y_fit, params),
+            RegressionSource(X_fit, np.where(labeled, y, np.nan), params),
             n_jobs=self.n_jobs,
             verbose=self.verbose,
             desc=f"{name} fit",
@@ -815,8 +871,9 @@ class SSDPARegressor(BasePartitionRegressor):
     of a group of duplicates counts once. Members use every sample through
     ``embedding`` (an unsupervised transformer fit once on all rows, targets
     never seen) and are fit on the rows of their partition that have a
-    target. The prediction is the median of the members; empty partitions
-    (no target) abstain.
+    target (with ``pass_unlabeled=True``: on every row, the targets outside
+    their partition hidden as NaN). The prediction is the median of the
+    members; empty partitions (no target) abstain.
 
     Missing targets are NaN.
 
@@ -831,6 +888,12 @@ class SSDPARegressor(BasePartitionRegressor):
         Unsupervised transformer (PCA, a self-supervised encoder, ...) fit
         once on all samples; members are fit on and predict from its output.
         ``None``: members see the raw features.
+    pass_unlabeled : bool, default=False
+        Fit every member on all samples, with the targets outside its own
+        partition hidden as NaN: for base regressors that learn from rows
+        without a target (a semi-supervised regressor, or a pipeline whose
+        unsupervised steps use every row); the base regressor must accept NaN
+        in ``y``. Members whose partition holds no target still abstain.
     partitioning : {"sorted", "hash"}, default="sorted"
         ``"sorted"``: rank among the distinct samples (equal partition sizes
         over all samples). ``"hash"``: the content hash of
@@ -872,6 +935,7 @@ class SSDPARegressor(BasePartitionRegressor):
     _parameter_constraints: dict = {
         **BasePartitionRegressor._parameter_constraints,
         "embedding": [HasMethods(["fit", "transform"]), None],
+        "pass_unlabeled": ["boolean"],
         "partitioning": [StrOptions({"sorted", "hash"})],
     }
 
@@ -884,6 +948,7 @@ class SSDPARegressor(BasePartitionRegressor):
         k=50,
         *,
         embedding=None,
+        pass_unlabeled=False,
         partitioning="sorted",
         warm_start=False,
         n_jobs=None,
@@ -899,6 +964,7 @@ class SSDPARegressor(BasePartitionRegressor):
             verbose=verbose,
         )
         self.embedding = embedding
+        self.pass_unlabeled = pass_unlabeled
         self.partitioning = partitioning
 
     def _input_tags_source(self):
@@ -923,6 +989,14 @@ class SSDPARegressor(BasePartitionRegressor):
         if self.partitioning == "hash":
             return (h % np.uint64(self.k)).astype(np.int64)
         return unique_sample_ids(X, h) % self.k
+
+    def _shared_rows(self, X, h, aligned, y_fit):
+        if not self.pass_unlabeled:
+            return None
+        # Every member sees every row in one canonical order; identical rows
+        # share a partition, so a member outside it sees them all with NaN
+        # targets and their order (by target last) is invisible to it.
+        return canonical_order(X, h, tiebreak=[*aligned, y_fit])
 
     def _check_embedded(self, Xt):
         return _SHARED["check_embedded"](self, Xt)
