@@ -18,6 +18,12 @@ As a baseline measured in the same run, the same member kind fit once on all
 training rows (no partitioning, no certificate) gives the ``single MAE``
 column; ``MAE ratio`` is ensemble MAE / single MAE.
 
+Three ensembles per ``k`` (``--method``): ``dpa`` (``DPARegressor``),
+``fa`` (``DPARegressor(spread=4)``: ``4k`` members of about ``n/k`` rows each;
+its radius counts ``4r`` changed members, sound but not tight) and ``ssdpa``
+(``SSDPARegressor``: certifies changed targets only, the samples trusted). The
+member kind is chosen for each ensemble on the validation split.
+
 Usage::
 
     python benchmarks/bench_regression.py              # well under a minute
@@ -34,7 +40,7 @@ from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
 import skdpa
-from skdpa import DPARegressor
+from skdpa import DPARegressor, SSDPARegressor
 from skdpa._cli_regression import make_regressor_member
 from skdpa.datasets import load_train_test
 from skdpa.metrics import certified_coverage_curve
@@ -53,14 +59,23 @@ def mae(y, y_pred):
     return float(np.mean(np.abs(y - y_pred)))
 
 
-def choose_member(X_train, y_train, k, seed):
+METHODS = {
+    "dpa": lambda member, k, seed: DPARegressor(member, k=k, random_state=seed),
+    "fa": lambda member, k, seed: DPARegressor(
+        member, k=k, spread=4, random_state=seed
+    ),
+    "ssdpa": lambda member, k, seed: SSDPARegressor(member, k=k, random_state=seed),
+}
+
+
+def choose_member(method, X_train, y_train, k, seed):
     """Member kind with the lowest validation MAE (validation rows only)."""
     X_fit, X_val, y_fit, y_val = train_test_split(
         X_train, y_train, test_size=0.25, random_state=seed
     )
     scores = {}
     for name in MEMBERS:
-        reg = DPARegressor(make_regressor_member(name), k=k, random_state=seed)
+        reg = METHODS[method](make_regressor_member(name), k, seed)
         try:
             scores[name] = mae(y_val, reg.fit(X_fit, y_fit).predict(X_val))
         except ValueError:
@@ -69,23 +84,29 @@ def choose_member(X_train, y_train, k, seed):
     return min(scores, key=scores.get), scores
 
 
-def run(dataset, seed):
+def run(dataset, methods, seed):
     setting = SETTINGS[dataset]
     tol = setting["tolerance"]
     X_train, X_test, y_train, y_test = load_train_test(dataset, random_state=seed)
     rows = []
-    for k in setting["k"]:
-        member, _ = choose_member(X_train, y_train, k, seed)
-        reg = DPARegressor(make_regressor_member(member), k=k, random_state=seed)
+    for method, k in [(m, k) for m in methods for k in setting["k"]]:
+        member, _ = choose_member(method, X_train, y_train, k, seed)
+        reg = METHODS[method](make_regressor_member(member), k, seed)
         reg.fit(X_train, y_train)
         outputs = reg.member_predictions(X_test)
         y_pred, radius = reg.predict_certified(X_test, tol)
-        single = clone(make_regressor_member(member)).fit(X_train, y_train)
+        single = clone(make_regressor_member(member))
+        seeds = {p: seed for p in single.get_params() if p.endswith("random_state")}
+        single = single.set_params(**seeds).fit(X_train, y_train)
         single_mae = mae(y_test, single.predict(X_test))
-        coverage = certified_coverage_curve(y_test, outputs, (0, *BUDGETS), tol)
+        shifts = None if len(reg.shifts_) == 1 else reg.shifts_
+        coverage = certified_coverage_curve(
+            y_test, outputs, (0, *BUDGETS), tol, shifts=shifts
+        )
         rows.append(
             {
                 "dataset": dataset,
+                "method": method,
                 "n_train": len(y_train),
                 "n_test": len(y_test),
                 "k": k,
@@ -103,8 +124,8 @@ def run(dataset, seed):
 
 def print_table(rows):
     header = (
-        "| data set | n train/test | k | member | tolerance | MAE | RMSE | single MAE "
-        "| MAE ratio | median certified radius | coverage b=0 | "
+        "| data set | method | n train/test | k | member | tolerance | MAE | RMSE "
+        "| single MAE | MAE ratio | median certified radius | coverage b=0 | "
         + " | ".join(f"b={b}" for b in BUDGETS)
         + " |"
     )
@@ -113,6 +134,7 @@ def print_table(rows):
     for r in rows:
         cells = [
             r["dataset"],
+            r["method"],
             f"{r['n_train']}/{r['n_test']}",
             str(r["k"]),
             r["member"],
@@ -132,6 +154,9 @@ def main(argv=None):
     parser.add_argument(
         "--dataset", nargs="+", choices=sorted(SETTINGS), default=sorted(SETTINGS)
     )
+    parser.add_argument(
+        "--method", nargs="+", choices=sorted(METHODS), default=["dpa", "fa", "ssdpa"]
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print(
@@ -147,7 +172,7 @@ def main(argv=None):
     print(f"# command: python {' '.join(sys.argv)}")
     rows = []
     for dataset in args.dataset:
-        rows += run(dataset, args.seed)
+        rows += run(dataset, args.method, args.seed)
     print_table(rows)
 
 
