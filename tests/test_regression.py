@@ -435,3 +435,32 @@ def test_pass_unlabeled_needs_a_member_that_takes_missing_targets():
     with pytest.raises(ValueError, match=r"Input y contains NaN") as info:
         reg.fit(X_TRAIN, _half_labelled())
     assert any("while fitting member" in n for n in info.value.__notes__)
+
+
+def test_prediction_in_row_chunks_matches_one_chunk(monkeypatch):
+    """Predict-like methods hold one chunk of member outputs at a time."""
+    import skdpa._regression as regression
+
+    reg = DPARegressor(Ridge(), k=7).fit(X_TRAIN, Y_TRAIN)
+    X = X_ALL[300:]
+    radius = np.arange(len(X)) % 4
+    tolerance = np.linspace(1, 60, len(X))
+    whole = (
+        reg.predict(X),
+        *reg.predict_interval(X, radius),
+        *reg.predict_certified(X, tolerance),
+        *reg.predict_certified(X, lambda p: 0.1 * np.abs(p)),
+    )
+    monkeypatch.setattr(regression, "_CHUNK_ITEMS", 7 * 10)  # 10 rows a chunk
+    chunked = (
+        reg.predict(X),
+        *reg.predict_interval(X, radius),
+        *reg.predict_certified(X, tolerance),
+        *reg.predict_certified(X, lambda p: 0.1 * np.abs(p)),
+    )
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"radius must be a number or one per row"):
+        reg.predict_interval(X, radius[:-1])
+    with pytest.raises(ValueError, match=r"tolerance must be a number or one per row"):
+        reg.predict_certified(X, tolerance[:5])

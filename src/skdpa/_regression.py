@@ -45,12 +45,18 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import certify
-from ._base import BasePartitionEnsemble, _check_positive_int
+from ._base import _CHUNK_ITEMS, BasePartitionEnsemble, _check_positive_int
 from ._config import get_config
 from ._dpa import DPAClassifier
 from ._engine import _add_note, _batches, _thread_limits, fit_members
 from ._fingerprint import member_fingerprint, params_digest, row_digests
-from ._hashing import canonical_order, content_hash, is_text_input, unique_sample_ids
+from ._hashing import (
+    canonical_order,
+    content_hash,
+    is_text_input,
+    take_rows,
+    unique_sample_ids,
+)
 from ._members import num_rows as _num_rows
 from ._members import sample_aligned, slice_params
 from ._partition import partition, spread_shifts
@@ -567,9 +573,49 @@ class BasePartitionRegressor(
             :func:`skdpa.certify.median_interval` and
             :func:`skdpa.certify.median_radius`.
         """
+        return self._outputs(self._member_input(X))
+
+    def _member_input(self, X):
         check_is_fitted(self)
         X_members, _ = self._check_X(X, reset=False)
-        X_in = self._predict_inputs(X_members)
+        return self._predict_inputs(X_members)
+
+    def _map_chunks(self, X, func):
+        """``[func(rows, n, outputs) for each row chunk of X]``: one chunk of
+        member outputs (at most ``_CHUNK_ITEMS`` floats) at a time, as the
+        classifiers predict; ``rows`` is the chunk's slice of the ``n`` rows."""
+        X_in = self._member_input(X)
+        n = _num_rows(X_in)
+        step = max(1, _CHUNK_ITEMS // self.n_members_)
+        if step >= n:
+            return [func(slice(0, n), n, self._outputs(X_in))]
+        results = []
+        for start in range(0, n, step):
+            rows = np.arange(start, min(n, start + step))
+            out = self._outputs(take_rows(X_in, rows))
+            results.append(func(slice(start, rows[-1] + 1), n, out))
+            del out  # before the next chunk's outputs exist
+        return results
+
+    @staticmethod
+    def _per_row(value, name):
+        """``take(rows, n)``: a number (or callable) as is, or the chunk's part
+        of one value per row, checked against the row count."""
+        if callable(value) or np.ndim(value) == 0:
+            return lambda rows, n: value
+        value = np.asarray(value)
+
+        def take(rows, n):
+            if value.shape != (n,):
+                raise ValueError(
+                    f"{name} must be a number or one per row ({n},); got shape "
+                    f"{value.shape}."
+                )
+            return value[rows]
+
+        return take
+
+    def _outputs(self, X_in):
         n = _num_rows(X_in)
         out = np.full((n, self.n_members_), np.nan)
         work = [
@@ -610,7 +656,8 @@ class BasePartitionRegressor(
             ``v_0 <= ... <= v_{N-1}``: the mean of ``v_{(N-1)//2}`` and
             ``v_{N//2}``.
         """
-        return certify.median_prediction(self.member_predictions(X))
+        parts = self._map_chunks(X, lambda rows, n, out: certify.median_prediction(out))
+        return np.concatenate(parts)
 
     def predict_interval(self, X, radius):
         """Where the prediction can go under ``radius`` poisoned training samples.
@@ -632,8 +679,15 @@ class BasePartitionRegressor(
             members as vote. Tight for ``spread=1`` (an attack that sets the
             changed members freely reaches both ends).
         """
-        outputs = self.member_predictions(X)
-        return certify.median_interval(outputs, radius, self._shifts_arg())
+        radius_of = self._per_row(radius, "radius")
+        parts = self._map_chunks(
+            X,
+            lambda rows, n, out: certify.median_interval(
+                out, radius_of(rows, n), self._shifts_arg()
+            ),
+        )
+        lower, upper = (np.concatenate(c) for c in zip(*parts, strict=True))
+        return lower, upper
 
     def predict_certified(self, X, tolerance):
         """Predict, and certify how many poisoned samples keep it within ``tolerance``.
@@ -645,8 +699,9 @@ class BasePartitionRegressor(
             Input samples.
         tolerance : float, array-like of shape (n_samples,) or callable
             How far (absolute, ``>= 0``) a prediction may move. A callable is
-            called with the predictions (n_samples,) and returns the tolerance
-            of each row, e.g. ``lambda y: 0.1 * abs(y)`` for 10%%.
+            called with the predictions and returns the tolerance of each row,
+            e.g. ``lambda y: 0.1 * abs(y)`` for 10%% (it is called once per
+            chunk of rows, so it must work row by row).
 
         Returns
         -------
@@ -657,10 +712,17 @@ class BasePartitionRegressor(
             ``[y_pred - tolerance, y_pred + tolerance]``; ``>= 0`` and at most
             ``certificate_.max_radius``.
         """
-        outputs = self.member_predictions(X)
-        if callable(tolerance):
-            tolerance = tolerance(certify.median_prediction(outputs))
-        return certify.median_radius(outputs, tolerance, self._shifts_arg())
+        tolerance_of = self._per_row(tolerance, "tolerance")
+
+        def certify_chunk(rows, n, out):
+            tol = tolerance_of(rows, n)
+            if callable(tol):
+                tol = tol(certify.median_prediction(out))
+            return certify.median_radius(out, tol, self._shifts_arg())
+
+        parts = self._map_chunks(X, certify_chunk)
+        y_pred, radius = (np.concatenate(c) for c in zip(*parts, strict=True))
+        return y_pred, radius
 
 
 _COMMON_PARAMS = """warm_start : bool, default=False
