@@ -143,3 +143,40 @@ def test_median_radius_is_what_predict_certified_gives():
         median_radius(reg.member_predictions(X_test), 20.0)[1],
         reg.predict_certified(X_test, 20.0)[1],
     )
+
+
+def _write_table(path, y_cells):
+    X, _ = load_train_test("diabetes")[0:3:2]
+    rows = ["a,b,c,target"]
+    for i, cell in enumerate(y_cells):
+        rows.append(f"{X[i % len(X), 0]},{X[i % len(X), 1]},{i},{cell}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_user_table_with_task_regression(tmp_path, capsys):
+    """--data FILE: labels come as text and are read as numbers cell by cell;
+    auto stays classification for files (the task is never inferred from a
+    file's values)."""
+    table = tmp_path / "t.csv"
+    rng = np.random.default_rng(0)
+    _write_table(table, [f"{v:.3f}" for v in rng.normal(100, 20, size=120)])
+    args = ["evaluate", "--data", str(table), "--target", "target", "--quiet"]
+    args += ["--method", "dpa", "--k", "5", "--estimator", "ridge"]
+    assert main([*args, "--task", "regression", "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / FILES[0]).exists()
+    assert "tolerance:" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "certified_accuracy.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "cell, message", [("abc", r"has 'abc'"), ("nan", r"finite targets")]
+)
+def test_user_table_with_bad_targets(tmp_path, capsys, cell, message):
+    table = tmp_path / "t.csv"
+    _write_table(table, ["1.5"] * 60 + [cell] + ["2.5"] * 59)
+    args = ["evaluate", "--data", str(table), "--target", "target", "--quiet"]
+    args += ["--method", "dpa", "--k", "3", "--task", "regression"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--test-size", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "regression needs" in err and message.replace("\\", "") in err

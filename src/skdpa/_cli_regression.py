@@ -80,6 +80,30 @@ def make_regressor_member(name):
     return factories[name]()
 
 
+def numeric_targets(y, which):
+    """Targets as float64, each cell read alone (a table's labels come as
+    text); a cell that is not a finite number raises, naming it."""
+    y = np.asarray(y)
+    if y.dtype.kind in "biuf":
+        out = y.astype(np.float64)
+    else:
+        out = np.empty(len(y))
+        for i, v in enumerate(y.tolist()):
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"regression needs numeric targets; {which} row {i} has {v!r}."
+                ) from None
+    bad = ~np.isfinite(out)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"regression needs finite targets; {which} row {i} has {y[i]!r}."
+        )
+    return out
+
+
 def _make(method, k, spread, args, embedding_dim):
     from sklearn.decomposition import PCA
 

@@ -705,6 +705,13 @@ def _evaluate_regression(methods, data, args, name, source):
         )
     try:
         _cli_regression.make_regressor_member(args.estimator)
+        X_train, X_test, y_train, y_test = data
+        data = (
+            X_train,
+            X_test,
+            _cli_regression.numeric_targets(y_train, "training"),
+            _cli_regression.numeric_targets(y_test, "test"),
+        )
     except ValueError as exc:
         raise _CommandError(str(exc)) from None
     if not args.quiet:
