@@ -31,15 +31,12 @@ Usage::
 """
 
 import argparse
-import datetime
-import platform
-import sys
 
 import numpy as np
+from _harness import Run
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
-import skdpa
 from skdpa import DPARegressor, SSDPARegressor
 from skdpa._cli_regression import make_regressor_member
 from skdpa.datasets import load_train_test
@@ -159,21 +156,13 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(
-        f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.platform()}, Python {platform.python_version()}, "
-        f"skdpa {skdpa.__version__}"
-    )
-    try:
-        with open("/proc/loadavg") as fh:
-            print(f"# load average: {fh.read().strip()}")
-    except OSError:
-        pass
-    print(f"# command: python {' '.join(sys.argv)}")
+    record = Run(__file__, args)
+    record.header("no figure below depends on timing: the run is the same on any load")
     rows = []
     for dataset in args.dataset:
         rows += run(dataset, args.method, args.seed)
     print_table(rows)
+    record.save({"rows": rows})
 
 
 if __name__ == "__main__":
