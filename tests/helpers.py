@@ -8,6 +8,7 @@ import functools
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits
+from sklearn.linear_model import Ridge
 
 
 @functools.cache
@@ -139,3 +140,28 @@ class FailsOnRows(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return np.full(len(X), self.majority_)
+
+
+class MissingTargetRidge(Ridge):
+    """Ridge that takes NaN (missing) targets: fit on the rows that have one.
+    Records how many rows it was given. For ``SSDPARegressor(pass_unlabeled=
+    True)``, behind steps that learn from every row."""
+
+    def fit(self, X, y):
+        y = np.asarray(y, dtype=float)
+        self.n_rows_seen_ = X.shape[0]
+        known = ~np.isnan(y)
+        return super().fit(X[known], y[known])
+
+
+class CentredRidge(MissingTargetRidge):
+    """Uses every row it is given: centres X on all rows (with a target or
+    not), then fits ridge on the rows that have a target."""
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=float)
+        self.centre_ = X.mean(axis=0)
+        return super().fit(X - self.centre_, y)
+
+    def predict(self, X):
+        return super().predict(np.asarray(X, dtype=float) - self.centre_)

@@ -1,13 +1,14 @@
 """scikit-learn's estimator checks over every public estimator."""
 
-from sklearn.linear_model import LogisticRegression
+from helpers import MissingTargetRidge
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import SelfTrainingClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdpa import DPAClassifier, SSDPAClassifier
+from skdpa import DPAClassifier, DPARegressor, SSDPAClassifier, SSDPARegressor
 
 # Small k: the checks fit on ~30-300 samples, and members need a few each.
 ESTIMATORS = [
@@ -22,6 +23,14 @@ ESTIMATORS = [
     SSDPAClassifier(KNeighborsClassifier(1), k=3, embedding=StandardScaler()),
     SSDPAClassifier(
         SelfTrainingClassifier(LogisticRegression()), k=2, pass_unlabeled=True
+    ),
+    DPARegressor(k=3, random_state=0),
+    DPARegressor(make_pipeline(StandardScaler(), Ridge()), k=3, spread=2),
+    SSDPARegressor(k=3, random_state=0),
+    SSDPARegressor(Ridge(), k=3, embedding=StandardScaler(), partitioning="hash"),
+    # members fit on every row, targets outside their partition hidden as NaN
+    SSDPARegressor(
+        make_pipeline(StandardScaler(), MissingTargetRidge()), k=2, pass_unlabeled=True
     ),
 ]
 

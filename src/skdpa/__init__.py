@@ -21,6 +21,7 @@ from ._config import config_context, get_config, set_config
 from ._dpa import DPAClassifier
 from ._multi_seed import MultiSeedClassifier
 from ._persistence import load
+from ._regression import DPARegressor, RegressionCertificate, SSDPARegressor
 from ._report import CertificateReport
 from ._ssdpa import SSDPAClassifier
 from .certify import certified_radius
@@ -31,8 +32,11 @@ __all__ = [
     "Certificate",
     "CertificateReport",
     "DPAClassifier",
+    "DPARegressor",
     "MultiSeedClassifier",
+    "RegressionCertificate",
     "SSDPAClassifier",
+    "SSDPARegressor",
     "__version__",
     "certified_radius",
     "certify",

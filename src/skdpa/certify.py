@@ -44,6 +44,9 @@ __all__ = [
     "cost_certify",
     "count_votes",
     "first_choices",
+    "median_interval",
+    "median_prediction",
+    "median_radius",
     "plurality_certify",
     "plurality_vote",
     "plurality_winner",
@@ -1442,3 +1445,245 @@ def _cost_radius(costs, pred, winner, n_classes):
     finite = np.isfinite(best)
     out[finite] = np.ceil(best[finite] - 1e-9).astype(np.int64) - 1
     return np.maximum(out, 0)
+
+
+# ---------------------------------------------------------------------------
+# Certified regression: the median of the members' outputs
+#
+# Convention (proof: Theory, certified regression). A member abstains where its
+# output is NaN (an empty partition). The prediction is the median of the
+# voting members' outputs: with N voters sorted v_0 <= ... <= v_{N-1}, the mean
+# of v_{(N-1)//2} and v_{N//2}. An attack that changes t members may set each
+# of them to any value, make it abstain (remove its rows) or make an abstaining
+# member vote (insert into its empty partition). Its lowest median: change the
+# min(t, n) largest voters to -inf and let min(t - x, e) abstainers vote -inf;
+# its highest mirrors that. Both are order statistics of the clean outputs.
+
+
+def _check_member_values(member_predictions):
+    values = np.asarray(member_predictions, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(
+            "member_predictions must be 2-D (n_samples, n_members); got an "
+            f"array of shape {values.shape}."
+        )
+    if values.shape[1] == 0:
+        raise ValueError("member_predictions must have at least one member column.")
+    if np.isinf(values).any():
+        raise ValueError(
+            "member_predictions must be finite, with NaN where a member abstains; "
+            "got an infinite value."
+        )
+    return values
+
+
+def _changed_members(radius, n_rows, shifts, n_members):
+    """Members an attack of ``radius`` samples may change: radius * spread."""
+    radius = np.asarray(radius)
+    if radius.dtype.kind not in "iu" and not (
+        radius.dtype.kind == "f" and np.all(radius == np.round(radius))
+    ):
+        raise ValueError(
+            f"radius must be a non-negative integer (or one per row); got {radius!r}."
+        )
+    radius = np.broadcast_to(radius.astype(np.int64), (n_rows,))
+    if (radius < 0).any():
+        raise ValueError(
+            "radius must be a non-negative integer (or one per row); got "
+            f"{int(radius.min())}."
+        )
+    spread = 1 if shifts is None else len(_check_shifts(shifts, n_members))
+    return np.minimum(radius, n_members) * spread
+
+
+def _order_statistics(values):
+    """Voters sorted per row (NaN last), voter count, abstainer count."""
+    ordered = np.sort(values, axis=1)
+    n_vote = np.count_nonzero(~np.isnan(values), axis=1)
+    return ordered, n_vote, values.shape[1] - n_vote
+
+
+def _take(ordered, index, fill_low, fill_high):
+    """ordered[row, index] with -inf below 0 and +inf at or beyond the voters."""
+    n, m = ordered.shape
+    inside = np.clip(index, 0, m - 1)
+    out = ordered[np.arange(n), inside]
+    out = np.where(index < 0, fill_low, out)
+    return np.where(index >= fill_high, np.inf, out)
+
+
+def _median_bounds(ordered, n_vote, n_abstain, t):
+    """Lowest and highest median after changing at most ``t`` members."""
+    x = np.minimum(t, n_vote)  # voters changed
+    y = np.minimum(t - x, n_abstain)  # abstainers made to vote
+    size = n_vote + y
+    lo_pos, hi_pos = (size - 1) // 2, size // 2
+    moved = x + y
+    with np.errstate(invalid="ignore"):  # -inf + inf where nobody votes
+        return _median_ends(ordered, n_vote, t, x, size, lo_pos, hi_pos, moved)
+
+
+def _median_ends(ordered, n_vote, t, x, size, lo_pos, hi_pos, moved):
+    # lower: `moved` copies of -inf, then the n_vote - x smallest voters
+    low = 0.5 * (
+        _take(ordered, lo_pos - moved, -np.inf, n_vote - x)
+        + _take(ordered, hi_pos - moved, -np.inf, n_vote - x)
+    )
+    low = np.where((lo_pos < moved) | (hi_pos < moved), -np.inf, low)
+    # upper: the n_vote - x largest voters, then `moved` copies of +inf
+    high = 0.5 * (
+        _take(ordered, lo_pos + x, -np.inf, n_vote)
+        + _take(ordered, hi_pos + x, -np.inf, n_vote)
+    )
+    high = np.where(hi_pos >= n_vote - x, np.inf, high)
+    empty = size == 0
+    low = np.where(empty | (t >= n_vote) & (t > 0), -np.inf, low)
+    high = np.where(empty | (t >= n_vote) & (t > 0), np.inf, high)
+    return low, high
+
+
+def median_prediction(member_predictions):
+    """The ensemble's regression output: the median of the voting members.
+
+    Parameters
+    ----------
+    member_predictions : array-like of shape (n_samples, n_members)
+        Each member's prediction; NaN where a member abstains (its partition
+        is empty).
+
+    Returns
+    -------
+    y_pred : ndarray of shape (n_samples,)
+        With ``N`` voting members sorted ``v_0 <= ... <= v_{N-1}``, the mean of
+        ``v_{(N-1)//2}`` and ``v_{N//2}`` (the usual median: the middle value
+        for odd ``N``, the mean of the two middle values for even ``N``). NaN
+        where no member votes.
+
+    Examples
+    --------
+    >>> from skdpa.certify import median_prediction
+    >>> median_prediction([[1.0, 5.0, 2.0], [1.0, 4.0, float("nan")]]).tolist()
+    [2.0, 2.5]
+    """
+    values = _check_member_values(member_predictions)
+    ordered, n_vote, _ = _order_statistics(values)
+    lo = _take(ordered, (n_vote - 1) // 2, np.nan, np.maximum(n_vote, 1))
+    hi = _take(ordered, n_vote // 2, np.nan, np.maximum(n_vote, 1))
+    return np.where(n_vote == 0, np.nan, 0.5 * (lo + hi))
+
+
+def median_interval(member_predictions, radius, shifts=None):
+    """Certified interval of the median prediction under ``radius`` poisoned samples.
+
+    Whatever an attacker does to at most ``radius`` training samples (for
+    :class:`~skdpa.DPARegressor`: insert, remove or change the target, in any
+    combination; each changes the members its bucket feeds), the refitted
+    ensemble's :func:`median_prediction` lies in ``[lower, upper]``. The bounds
+    are order statistics of the clean members' outputs and are reached by an
+    attack that sets the changed members freely (tight); see the
+    documentation (Theory, certified regression) for the proof.
+
+    Parameters
+    ----------
+    member_predictions : array-like of shape (n_samples, n_members)
+        Each member's prediction; NaN where a member abstains (its partition
+        is empty). An attack may make an abstaining member vote and a voting
+        member abstain.
+    radius : int or array-like of shape (n_samples,)
+        Number of poisoned training samples, ``>= 0``.
+    shifts : array-like of int, default=None
+        Finite aggregation's offsets (``shifts_`` of a fitted estimator): one
+        sample trains ``len(shifts)`` members, so ``radius`` samples change at
+        most ``radius * len(shifts)`` members. ``None``: DPA (one member per
+        sample). Sound for any offsets; tight for DPA.
+
+    Returns
+    -------
+    lower, upper : ndarray of shape (n_samples,)
+        ``-inf`` / ``+inf`` where the attack can change as many members as
+        vote.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.certify import median_interval
+    >>> outputs = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    >>> median_interval(outputs, 0)
+    (array([3.]), array([3.]))
+    >>> median_interval(outputs, 1)
+    (array([2.]), array([4.]))
+    >>> median_interval(outputs, 3)
+    (array([-inf]), array([inf]))
+    """
+    values = _check_member_values(member_predictions)
+    n, m = values.shape
+    t = _changed_members(radius, n, shifts, m)
+    ordered, n_vote, n_abstain = _order_statistics(values)
+    return _median_bounds(ordered, n_vote, n_abstain, t)
+
+
+def _check_tolerance(tolerance, n_rows):
+    tol = np.asarray(tolerance, dtype=np.float64)
+    if tol.ndim > 1 or (tol.ndim == 1 and tol.shape != (n_rows,)):
+        raise ValueError(
+            f"tolerance must be a number or one per row ({n_rows},); got shape "
+            f"{tol.shape}."
+        )
+    if np.isnan(tol).any() or (tol < 0).any():
+        bad = tol[np.isnan(tol) | (tol < 0)].ravel()[0]
+        raise ValueError(f"tolerance must be >= 0; got {float(bad)!r}.")
+    return np.broadcast_to(tol, (n_rows,))
+
+
+def median_radius(member_predictions, tolerance, shifts=None):
+    """Median prediction and the largest radius it is certified for, within a tolerance.
+
+    Parameters
+    ----------
+    member_predictions : array-like of shape (n_samples, n_members)
+        Each member's prediction; NaN where a member abstains.
+    tolerance : float or array-like of shape (n_samples,)
+        How far (absolute, ``>= 0``) the prediction may move.
+    shifts : array-like of int, default=None
+        Finite aggregation's offsets, as in :func:`median_interval`.
+
+    Returns
+    -------
+    y_pred : ndarray of shape (n_samples,)
+        :func:`median_prediction` of the members.
+    radius : ndarray of shape (n_samples,), dtype int64
+        The largest ``r`` with ``median_interval(..., r)`` inside
+        ``[y_pred - tolerance, y_pred + tolerance]``: no attack on at most
+        ``r`` training samples moves the prediction further than
+        ``tolerance``. ``-1`` where no member votes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.certify import median_radius
+    >>> outputs = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [0.0, 0.1, 0.2, 0.3, 9.1]])
+    >>> y_pred, radius = median_radius(outputs, 1.0)
+    >>> y_pred.tolist(), radius.tolist()
+    ([3.0, 0.2], [1, 1])
+    >>> median_radius(outputs, 0.5)[1].tolist()
+    [0, 1]
+    """
+    values = _check_member_values(member_predictions)
+    n, m = values.shape
+    tol = _check_tolerance(tolerance, n)
+    spread = 1 if shifts is None else len(_check_shifts(shifts, m))
+    ordered, n_vote, n_abstain = _order_statistics(values)
+    y_pred = median_prediction(values)
+    # the bounds widen with t: the largest t whose interval fits, then the
+    # largest r with r * spread <= t
+    best_t = np.full(n, -1, dtype=np.int64)
+    alive = n_vote > 0
+    for t in range(m + 1):
+        if not alive.any():
+            break
+        low, high = _median_bounds(ordered, n_vote, n_abstain, np.full(n, t))
+        fits = alive & (low >= y_pred - tol) & (high <= y_pred + tol)
+        best_t = np.where(fits, t, best_t)
+        alive = fits
+    radius = np.where(best_t >= 0, best_t // spread, -1)
+    return y_pred, radius.astype(np.int64)

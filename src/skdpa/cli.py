@@ -3,7 +3,9 @@
 ``skdpa demo`` trains DPA and SS-DPA on scikit-learn's digits for a few ``k``
 and prints the paper's Table 1 columns; ``skdpa evaluate`` does the same for a
 bundled data set or the user's own CSV or parquet file (``--data FILE
---target COLUMN``), chosen methods, ``k``, voting rules and ``spread``. Both write a
+--target COLUMN``), chosen methods, ``k``, voting rules and ``spread``, and
+certifies regressors (``DPARegressor``, ``SSDPARegressor``) on the regression
+data sets and with ``--task regression``. Both write a
 summary CSV, the per-budget certified-accuracy curve as CSV and a plot into an
 output directory, and never overwrite a file unless told to (``--force``). Run
 ``skdpa COMMAND --help`` for the options.
@@ -31,6 +33,9 @@ OUTPUT_FILES = (SUMMARY_FILE, CURVE_FILE, PLOT_FILE)
 METHOD_NAMES = {"dpa": "DPA", "ssdpa": "SS-DPA"}
 VOTING_RULES = ("plurality", "runoff")
 DATASETS = ("digits", "fashion-mnist", "mnist-5k", "idx:PATH")
+# real-valued targets: evaluated by skdpa._cli_regression
+REGRESSION_DATASETS = ("diabetes", "seattle-weather")
+TASKS = ("auto", "classification", "regression")
 # Decimal places of the times written to CSV (milliseconds).
 TIME_DECIMALS = 3
 # Decimal places of accuracies written to CSV and shown in logs: exact for
@@ -460,10 +465,23 @@ def _planned_outputs(args):
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise _CommandError(f"--out {args.out} exists and is not a directory.")
-        planned += [out / name for name in OUTPUT_FILES]
+        planned += [out / name for name in _output_files(args)]
     if args.save_predictions is not None:
         planned.append(Path(args.save_predictions))
     return planned
+
+
+def _output_files(args):
+    """The files of the task (both sets while it is not known yet)."""
+    from ._cli_regression import OUTPUT_FILES as REGRESSION_FILES
+
+    task = getattr(args, "task", "classification")
+    if task == "auto" and getattr(args, "dataset", None) in REGRESSION_DATASETS:
+        task = "regression"
+    elif task == "auto" and getattr(args, "dataset", "") in DATASETS[:3]:
+        task = "classification"
+    files = {"classification": OUTPUT_FILES, "regression": REGRESSION_FILES}
+    return files.get(task, OUTPUT_FILES + REGRESSION_FILES)
 
 
 def _check_overwrite(planned, force, args=None):
@@ -657,6 +675,8 @@ def _cmd_evaluate(args):
         source = args.dataset
     data = _subsets(data, args)
     methods = list(dict.fromkeys(args.method))
+    if _regression_task(args):
+        return _evaluate_regression(methods, data, args, name, source)
     if not args.quiet:
         print(
             f"{source}: {len(data[2])} training and {len(data[3])} test "
@@ -664,6 +684,60 @@ def _cmd_evaluate(args):
             file=sys.stderr,
         )
     return _run(methods, list(dict.fromkeys(args.k)), data, args, name)
+
+
+def _regression_task(args):
+    """Regression for --task regression and, with --task auto, for the bundled
+    regression data sets. Never inferred from the values of a file: one
+    poisoned row (a label 0.5 among integers) must not change the task."""
+    if args.task != "auto":
+        return args.task == "regression"
+    return args.dataset in REGRESSION_DATASETS
+
+
+def _evaluate_regression(methods, data, args, name, source):
+    from . import _cli_regression
+
+    if "runoff" in args.voting:
+        raise _CommandError(
+            "--voting runoff applies to classification; regression ensembles "
+            "predict the median of their members."
+        )
+    try:
+        _cli_regression.make_regressor_member(args.estimator)
+        X_train, X_test, y_train, y_test = data
+        data = (
+            X_train,
+            X_test,
+            _cli_regression.numeric_targets(y_train, "training"),
+            _cli_regression.numeric_targets(y_test, "test"),
+        )
+    except ValueError as exc:
+        raise _CommandError(str(exc)) from None
+    if not args.quiet:
+        print(
+            f"{source}: {len(data[2])} training and {len(data[3])} test "
+            f"samples, real-valued targets (regression); members: {args.estimator}",
+            file=sys.stderr,
+        )
+    return _cli_regression.run(
+        methods,
+        list(dict.fromkeys(args.k)),
+        data,
+        args,
+        name,
+        lambda: _output_directory(args),
+    )
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text}")
+    return value
 
 
 def _positive_int(text):
@@ -699,8 +773,11 @@ def _fraction(text):
 def _dataset(text):
     if text in DATASETS[:3] or (text.startswith("idx:") and len(text) > 4):
         return text
+    if text in REGRESSION_DATASETS:
+        return text
     raise argparse.ArgumentTypeError(
-        f"expected one of {', '.join(DATASETS)}; got {text!r}"
+        f"expected one of {', '.join(DATASETS)}; got {text!r}. Regression data "
+        f"sets: {', '.join(REGRESSION_DATASETS)}"
     )
 
 
@@ -803,8 +880,12 @@ def _build_parser():
     source.add_argument(
         "--dataset",
         type=_dataset,
-        metavar="{" + ",".join(DATASETS) + "}",
-        help="a bundled data set, read from local files only",
+        metavar="{" + ",".join(DATASETS + REGRESSION_DATASETS) + "}",
+        help=(
+            "a bundled data set, read from local files only; diabetes and "
+            "seattle-weather have real-valued targets (seattle-weather needs "
+            '`pip install "scikit-dpa[regression-data]"`)'
+        ),
     )
     source.add_argument(
         "--data",
@@ -868,6 +949,29 @@ def _build_parser():
         ),
     )
     evaluate.add_argument(
+        "--task",
+        choices=TASKS,
+        default="auto",
+        help=(
+            "classification (DPAClassifier, SSDPAClassifier) or regression "
+            "(DPARegressor, SSDPARegressor: median of the members, certified "
+            "intervals); auto (default): regression for diabetes and "
+            "seattle-weather, classification otherwise (never inferred from a "
+            "file's values: pass --task regression with --data)"
+        ),
+    )
+    evaluate.add_argument(
+        "--tolerance",
+        type=_non_negative_float,
+        default=None,
+        metavar="T",
+        help=(
+            "regression only: how far (absolute, in target units) a prediction "
+            "may move for the certified radius and the coverage curve. Default: "
+            "a quarter of the training targets' standard deviation"
+        ),
+    )
+    evaluate.add_argument(
         "--method",
         required=True,
         nargs="+",
@@ -899,7 +1003,10 @@ def _build_parser():
         help=(
             "base estimator of each member (default: logistic, standardised "
             "per partition: graded scores, which run-off voting needs; knn is "
-            "1 nearest neighbour, knn5 5 distance-weighted neighbours)"
+            "1 nearest neighbour, knn5 5 distance-weighted neighbours). For "
+            "regression: logistic and ridge mean ridge regression, knn and knn5 "
+            "5 neighbours, svc SVR (all standardised per partition), tree a "
+            "regression tree; naive-bayes is classification only"
         ),
     )
     evaluate.add_argument(

@@ -27,9 +27,11 @@ import numpy as np
 from sklearn.utils import Bunch
 
 __all__ = [
+    "REGRESSION_DATASETS",
     "load_fashion_mnist",
     "load_idx",
     "load_mnist_5k",
+    "load_seattle_weather",
     "load_train_test",
 ]
 
@@ -346,7 +348,10 @@ def load_train_test(dataset, *, data_home=None, test_size=0.25, random_state=0):
         - ``"fashion-mnist"``: see :func:`load_fashion_mnist`;
         - ``"mnist-5k"``: see :func:`load_mnist_5k`;
         - ``"idx:PATH"``: a directory in the MNIST layout (module docstring),
-          e.g. the original MNIST files.
+          e.g. the original MNIST files;
+        - regression (real-valued targets, a plain random split):
+          ``"diabetes"``, scikit-learn's 442 patients (ships with it), and
+          ``"seattle-weather"``, see :func:`load_seattle_weather`.
 
     data_home : str or path-like, default=None
         Where Fashion-MNIST lives (see :func:`load_fashion_mnist`).
@@ -395,6 +400,8 @@ def load_train_test(dataset, *, data_home=None, test_size=0.25, random_state=0):
         X_train, y_train = load_fashion_mnist(data_home, "train", return_X_y=True)
         X_test, y_test = load_fashion_mnist(data_home, "test", return_X_y=True)
         return X_train, X_test, y_train, y_test
+    if dataset in REGRESSION_DATASETS:
+        return _load_regression(dataset, test_size, random_state)
     if dataset == "digits":
         from sklearn.datasets import load_digits
 
@@ -411,3 +418,87 @@ def load_train_test(dataset, *, data_home=None, test_size=0.25, random_state=0):
     return train_test_split(
         X, y, test_size=test_size, stratify=y, random_state=random_state
     )
+
+
+# ---------------------------------------------------------------------------
+# Regression data sets (real-valued targets)
+
+REGRESSION_DATASETS = ("diabetes", "seattle-weather")
+
+_SEATTLE_FEATURES = ["precipitation", "temp_min", "wind", "day_sin", "day_cos"]
+
+
+def load_seattle_weather(return_X_y=False):
+    """Seattle's daily weather 2012-2015: predict the day's highest temperature.
+
+    1,461 days from the ``seattle-weather`` table that the ``vega_datasets``
+    package ships (read from the installed package, never downloaded; install
+    it with ``pip install "scikit-dpa[regression-data]"``). The target is
+    ``temp_max`` in degrees Celsius; the features are the day's
+    ``precipitation`` (mm), ``temp_min`` (degrees Celsius), ``wind`` (m/s) and
+    the day of the year as ``day_sin``, ``day_cos`` (a point on the circle).
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : Bunch or tuple
+        ``data`` (1461, 5) float64, ``target`` (1461,) float64,
+        ``feature_names``, ``target_name``; or ``(X, y)``.
+
+    Raises
+    ------
+    ImportError
+        When ``vega_datasets`` is not installed.
+
+    Examples
+    --------
+    >>> from skdpa.datasets import load_seattle_weather
+    >>> X, y = load_seattle_weather(return_X_y=True)  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((1461, 5), (1461,))
+    """
+    try:
+        from vega_datasets import local_data
+    except ImportError as exc:
+        raise ImportError(
+            "the seattle-weather data set is read from the vega_datasets "
+            'package; install it with `pip install "scikit-dpa[regression-data]"` '
+            "(or `pip install vega_datasets`)."
+        ) from exc
+    frame = local_data.seattle_weather()
+    day = frame["date"].dt.day_of_year.to_numpy(dtype=np.float64)
+    angle = 2 * np.pi * (day - 1) / 365.25
+    X = np.column_stack(
+        [
+            frame["precipitation"].to_numpy(dtype=np.float64),
+            frame["temp_min"].to_numpy(dtype=np.float64),
+            frame["wind"].to_numpy(dtype=np.float64),
+            np.sin(angle),
+            np.cos(angle),
+        ]
+    )
+    y = frame["temp_max"].to_numpy(dtype=np.float64)
+    if return_X_y:
+        return X, y
+    return Bunch(
+        data=X,
+        target=y,
+        feature_names=list(_SEATTLE_FEATURES),
+        target_name="temp_max",
+    )
+
+
+def _load_regression(dataset, test_size, random_state):
+    from sklearn.model_selection import train_test_split
+
+    if dataset == "diabetes":
+        from sklearn.datasets import load_diabetes
+
+        X, y = load_diabetes(return_X_y=True)
+    else:
+        X, y = load_seattle_weather(return_X_y=True)
+    return train_test_split(X, y, test_size=test_size, random_state=random_state)

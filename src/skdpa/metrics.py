@@ -16,6 +16,11 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 __all__ = [
     "certified_accuracy",
+    "certified_coverage",
+    "certified_coverage_curve",
+    "certified_error",
+    "certified_error_curve",
+    "make_certified_regression_scorer",
     "make_certified_scorer",
     "median_certified_radius",
 ]
@@ -332,3 +337,312 @@ class _CertifiedScorer(_Scorer):
         prediction = method_caller(final, "predict_certified", X_final)
         scoring_kwargs = {**self._kwargs, **kwargs}
         return self._sign * self._score_func(y_true, prediction, **scoring_kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Certified regression (DPARegressor, SSDPARegressor)
+#
+# A regression prediction is *certified within tolerance t at budget b* when
+# every prediction reachable by poisoning at most b training samples lies
+# within t of the true target: [lower, upper] = predict_interval(X, b) is inside
+# [y_true - t, y_true + t]. At b = 0 the interval is the prediction itself, so
+# the share of such rows is the clean share of predictions within t.
+
+
+def _check_intervals(y_true, lower, upper):
+    y_true = column_or_1d(y_true).astype(np.float64)
+    lower = column_or_1d(lower).astype(np.float64)
+    upper = column_or_1d(upper).astype(np.float64)
+    check_consistent_length(y_true, lower, upper)
+    if y_true.shape[0] == 0:
+        raise ValueError(
+            "y_true, lower and upper must hold at least one sample; got 0."
+        )
+    if np.isnan(lower).any() or np.isnan(upper).any() or (lower > upper).any():
+        raise ValueError(
+            "lower and upper must be intervals (lower <= upper, no NaN), as "
+            "predict_interval returns them."
+        )
+    return y_true, lower, upper
+
+
+def _check_tolerance(tolerance, n_samples):
+    if isinstance(tolerance, bool | np.bool_) or isinstance(tolerance, str | bytes):
+        raise TypeError(f"tolerance must be a number >= 0; got {tolerance!r}.")
+    tol = np.asarray(tolerance, dtype=np.float64)
+    if tol.ndim > 1 or (tol.ndim == 1 and tol.shape[0] != n_samples):
+        raise ValueError(
+            f"tolerance must be a number or one per sample ({n_samples},); got "
+            f"shape {tol.shape}."
+        )
+    if np.isnan(tol).any() or (tol < 0).any():
+        bad = float(tol[np.isnan(tol) | (tol < 0)].ravel()[0])
+        raise ValueError(f"tolerance must be >= 0; got {bad!r}.")
+    return tol
+
+
+def certified_coverage(y_true, lower, upper, tolerance):
+    """Fraction of samples whose every reachable prediction is within `tolerance`.
+
+    *Certified coverage* at a budget ``b``: the share of samples whose
+    certified interval ``[lower, upper] = est.predict_interval(X, b)`` lies
+    inside ``[y_true - tolerance, y_true + tolerance]``, so that no poisoning
+    of up to ``b`` training samples can push the prediction further than
+    ``tolerance`` from the truth. It is the regression analogue of
+    :func:`certified_accuracy` (a prediction "correct" when within
+    ``tolerance``); at ``b = 0`` the interval is the prediction itself and the
+    coverage is the plain share of predictions within ``tolerance``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True targets.
+    lower, upper : array-like of shape (n_samples,)
+        Certified interval of each prediction (``predict_interval``).
+    tolerance : float or array-like of shape (n_samples,)
+        Largest acceptable absolute error, ``>= 0``.
+
+    Returns
+    -------
+    coverage : float
+        In ``[0, 1]``.
+
+    See Also
+    --------
+    certified_error_curve : the certified error against the budget.
+
+    Examples
+    --------
+    >>> from skdpa.metrics import certified_coverage
+    >>> y_true = [10.0, 20.0, 30.0]
+    >>> lower, upper = [9.0, 15.0, 29.0], [12.0, 21.0, 40.0]
+    >>> certified_coverage(y_true, lower, upper, tolerance=2.0)
+    0.3333333333333333
+    >>> certified_coverage(y_true, lower, upper, tolerance=10.0)
+    1.0
+    """
+    y_true, lower, upper = _check_intervals(y_true, lower, upper)
+    tol = _check_tolerance(tolerance, y_true.shape[0])
+    inside = (lower >= y_true - tol) & (upper <= y_true + tol)
+    return float(np.mean(inside))
+
+
+def certified_error(y_true, lower, upper):
+    """Largest absolute error any poisoning within the budget can cause, per sample.
+
+    ``max(y_true - lower, upper - y_true)`` (at least ``|y_pred - y_true|``):
+    an upper bound on ``|poisoned prediction - y_true|``, reached by an attack
+    for :class:`~skdpa.DPARegressor` with ``spread=1``. ``inf`` where the
+    interval is unbounded.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True targets.
+    lower, upper : array-like of shape (n_samples,)
+        Certified interval of each prediction (``predict_interval``).
+
+    Returns
+    -------
+    error : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from skdpa.metrics import certified_error
+    >>> certified_error([10.0, 20.0], [9.0, 21.0], [12.0, 25.0]).tolist()
+    [2.0, 5.0]
+    """
+    y_true, lower, upper = _check_intervals(y_true, lower, upper)
+    return np.maximum(np.maximum(y_true - lower, upper - y_true), 0.0)
+
+
+def _error_quantile(errors, q):
+    # an observed value (no interpolation, which would turn inf into NaN)
+    return float(np.quantile(errors, q, method="inverted_cdf"))
+
+
+def _budget_intervals(member_predictions, budgets, shifts):
+    from .certify import median_interval
+
+    for b in np.atleast_1d(budgets):
+        yield median_interval(member_predictions, int(b), shifts)
+
+
+def _check_integer_budgets(budget):
+    budgets, is_scalar = _check_budget(budget)
+    if (budgets != np.round(budgets)).any():
+        raise ValueError(
+            f"budget must be whole numbers of training samples; got {budget!r}."
+        )
+    return budgets.astype(np.int64), is_scalar
+
+
+def certified_error_curve(y_true, member_predictions, budget, *, shifts=None, q=0.5):
+    """Quantile ``q`` over samples of the certified error, for each attack size.
+
+    For each budget ``b`` the certified interval of every sample comes from
+    the members' outputs (:func:`skdpa.certify.median_interval`), then
+    :func:`certified_error`; the curve is its ``q``-quantile over samples
+    (the median by default: half the samples are certified to stay within
+    that error of the truth against any ``b`` poisoned samples; an observed
+    value, NumPy's ``"inverted_cdf"`` quantile). At ``b = 0``
+    it is the same quantile of ``|y_pred - y_true|``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True targets.
+    member_predictions : array-like of shape (n_samples, n_members)
+        ``est.member_predictions(X)``; NaN where a member abstains.
+    budget : int or array-like of int
+        Attack sizes, ``>= 0``.
+    shifts : array-like of int, default=None
+        ``est.shifts_`` for finite aggregation (``spread > 1``).
+    q : float, default=0.5
+        Quantile over samples, in ``[0, 1]``.
+
+    Returns
+    -------
+    error : float or ndarray of shape (n_budgets,)
+        ``inf`` once more than a share ``1 - q`` of the samples have an
+        unbounded interval.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.metrics import certified_error_curve
+    >>> outputs = np.array([[9.0, 10.0, 11.0, 13.0, 20.0]])
+    >>> certified_error_curve([10.0], outputs, [0, 1, 2, 3]).tolist()
+    [1.0, 3.0, 10.0, inf]
+    """
+    budgets, is_scalar = _check_integer_budgets(budget)
+    y_true = column_or_1d(y_true).astype(np.float64)
+    if not 0 <= q <= 1:
+        raise ValueError(f"q must be in [0, 1]; got {q!r}.")
+    errors = [
+        _error_quantile(certified_error(y_true, lo, hi), q)
+        for lo, hi in _budget_intervals(member_predictions, budgets, shifts)
+    ]
+    return errors[0] if is_scalar else np.array(errors)
+
+
+def certified_coverage_curve(
+    y_true, member_predictions, budget, tolerance, *, shifts=None
+):
+    """:func:`certified_coverage` at each attack size, from the members' outputs.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True targets.
+    member_predictions : array-like of shape (n_samples, n_members)
+        ``est.member_predictions(X)``; NaN where a member abstains.
+    budget : int or array-like of int
+        Attack sizes, ``>= 0``.
+    tolerance : float or array-like of shape (n_samples,)
+        Largest acceptable absolute error, ``>= 0``.
+    shifts : array-like of int, default=None
+        ``est.shifts_`` for finite aggregation (``spread > 1``).
+
+    Returns
+    -------
+    coverage : float or ndarray of shape (n_budgets,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.metrics import certified_coverage_curve
+    >>> outputs = np.array([[9.0, 10.0, 11.0, 13.0, 20.0], [0.0, 5.0, 6.0, 7.0, 8.0]])
+    >>> certified_coverage_curve([10.0, 6.0], outputs, [0, 1, 2], 2.0).tolist()
+    [1.0, 0.5, 0.0]
+    """
+    budgets, is_scalar = _check_integer_budgets(budget)
+    scores = [
+        certified_coverage(y_true, lo, hi, tolerance)
+        for lo, hi in _budget_intervals(member_predictions, budgets, shifts)
+    ]
+    return scores[0] if is_scalar else np.array(scores)
+
+
+class _CertifiedRegressionScorer:
+    """Picklable scorer(estimator, X, y) for certified regression."""
+
+    def __init__(self, budget, tolerance):
+        self.budget = budget
+        self.tolerance = tolerance
+
+    def __call__(self, estimator, X, y, **kwargs):
+        # a pipeline or a fitted search certifies through its last step
+        try:
+            final, X_final = _certifying_step(estimator, X)
+        except TypeError:
+            final = X_final = None
+        if not hasattr(final, "predict_interval"):
+            raise TypeError(
+                "The certified regression scorer needs an estimator with "
+                "predict_interval(X, radius) (DPARegressor, SSDPARegressor, or a "
+                f"pipeline or search ending in one); got {type(estimator).__name__}."
+            )
+        lower, upper = final.predict_interval(X_final, self.budget)
+        if self.tolerance is None:
+            return -_error_quantile(certified_error(y, lower, upper), 0.5)
+        return certified_coverage(y, lower, upper, self.tolerance)
+
+    def __repr__(self):
+        return (
+            f"make_certified_regression_scorer(budget={self.budget!r}, "
+            f"tolerance={self.tolerance!r})"
+        )
+
+
+def make_certified_regression_scorer(budget, tolerance=None):
+    """Make a scorer for certified regressors, for ``GridSearchCV`` and friends.
+
+    ``scorer(estimator, X, y)`` calls ``estimator.predict_interval(X, budget)``
+    and returns, greater being better:
+
+    - with ``tolerance``: :func:`certified_coverage`, the share of samples
+      certified to stay within ``tolerance`` of the truth against ``budget``
+      poisoned samples;
+    - without: minus the median :func:`certified_error` (the lower median,
+      ``-inf`` when half the intervals are unbounded).
+
+    Parameters
+    ----------
+    budget : int
+        Attack size, ``>= 0``.
+    tolerance : float, default=None
+        Largest acceptable absolute error, ``>= 0``.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y) -> float``.
+
+    Examples
+    --------
+    With 4 poisoned samples, ``k=5`` members certify nothing (the attacker
+    controls a majority of them) and ``k=25`` wins.
+
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skdpa import DPARegressor
+    >>> from skdpa.metrics import make_certified_regression_scorer
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> scorer = make_certified_regression_scorer(4, tolerance=100.0)
+    >>> search = GridSearchCV(DPARegressor(random_state=0), {"k": [5, 25]},
+    ...                       scoring=scorer, cv=3).fit(X, y)
+    >>> search.best_params_
+    {'k': 25}
+    >>> float(search.cv_results_["mean_test_score"][0])
+    0.0
+    """
+    budgets, is_scalar = _check_integer_budgets(budget)
+    if not is_scalar:
+        raise ValueError(
+            f"budget must be a single number for a scorer; got an array of shape "
+            f"{budgets.shape}. Pass a dict of scorers to score several budgets."
+        )
+    if tolerance is not None:
+        _check_tolerance(tolerance, 1)
+    return _CertifiedRegressionScorer(int(budgets), tolerance)

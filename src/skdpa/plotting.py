@@ -10,7 +10,7 @@ import numpy as np
 
 from .metrics import _certifying_step, _check_targets, certified_accuracy
 
-__all__ = ["CertifiedAccuracyDisplay"]
+__all__ = ["CertifiedAccuracyDisplay", "CertifiedCoverageDisplay"]
 
 _GENERIC_XLABEL = "Attack size (poisoned training samples)"
 _RULE_LABELS = {"runoff": "run-off"}
@@ -411,5 +411,286 @@ class CertifiedAccuracyDisplay:
             ax=ax,
             plot_clean_accuracy=plot_clean_accuracy,
             clean_accuracy_kw=clean_accuracy_kw,
+            **kwargs,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Certified regression
+
+
+class CertifiedCoverageDisplay:
+    """Certified coverage of a regressor as a function of attack size.
+
+    The step curve shows, for each attack size ``b``, the share of test
+    samples whose every reachable prediction stays within ``tolerance`` of the
+    truth (:func:`skdpa.metrics.certified_coverage` of
+    ``predict_interval(X, b)``); a dashed line in the same colour marks the
+    clean coverage (``|y_pred - y_true| <= tolerance``), as
+    :class:`CertifiedAccuracyDisplay` does for classifiers.
+
+    Create it with :meth:`from_estimator` or :meth:`from_predictions`; the
+    constructor only stores its arguments, and :meth:`plot` draws them.
+
+    Parameters
+    ----------
+    budgets : ndarray of shape (n_budgets,)
+        Attack sizes, increasing.
+    certified_coverage : ndarray of shape (n_budgets,)
+        Certified coverage at each budget.
+    clean_coverage : float
+        Coverage of the predictions themselves (budget 0).
+    tolerance : float
+        The tolerance the coverage was computed at (for the axis label).
+    name : str, default=None
+        Legend entry of the curve. ``None`` draws no legend entry.
+    xlabel : str, default=None
+        Label of the x axis; ``None`` means a generic "Attack size" label.
+
+    Attributes
+    ----------
+    line_ : matplotlib Line2D
+        The certified coverage curve.
+    clean_coverage_line_ : matplotlib Line2D or None
+        The dashed clean-coverage line, ``None`` when not drawn.
+    ax_ : matplotlib Axes
+        Axes with the curve.
+    figure_ : matplotlib Figure
+        Figure containing the curve.
+
+    See Also
+    --------
+    skdpa.metrics.certified_coverage_curve : The values on the curve.
+    skdpa.metrics.certified_error_curve : The certified error per attack size.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skdpa.plotting import CertifiedCoverageDisplay
+    >>> outputs = np.array([[9.0, 10.0, 11.0, 13.0, 20.0], [0.0, 5.0, 6.0, 7.0, 8.0]])
+    >>> display = CertifiedCoverageDisplay.from_predictions(
+    ...     [10.0, 6.0], outputs, tolerance=2.0, name="k=5")
+    >>> display.certified_coverage
+    array([1. , 0.5, 0. ])
+    >>> display.line_.get_label(), display.ax_.get_ylabel()
+    ('k=5', 'Certified coverage (|error| <= 2)')
+    """
+
+    def __init__(
+        self,
+        *,
+        budgets,
+        certified_coverage,
+        clean_coverage,
+        tolerance,
+        name=None,
+        xlabel=None,
+    ):
+        self.budgets = budgets
+        self.certified_coverage = certified_coverage
+        self.clean_coverage = clean_coverage
+        self.tolerance = tolerance
+        self.name = name
+        self.xlabel = xlabel
+
+    def plot(
+        self,
+        ax=None,
+        *,
+        name=None,
+        plot_clean_coverage=True,
+        clean_coverage_kw=None,
+        **kwargs,
+    ):
+        """Draw the curve (and the clean-coverage line).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; ``None`` creates a new figure and axes.
+        name : str, default=None
+            Legend entry; ``None`` uses the ``name`` given at construction.
+        plot_clean_coverage : bool, default=True
+            Draw a dashed horizontal line at the clean coverage.
+        clean_coverage_kw : dict, default=None
+            Keyword arguments for :meth:`matplotlib.axes.Axes.axhline`.
+        **kwargs : dict
+            Keyword arguments for :meth:`matplotlib.axes.Axes.plot`; a
+            ``label`` here takes precedence over ``name``.
+
+        Returns
+        -------
+        display : CertifiedCoverageDisplay
+        """
+        plt = _import_pyplot("CertifiedCoverageDisplay.plot")
+        if ax is None:
+            _, ax = plt.subplots()
+        name = self.name if name is None else name
+        line_kw = {"drawstyle": "steps-post"}
+        if name is not None:
+            line_kw["label"] = name
+        line_kw.update(kwargs)
+        (self.line_,) = ax.plot(self.budgets, self.certified_coverage, **line_kw)
+        self.line_.sticky_edges.x.append(0)
+        if plot_clean_coverage:
+            clean_kw = {"linestyle": "--", "color": self.line_.get_color()}
+            clean_kw.update(clean_coverage_kw or {})
+            self.clean_coverage_line_ = ax.axhline(self.clean_coverage, **clean_kw)
+        else:
+            self.clean_coverage_line_ = None
+        ax.set_xlabel(self.xlabel if self.xlabel is not None else _GENERIC_XLABEL)
+        ax.set_ylabel(f"Certified coverage (|error| <= {self.tolerance:.4g})")
+        ax.set_ylim(-0.01, 1.01)
+        if _legend_entry(line_kw):
+            ax.legend(loc="best")
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_predictions(
+        cls,
+        y_true,
+        member_predictions,
+        *,
+        tolerance,
+        shifts=None,
+        name=None,
+        xlabel=None,
+        ax=None,
+        plot_clean_coverage=True,
+        clean_coverage_kw=None,
+        **kwargs,
+    ):
+        """Plot certified coverage from stored member outputs.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_samples,)
+            True targets.
+        member_predictions : array-like of shape (n_samples, n_members)
+            ``est.member_predictions(X)``; NaN where a member abstains.
+        tolerance : float
+            Largest acceptable absolute error, ``>= 0``.
+        shifts : array-like of int, default=None
+            ``est.shifts_`` for finite aggregation.
+        name, xlabel, ax, plot_clean_coverage, clean_coverage_kw, **kwargs
+            As in :meth:`plot`.
+
+        Returns
+        -------
+        display : CertifiedCoverageDisplay
+            The curve runs from budget 0 to the first budget where the
+            coverage is 0.
+        """
+        from .metrics import certified_coverage_curve
+
+        values = np.asarray(member_predictions, dtype=np.float64)
+        if values.ndim != 2:
+            raise ValueError(
+                "member_predictions must be 2-D (n_samples, n_members); got an "
+                f"array of shape {values.shape}."
+            )
+        spread = 1 if shifts is None else len(shifts)
+        scores = []
+        for b in range(values.shape[1] // spread + 1):
+            scores.append(
+                certified_coverage_curve(y_true, values, b, tolerance, shifts=shifts)
+            )
+            if scores[-1] == 0:
+                break
+        display = cls(
+            budgets=np.arange(len(scores)),
+            certified_coverage=np.array(scores),
+            clean_coverage=float(scores[0]),
+            tolerance=float(tolerance),
+            name=name,
+            xlabel=xlabel,
+        )
+        return display.plot(
+            ax=ax,
+            plot_clean_coverage=plot_clean_coverage,
+            clean_coverage_kw=clean_coverage_kw,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        tolerance,
+        name=None,
+        ax=None,
+        plot_clean_coverage=True,
+        clean_coverage_kw=None,
+        **kwargs,
+    ):
+        """Plot certified coverage of a fitted certified regressor on test data.
+
+        Calls ``estimator.member_predictions(X)`` once.
+
+        Parameters
+        ----------
+        estimator : DPARegressor or SSDPARegressor
+            Fitted.
+        X : array-like of shape (n_samples, n_features)
+            Test inputs.
+        y : array-like of shape (n_samples,)
+            True targets.
+        tolerance : float
+            Largest acceptable absolute error, ``>= 0``.
+        name : str, default=None
+            Legend entry; ``None`` means the class name with ``k`` (and
+            ``spread``).
+        ax, plot_clean_coverage, clean_coverage_kw, **kwargs
+            As in :meth:`plot`.
+
+        Returns
+        -------
+        display : CertifiedCoverageDisplay
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sklearn.datasets import load_diabetes
+        >>> from skdpa import DPARegressor
+        >>> from skdpa.plotting import CertifiedCoverageDisplay
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = DPARegressor(k=15, random_state=0).fit(X[:350], y[:350])
+        >>> d = CertifiedCoverageDisplay.from_estimator(reg, X[350:], y[350:],
+        ...                                             tolerance=60.0)
+        >>> d.line_.get_label()
+        'DPARegressor (k=15)'
+        >>> d.ax_.get_xlabel()
+        'Attack size (training samples inserted, removed or re-targeted)'
+        """
+        if not hasattr(estimator, "member_predictions") or not hasattr(
+            estimator, "predict_interval"
+        ):
+            raise TypeError(
+                "estimator must be a fitted certified regressor (DPARegressor, "
+                f"SSDPARegressor); got {type(estimator).__name__}."
+            )
+        shifts = getattr(estimator, "shifts_", None)
+        if shifts is not None and len(shifts) == 1:
+            shifts = None
+        if name is None:
+            name = _estimator_name(estimator).replace(", median", "")
+        return cls.from_predictions(
+            y,
+            estimator.member_predictions(X),
+            tolerance=tolerance,
+            shifts=shifts,
+            name=name,
+            xlabel=_attack_xlabel(estimator),
+            ax=ax,
+            plot_clean_coverage=plot_clean_coverage,
+            clean_coverage_kw=clean_coverage_kw,
             **kwargs,
         )
