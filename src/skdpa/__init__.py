@@ -26,7 +26,7 @@ from ._report import CertificateReport
 from ._ssdpa import SSDPAClassifier
 from .certify import certified_radius
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Certificate",
