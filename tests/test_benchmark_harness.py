@@ -4,10 +4,8 @@ import ast
 import doctest
 import importlib.util
 import json
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,6 @@ from _harness import (  # noqa: E402
     Run,
     Table,
     Times,
-    cpu_seconds,
     interleaved,
     ratio,
     write_json,
@@ -54,36 +51,56 @@ def test_harness_docstring_examples():
     assert result.failed == 0
 
 
+_LIVE_WORKER_CHECK = """
+import resource, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+from _harness import cpu_seconds
+
+burn = (
+    "import time\\n"
+    "t = time.process_time()\\n"
+    "while time.process_time() - t < 0.4: pass\\n"
+    "time.sleep(60)\\n"
+)
+
+
+def own():  # this process alone: what the child adds is the rest
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+before, own_before = cpu_seconds(), own()
+child = subprocess.Popen([sys.executable, "-c", burn])
+try:
+    deadline = time.monotonic() + 50
+    while time.monotonic() < deadline:
+        alive = cpu_seconds() - before - (own() - own_before)
+        if alive >= 0.4:
+            break
+        time.sleep(0.05)
+    assert child.poll() is None, "the child ended before its CPU was read"
+    assert alive >= 0.4, alive  # read as a live descendant
+finally:
+    child.kill()
+    child.wait()
+# once waited for, its CPU moves to this process's children counters
+assert cpu_seconds() - before - (own() - own_before) >= alive - 0.05
+"""
+
+
 @pytest.mark.skipif(_harness.psutil is None, reason="needs psutil")
 def test_cpu_seconds_counts_a_live_worker_and_keeps_it_once_waited_for():
-    # a child that burns CPU, then stays alive: like a loky worker between calls
-    burn = (
-        "import time\n"
-        "t = time.process_time()\n"
-        "while time.process_time() - t < 0.4: pass\n"
-        "time.sleep(60)\n"
+    # A child that burns CPU, then stays alive, like a loky worker between
+    # calls. Checked in a fresh process: in the test process, workers left by
+    # other tests (loky's, dask's) may exit meanwhile and take their CPU with
+    # them from the live descendants.
+    result = subprocess.run(
+        [sys.executable, "-c", _LIVE_WORKER_CHECK, str(BENCHMARKS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-
-    def own():  # this process alone: what the child adds is the rest
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-
-    before, own_before = cpu_seconds(), own()
-    child = subprocess.Popen([sys.executable, "-c", burn])
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            alive = cpu_seconds() - before - (own() - own_before)
-            if alive >= 0.4:
-                break
-            time.sleep(0.05)
-        assert child.poll() is None  # still running: read as a live descendant
-        assert alive >= 0.4
-    finally:
-        child.kill()
-        child.wait()
-    # once waited for, its CPU moves to this process's children counters
-    assert cpu_seconds() - before - (own() - own_before) >= alive - 0.05
+    assert result.returncode == 0, result.stderr
 
 
 def test_interleaved_rotates_the_order_and_records_cpu():
