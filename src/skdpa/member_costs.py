@@ -15,7 +15,9 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["knn_costs"]
+from ._members import num_rows
+
+__all__ = ["flip_costs", "knn_costs", "poison_costs"]
 
 
 def _greedy_takeover(counts, target, max_steps):
@@ -121,3 +123,89 @@ def knn_costs(member, X, n_classes, n_rows):
     costs[~agrees, :n_classes] = 1
     costs[np.arange(len(current)), current] = 0
     return costs
+
+
+def _dispatch(kind, member, X, n_classes):
+    method = getattr(member, kind, None)
+    if callable(method):
+        costs = method(X, n_classes)
+    elif isinstance(member, KNeighborsClassifier):
+        costs = knn_costs(member, X, n_classes, n_rows=int(member.n_samples_fit_))
+    else:
+        what = "label flips" if kind == "flip_costs" else "insertions/removals"
+        raise TypeError(
+            f"cost_aware=True needs members that state what it costs to turn them "
+            f"({kind}, for {what}); {type(member).__name__} offers none. Use a "
+            "member with costs (see skdpa.member_costs) or cost_aware=False."
+        )
+    costs = np.asarray(costs, dtype=np.float64)
+    expected = (num_rows(X), n_classes + 1)
+    if costs.shape != expected:
+        raise ValueError(
+            f"{type(member).__name__}.{kind} returned costs of shape {costs.shape}; "
+            f"expected {expected}."
+        )
+    return costs
+
+
+def flip_costs(member, X, n_classes):
+    """Lower bounds on the label flips that turn a fitted member, per class.
+
+    The member's own ``flip_costs(X, n_classes)`` method when it has one,
+    otherwise the costs this module knows for its type
+    (:class:`~sklearn.neighbors.KNeighborsClassifier`: :func:`knn_costs`).
+    A label flip is any change of one training sample's label in the member's
+    partition, to or from unlabeled (``-1``) included.
+
+    Parameters
+    ----------
+    member : estimator
+        A fitted member, fit on class indices ``0 .. n_classes - 1``.
+    X : array-like of shape (n_samples, n_features)
+        Queries, as the member sees them.
+    n_classes : int
+        Classes the member may be turned to (a class index the member never
+        saw included).
+
+    Returns
+    -------
+    costs : ndarray of shape (n_samples, n_classes + 1)
+        Column ``c``: fewest flips in the member's partition that can make it
+        output class ``c``; the last column: make it abstain. 0 at its output.
+
+    Raises
+    ------
+    TypeError
+        If the member's type offers no costs.
+    """
+    return _dispatch("flip_costs", member, X, n_classes)
+
+
+def poison_costs(member, X, n_classes):
+    """Lower bounds on the insertions/removals that turn a fitted member.
+
+    As :func:`flip_costs`, for DPA's threat model: each poisoned sample is
+    one training sample inserted into or removed from the member's partition
+    (the member's ``poison_costs(X, n_classes)`` method, or
+    :func:`knn_costs` for :class:`~sklearn.neighbors.KNeighborsClassifier`).
+
+    Parameters
+    ----------
+    member : estimator
+        A fitted member, fit on class indices ``0 .. n_classes - 1``.
+    X : array-like of shape (n_samples, n_features)
+        Queries, as the member sees them.
+    n_classes : int
+        Classes the member may be turned to.
+
+    Returns
+    -------
+    costs : ndarray of shape (n_samples, n_classes + 1)
+        As :func:`flip_costs`.
+
+    Raises
+    ------
+    TypeError
+        If the member's type offers no costs.
+    """
+    return _dispatch("poison_costs", member, X, n_classes)
