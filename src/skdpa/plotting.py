@@ -65,6 +65,39 @@ def _legend_entry(line_kw):
     return label is not None and not str(label).startswith("_")
 
 
+def _draw_curve(display, what, ax, name, values, ylabel, clean, clean_kw, kwargs):
+    """Draw a display's step curve against ``display.budgets`` and its clean line.
+
+    Sets ``display.ax_`` and ``display.figure_``; returns the curve's line and
+    the clean line (``None`` when ``clean`` is ``None``).
+    """
+    plt = _import_pyplot(what)
+    if ax is None:
+        _, ax = plt.subplots()
+    name = display.name if name is None else name
+    line_kw = {"drawstyle": "steps-post"}
+    if name is not None:
+        line_kw["label"] = name
+    line_kw.update(kwargs)
+    (line,) = ax.plot(display.budgets, values, **line_kw)
+    # The curve starts at budget 0: no margin left of it, while the axes
+    # keep autoscaling to the right for curves added later (larger k).
+    line.sticky_edges.x.append(0)
+    clean_line = None
+    if clean is not None:
+        style = {"linestyle": "--", "color": line.get_color()}
+        style.update(clean_kw or {})
+        clean_line = ax.axhline(clean, **style)
+    ax.set_xlabel(display.xlabel if display.xlabel is not None else _GENERIC_XLABEL)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.01, 1.01)
+    if _legend_entry(line_kw):
+        ax.legend(loc="best")
+    display.ax_ = ax
+    display.figure_ = ax.figure
+    return line, clean_line
+
+
 class CertifiedAccuracyDisplay:
     """Certified accuracy as a function of attack size.
 
@@ -207,35 +240,17 @@ class CertifiedAccuracyDisplay:
         display : CertifiedAccuracyDisplay
             Object that stores the computed values and the drawn artists.
         """
-        plt = _import_pyplot("CertifiedAccuracyDisplay.plot")
-        if ax is None:
-            _, ax = plt.subplots()
-        name = self.name if name is None else name
-
-        line_kw = {"drawstyle": "steps-post"}
-        if name is not None:
-            line_kw["label"] = name
-        line_kw.update(kwargs)
-        (self.line_,) = ax.plot(self.budgets, self.certified_accuracy, **line_kw)
-        # The curve starts at budget 0: no margin left of it, while the axes
-        # keep autoscaling to the right for curves added later (larger k).
-        self.line_.sticky_edges.x.append(0)
-
-        if plot_clean_accuracy:
-            clean_kw = {"linestyle": "--", "color": self.line_.get_color()}
-            clean_kw.update(clean_accuracy_kw or {})
-            self.clean_accuracy_line_ = ax.axhline(self.clean_accuracy, **clean_kw)
-        else:
-            self.clean_accuracy_line_ = None
-
-        ax.set_xlabel(self.xlabel if self.xlabel is not None else _GENERIC_XLABEL)
-        ax.set_ylabel("Certified accuracy")
-        ax.set_ylim(-0.01, 1.01)
-        if _legend_entry(line_kw):
-            ax.legend(loc="best")
-
-        self.ax_ = ax
-        self.figure_ = ax.figure
+        self.line_, self.clean_accuracy_line_ = _draw_curve(
+            self,
+            "CertifiedAccuracyDisplay.plot",
+            ax,
+            name,
+            self.certified_accuracy,
+            "Certified accuracy",
+            self.clean_accuracy if plot_clean_accuracy else None,
+            clean_accuracy_kw,
+            kwargs,
+        )
         return self
 
     @classmethod
@@ -524,29 +539,17 @@ class CertifiedCoverageDisplay:
         -------
         display : CertifiedCoverageDisplay
         """
-        plt = _import_pyplot("CertifiedCoverageDisplay.plot")
-        if ax is None:
-            _, ax = plt.subplots()
-        name = self.name if name is None else name
-        line_kw = {"drawstyle": "steps-post"}
-        if name is not None:
-            line_kw["label"] = name
-        line_kw.update(kwargs)
-        (self.line_,) = ax.plot(self.budgets, self.certified_coverage, **line_kw)
-        self.line_.sticky_edges.x.append(0)
-        if plot_clean_coverage:
-            clean_kw = {"linestyle": "--", "color": self.line_.get_color()}
-            clean_kw.update(clean_coverage_kw or {})
-            self.clean_coverage_line_ = ax.axhline(self.clean_coverage, **clean_kw)
-        else:
-            self.clean_coverage_line_ = None
-        ax.set_xlabel(self.xlabel if self.xlabel is not None else _GENERIC_XLABEL)
-        ax.set_ylabel(f"Certified coverage (|error| <= {self.tolerance:.4g})")
-        ax.set_ylim(-0.01, 1.01)
-        if _legend_entry(line_kw):
-            ax.legend(loc="best")
-        self.ax_ = ax
-        self.figure_ = ax.figure
+        self.line_, self.clean_coverage_line_ = _draw_curve(
+            self,
+            "CertifiedCoverageDisplay.plot",
+            ax,
+            name,
+            self.certified_coverage,
+            f"Certified coverage (|error| <= {self.tolerance:.4g})",
+            self.clean_coverage if plot_clean_coverage else None,
+            clean_coverage_kw,
+            kwargs,
+        )
         return self
 
     @classmethod
