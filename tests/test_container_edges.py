@@ -279,3 +279,31 @@ def test_errors_name_the_column_by_its_position_in_the_frame():
     frame = pd.DataFrame({"z": [1.0, 2.0], "a": ["x", {"bad": 1}]})
     with pytest.raises(TypeError, match=r"row 1, column 1: dict"):
         content_hash(frame)
+
+
+_WIDE = st.sampled_from([0.5, 3.0, 2.0**53, 2.0**53 + 2, -(2.0**60), 2.0**60 + 0.5])
+
+
+@given(
+    cells=st.lists(
+        st.lists(
+            st.one_of(_WIDE, st.sampled_from([np.nan, np.inf])), min_size=4, max_size=4
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    float32=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_lossy_columns_of_an_array_match_each_column_read_alone(cells, float32):
+    """The one-pass screen finds exactly the columns a per-column check finds."""
+    X = np.array(cells, dtype=np.float32 if float32 else np.float64)
+    alone = [j for j in range(X.shape[1]) if lossy_integer_columns(X[:, [j]]) == [0]]
+    expected = []
+    for j in range(X.shape[1]):
+        column = X[:, j].astype(np.float64)
+        finite = column[np.isfinite(column)]
+        if finite.size and np.abs(finite).max() > 2**53:
+            if (finite == np.floor(finite)).all():
+                expected.append(j)
+    assert lossy_integer_columns(X) == expected == alone

@@ -20,7 +20,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from ._members import involves_torch, num_rows, set_random_states
+from ._members import involves_torch, num_rows, random_state_keys, set_random_states
 from ._warnings import collect_member_warnings, member_scope
 
 __all__ = ["check_member_travels", "fit_members", "member_outputs"]
@@ -124,9 +124,10 @@ def _add_note(exc, note):
 def _fit_batch(template, source, batch, member_threads, torch_member):
     """Fit the members of one batch; each worker takes its rows from ``source``."""
     fitted = []
+    keys = random_state_keys(template)  # the same for every clone
     with _thread_limits(member_threads, torch_member):
         for task in batch:
-            member = set_random_states(clone(template), task.seed)
+            member = set_random_states(clone(template), task.seed, keys)
             X_fit, y_fit, params = source.member_data(task)
             try:
                 with member_scope(task.index):

@@ -1676,7 +1676,15 @@ def lossy_integer_columns(X):
     dtype = getattr(X, "dtype", None)
     if not isinstance(dtype, np.dtype) or dtype.kind != "f" or np.ndim(X) != 2:
         return []
-    return [j for j in range(X.shape[1]) if _lossy_float_column(X[:, j])]
+    # one pass over row blocks finds the columns with a finite value beyond
+    # 2**53; only those are read alone (most data has none)
+    X = np.asarray(X)
+    beyond = np.zeros(X.shape[1], dtype=bool)
+    step = max(1, (1 << 20) // max(X.shape[1], 1))
+    for start in range(0, X.shape[0], step):
+        block = X[start : start + step]
+        beyond |= (np.isfinite(block) & (np.abs(block) > _EXACT_INT)).any(axis=0)
+    return [int(j) for j in np.flatnonzero(beyond) if _lossy_float_column(X[:, j])]
 
 
 def warn_lossy_integers(X, owner):

@@ -18,6 +18,7 @@ __all__ = [
     "num_rows",
     "rejects_nan",
     "sample_aligned",
+    "random_state_keys",
     "score_method",
     "set_random_states",
     "slice_params",
@@ -93,11 +94,26 @@ def involves_torch(estimator):
     return False
 
 
-def set_random_states(estimator, seed):
+def random_state_keys(estimator):
+    """Names of every ``random_state`` parameter of ``estimator``, sorted.
+
+    Clones of one estimator share them, so a caller seeding many clones can
+    look them up once and pass them to :func:`set_random_states`.
+    """
+    return [
+        key
+        for key in sorted(estimator.get_params(deep=True))
+        if key == "random_state" or key.endswith("__random_state")
+    ]
+
+
+def set_random_states(estimator, seed, keys=None):
     """Give every ``random_state`` parameter of ``estimator`` a draw from ``seed``.
 
     As scikit-learn's ``_set_random_states``: nested parameters included, in
     sorted order of their names, so the draw depends on ``seed`` alone.
+    ``keys``: the estimator's :func:`random_state_keys` when already known
+    (e.g. for a clone of an estimator they were read from).
 
     Examples
     --------
@@ -107,13 +123,13 @@ def set_random_states(estimator, seed):
     >>> a.random_state == set_random_states(DecisionTreeClassifier(), 7).random_state
     True
     """
-    rng = np.random.RandomState(seed)
-    to_set = {}
-    for key in sorted(estimator.get_params(deep=True)):
-        if key == "random_state" or key.endswith("__random_state"):
-            to_set[key] = int(rng.randint(np.iinfo(np.int32).max))
-    if to_set:
-        estimator.set_params(**to_set)
+    if keys is None:
+        keys = random_state_keys(estimator)
+    if keys:  # a RandomState costs more to make than many small member fits
+        rng = np.random.RandomState(seed)
+        estimator.set_params(
+            **{key: int(rng.randint(np.iinfo(np.int32).max)) for key in keys}
+        )
     return estimator
 
 
