@@ -95,6 +95,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
     %(random_state)s
         The embedding is seeded from ``random_state`` alone.
     %(verbose)s
+    %(cost_aware)s
 
     Attributes
     ----------
@@ -134,6 +135,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
     }
 
     _threat_model = "relabelling"
+    _cost_kind = "flip_costs"
     _attack_unit = "training labels flipped"
 
     def __init__(
@@ -150,6 +152,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
         n_jobs=None,
         random_state=None,
         verbose=0,
+        cost_aware=False,
     ):
         super().__init__(
             estimator=estimator,
@@ -160,6 +163,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
             n_jobs=n_jobs,
             random_state=random_state,
             verbose=verbose,
+            cost_aware=cost_aware,
         )
         self.embedding = embedding
         self.pass_unlabeled = pass_unlabeled
