@@ -806,6 +806,10 @@ class BasePartitionEnsemble(
                 new_label=self.classes is None,
                 max_radius=self._max_cost_radius(),
             )
+        return self._plain_rule()
+
+    def _plain_rule(self):
+        """The rule of ``voting`` alone, one poisoned sample per member."""
         return make_rule(
             self.voting,
             self.n_classes_,
@@ -820,7 +824,7 @@ class BasePartitionEnsemble(
             threat_model=self._threat_model,
             k=self.k,
             n_voting=int(np.count_nonzero(voting)),
-            max_radius=self._rule().max_radius(voting),
+            max_radius=self._plain_rule().max_radius(voting),
             rule=self.voting,
             spread=len(self.shifts_),
             n_members=self.n_members_,
@@ -917,7 +921,7 @@ class BasePartitionEnsemble(
         X_members, _ = self._check_X(X, reset=False)
         return self._predict_inputs(X_members)
 
-    def _map_chunks(self, X, func):
+    def _map_chunks(self, X, func, certify=False):
         """``[func(rule, outputs) for each row chunk of X]``: the vote rule and
         the member outputs it reads (class indices or scores), one chunk at a
         time.
@@ -928,7 +932,8 @@ class BasePartitionEnsemble(
         each under ``skdpa.certify._WORK_BYTES``) whatever the number of rows.
         """
         X_in = self._member_input(X)
-        rule = self._rule()
+        # the winner and the votes never need member costs
+        rule = self._rule() if certify else self._plain_rule()
         n = num_rows(X_in)
         width = {"scores": self.n_classes_, "costs": getattr(rule, "width", 1)}
         per_row = self.n_members_ * width.get(rule.output, 1)
@@ -989,7 +994,9 @@ class BasePartitionEnsemble(
         if is_dask_collection(X):
             return self._dask_method(X, "certificate_report")
         parts = self._map_chunks(
-            X, lambda rule, out: (*rule.certify(out, per_class=True), rule.votes(out))
+            X,
+            lambda rule, out: (*rule.certify(out, per_class=True), rule.votes(out)),
+            certify=True,
         )
         winner, radius, targeted, votes = (
             np.concatenate(column) for column in zip(*parts, strict=True)
@@ -1138,6 +1145,6 @@ class BasePartitionEnsemble(
         """
         if is_dask_collection(X):
             return self._dask_method(X, "predict_certified")
-        parts = self._map_chunks(X, lambda rule, out: rule.certify(out))
+        parts = self._map_chunks(X, lambda rule, out: rule.certify(out), certify=True)
         winner, radius = (np.concatenate(c) for c in zip(*parts, strict=True))
         return self.classes_[winner], radius
