@@ -11,12 +11,12 @@ import pickle
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from skdpa import DPAClassifier, SSDPAClassifier
+from skdpa import DPAClassifier, SSDPAClassifier, member_costs
 from skdpa.member_costs import knn_costs
 
 K_NN = 3  # neighbours of every member
@@ -134,9 +134,7 @@ def _first_move(ref, X, y, member_of, edits, budget, clean):
 
 
 def _ssdpa_fit(X, y, k=3, classes=(0, 1)):
-    est = SSDPAClassifier(
-        _knn(), k=k, classes=classes, cost_aware=True
-    )
+    est = SSDPAClassifier(_knn(), k=k, classes=classes, cost_aware=True)
     return est.fit(X, np.asarray(y.tolist()))
 
 
@@ -452,3 +450,56 @@ def test_hyper_parameter_behaviour():
         DPAClassifier(KNeighborsClassifier(3), k=5), {"cost_aware": [False, True]}, cv=2
     ).fit(X, y)
     assert search.best_params_["cost_aware"] in (False, True)
+
+
+# ---------------------------------------------------------------------------
+# members fit on every row (pass_unlabeled=True): the editable mask
+
+
+class _Recorder(ClassifierMixin, BaseEstimator):
+    """A semi-supervised stand-in that predicts class 0."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y[y >= 0])
+        self.n_fit_ = len(y)
+        return self
+
+    def predict(self, X):
+        return np.zeros(len(X), dtype=np.int64)
+
+    def flip_costs(self, X, n_classes, editable=None):
+        costs = np.ones((len(X), n_classes + 1))
+        costs[:, 0] = 0
+        return costs
+
+
+def test_pass_unlabeled_members_get_their_partition_mask(monkeypatch):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(30, 2))
+    y = rng.randint(2, size=30)
+    y[rng.choice(30, 8, replace=False)] = -1
+    est = SSDPAClassifier(
+        _Recorder(), k=4, pass_unlabeled=True, classes=[0, 1], cost_aware=True
+    ).fit(X, y)
+    masks = [est._editable(j) for j in range(4)]
+    assert all(m.shape == (30,) for m in masks)
+    # every row belongs to exactly one partition, labeled or not
+    np.testing.assert_array_equal(np.sum(masks, axis=0), 1)
+    shared = est._editable_state[0]
+    for j, m in enumerate(masks):
+        assert set(est.estimators_samples_[j].tolist()) <= set(shared[m].tolist())
+    seen = {}
+
+    def dispatch(member, Xq, n_classes, editable=None):
+        seen[id(member)] = editable
+        return member.flip_costs(Xq, n_classes, editable)
+
+    monkeypatch.setattr(member_costs, "flip_costs", dispatch)
+    est.predict_certified(X[:3])
+    for j, member in enumerate(est.estimators_):
+        if id(member) in seen:
+            np.testing.assert_array_equal(seen[id(member)], masks[j])
+    assert seen
+    # members fit on their own rows get no mask
+    plain = SSDPAClassifier(KNeighborsClassifier(1), k=4, classes=[0, 1]).fit(X, y)
+    assert plain._editable(0) is None

@@ -312,6 +312,11 @@ class BasePartitionEnsemble(
     def _predict_inputs(self, X):
         return X
 
+    def _editable(self, j):
+        """Hook: mask over the rows member ``j`` was fit on, True where a
+        poisoned sample counts against it; ``None``: all of them."""
+        return None
+
     def _n_spread(self):
         """Members each training sample trains (1 but for finite aggregation)."""
         return getattr(self, "spread", 1)
@@ -898,7 +903,12 @@ class BasePartitionEnsemble(
         n_ask = n_classes + rule.new_label
 
         def fill(j, member):
-            costs = getattr(member_costs, kind)(member, X, n_ask)
+            editable = self._editable(j)
+            # the mask of the rows whose labels count against member j (only
+            # for members fit on other partitions' rows; the costs lane's
+            # dispatch passes it on to the member's flip_costs)
+            extra = {} if editable is None else {"editable": editable}
+            costs = getattr(member_costs, kind)(member, X, n_ask, **extra)
             if rule.new_label:
                 costs[:, n_classes] = _new_label_costs(
                     member, kind, costs[:, n_classes]

@@ -258,6 +258,10 @@ class SSDPAClassifier(BasePartitionEnsemble):
             # flip swaps only rows that look identical to a member outside
             # their partition
             shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
+            # for cost_aware: the partition of every row, unlabeled ones
+            # included (a label given to one joins that partition)
+            every = self._buckets(X, h, np.ones(len(h), dtype=bool))
+            self._editable_state = (shared, every)
         return partition(
             self._buckets(X, h, labeled),
             order[labeled[order]],
@@ -290,6 +294,20 @@ class SSDPAClassifier(BasePartitionEnsemble):
                 embedding.fit(X_order)
         state = {"embedding_": embedding, "_embedding_fingerprint": fingerprint}
         return self._check_embedded(embedding.transform(X)), state
+
+    def _editable(self, j):
+        """Rows member ``j`` was fit on whose labels count against its budget.
+
+        With ``pass_unlabeled=True`` every member is fit on every row (in the
+        shared canonical order), other partitions' labels hidden: the mask is
+        True on the rows of member ``j``'s own partition, labeled or not.
+        ``None`` otherwise (the member saw only its own rows).
+        """
+        state = self.__dict__.get("_editable_state")
+        if not self.pass_unlabeled or state is None:
+            return None
+        shared, every = state
+        return every[shared] == j
 
     def _predict_inputs(self, X):
         if self.embedding is None:
