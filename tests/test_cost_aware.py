@@ -503,3 +503,24 @@ def test_pass_unlabeled_members_get_their_partition_mask(monkeypatch):
     # members fit on their own rows get no mask
     plain = SSDPAClassifier(KNeighborsClassifier(1), k=4, classes=[0, 1]).fit(X, y)
     assert plain._editable(0) is None
+
+
+def test_costs_are_computed_chunk_by_chunk(monkeypatch, digits):
+    """Member costs in chunks of rows give the one-chunk certificates."""
+    import skdpa._base as base
+
+    X, y, Xq, _ = digits
+    est = DPAClassifier(KNeighborsClassifier(3), k=10, cost_aware=True).fit(X, y)
+    whole = est.certificate_report(Xq[:50])
+    calls = []
+    member_costs_of = est._member_costs
+    monkeypatch.setattr(
+        est,
+        "_member_costs",
+        lambda X, rule: calls.append(len(X)) or member_costs_of(X, rule),
+    )
+    monkeypatch.setattr(base, "_CHUNK_ITEMS", 10 * 12 * 7)  # 7 rows a chunk
+    chunked = est.certificate_report(Xq[:50])
+    assert max(calls) == 7 and sum(calls) == 50
+    np.testing.assert_array_equal(chunked.radius, whole.radius)
+    np.testing.assert_array_equal(chunked.targeted_radius, whole.targeted_radius)
