@@ -524,3 +524,18 @@ def test_costs_are_computed_chunk_by_chunk(monkeypatch, digits):
     assert max(calls) == 7 and sum(calls) == 50
     np.testing.assert_array_equal(chunked.radius, whole.radius)
     np.testing.assert_array_equal(chunked.targeted_radius, whole.targeted_radius)
+
+
+def test_skops_round_trip_keeps_cost_aware(tmp_path):
+    sio = pytest.importorskip("skops.io")
+
+    X, y = np.random.RandomState(0).uniform(size=(40, 2)), np.arange(40) % 2
+    est = SSDPAClassifier(KNeighborsClassifier(3), k=4, cost_aware=True).fit(X, y)
+    path = tmp_path / "aware.skops"
+    sio.dump(est, path)
+    # k-NN members hold a KDTree, which skops does not trust by default
+    loaded = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    assert loaded.cost_aware and loaded.certificate_.cost_aware
+    np.testing.assert_array_equal(
+        loaded.predict_certified(X)[1], est.predict_certified(X)[1]
+    )

@@ -753,12 +753,14 @@ class BasePartitionEnsemble(
     @property
     def certificate_(self):
         """What a radius counts (see :class:`Certificate`); follows ``cost_aware``."""
-        try:
-            certificate = self.__dict__["_certificate"]
-        except KeyError:
+        # "certificate_": how ensembles saved before cost_aware stored it
+        certificate = self.__dict__.get(
+            "_certificate", self.__dict__.get("certificate_")
+        )
+        if certificate is None:
             raise AttributeError(
                 f"{type(self).__name__} has no attribute 'certificate_' before fit."
-            ) from None
+            )
         if not self.cost_aware:
             return certificate
         return replace(certificate, cost_aware=True, max_radius=self._max_cost_radius())
