@@ -12,7 +12,7 @@ certificate. The certificate maths lives in :mod:`skdpa.certify`.
 import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 
 import numpy as np
@@ -24,6 +24,7 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_random_state
@@ -41,6 +42,7 @@ from sklearn.utils.metadata_routing import (
     process_routing,
 )
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
@@ -48,7 +50,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import member_costs
 from ._config import get_config
+from ._cost_rule import CostRule
 from ._dask import is_dask_collection
 from ._engine import fit_members, member_outputs
 from ._fingerprint import row_digests, warm_key
@@ -116,6 +120,9 @@ class Certificate:
         nets with positional logits need ``classes``).
     attack_unit : str
         What one unit of radius is, for axis labels.
+    cost_aware : bool
+        Whether radii count what it costs to turn each member
+        (``cost_aware=True``) rather than one sample per member.
     """
 
     threat_model: str
@@ -127,6 +134,7 @@ class Certificate:
     n_members: int = None
     label_set: str = "inferred"
     attack_unit: str = "training samples"
+    cost_aware: bool = False
 
     def __str__(self):
         members = self.k if self.n_members is None else self.n_members
@@ -139,6 +147,12 @@ class Certificate:
             f"training samples ({layout}, {self.n_voting} voting; largest "
             f"reachable radius {self.max_radius}). "
         )
+        if self.cost_aware:
+            text += (
+                "Member-aware: each member's change is priced by its own "
+                "lower bound on the poisoned samples of its partition needed "
+                "to turn it (cost_aware=True). "
+            )
         if self.threat_model == "relabelling":
             text += (
                 "A label changed to, from or between classes and unlabeled "
@@ -163,6 +177,37 @@ class Certificate:
                 "members with positional outputs such as torch nets."
             )
         return text
+
+
+# ---------------------------------------------------------------------------
+# Member costs
+
+
+def offers_costs(estimator, kind):
+    """Whether members cloned from ``estimator`` state their ``kind`` costs."""
+    return callable(getattr(estimator, kind, None)) or isinstance(
+        estimator, KNeighborsClassifier
+    )
+
+
+def _new_label_costs(member, kind, costs):
+    """Lower bounds on turning a member to an attacker's new label.
+
+    The member was asked for class index ``n_classes_`` (after every known
+    class, so it loses ties); the new label's real code may come first (it
+    then wins ties). For a k-nearest-neighbour vote one more replaced
+    neighbour settles any tie the target won from the first position: once
+    the target's count reaches every rival's, one more vote makes it strictly
+    largest, so the cost from the first position is at least the cost from
+    the last minus one. Other members' costs are not proven to move by at
+    most one with the label's position: they are priced at one sample (any
+    change needs one). Never below 1: no member outputs a label it never saw.
+    """
+    if isinstance(member, KNeighborsClassifier) and not callable(
+        getattr(member, kind, None)
+    ):
+        return np.maximum(costs - 1, 1)
+    return np.ones_like(costs)
 
 
 # ---------------------------------------------------------------------------
@@ -217,10 +262,13 @@ class BasePartitionEnsemble(
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "cost_aware": ["boolean"],
     }
 
     _threat_model = "changes"
     _attack_unit = "training samples"
+    # member_costs dispatch of this threat model ("poison_costs", "flip_costs")
+    _cost_kind = "poison_costs"
 
     @abstractmethod
     def __init__(
@@ -234,6 +282,7 @@ class BasePartitionEnsemble(
         n_jobs=None,
         random_state=None,
         verbose=0,
+        cost_aware=False,
     ):
         self.estimator = estimator
         self.k = k
@@ -243,6 +292,7 @@ class BasePartitionEnsemble(
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.cost_aware = cost_aware
 
     # -- hooks ---------------------------------------------------------------
 
@@ -261,6 +311,11 @@ class BasePartitionEnsemble(
 
     def _predict_inputs(self, X):
         return X
+
+    def _editable(self, j):
+        """Hook: mask over the rows member ``j`` was fit on, True where a
+        poisoned sample counts against it; ``None``: all of them."""
+        return None
 
     def _n_spread(self):
         """Members each training sample trains (1 but for finite aggregation)."""
@@ -525,7 +580,7 @@ class BasePartitionEnsemble(
             and involves_torch(self.embedding)
         ):
             extra = ("member_threads", get_config()["member_threads"])
-        exclude = ("warm_start", "n_jobs", "verbose", "voting")
+        exclude = ("warm_start", "n_jobs", "verbose", "voting", "cost_aware")
         return warm_key(self, exclude=exclude, extra=extra)
 
     # -- fit -----------------------------------------------------------------
@@ -610,6 +665,7 @@ class BasePartitionEnsemble(
             delattr(self, attr)
         estimator = self._base_estimator()
         self._check_member(estimator)
+        self._check_cost_aware(estimator)
         X_members, X_content, y, unlabeled = self._validate_fit_input(X, y)
         n_samples, labeled = len(y), ~unlabeled
         classes, y_enc = self._encode_labels(y, labeled)
@@ -672,7 +728,7 @@ class BasePartitionEnsemble(
         self._constants = plan.constants
         self._fingerprints = plan.fingerprints
         self._fit_key = key
-        self.certificate_ = self._make_certificate()
+        self._certificate = self._make_certificate()
         if self.voting == "runoff":
             self._check_graded_scores(X_members, n_samples)
         return self
@@ -694,8 +750,73 @@ class BasePartitionEnsemble(
     def _check_fitted_members(self, members):
         """Hook: reject members that cannot serve (SS-DPA checks -1)."""
 
+    @property
+    def certificate_(self):
+        """What a radius counts (see :class:`Certificate`); follows ``cost_aware``."""
+        # "certificate_": how ensembles saved before cost_aware stored it
+        certificate = self.__dict__.get(
+            "_certificate", self.__dict__.get("certificate_")
+        )
+        if certificate is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'certificate_' before fit."
+            )
+        if not self.cost_aware:
+            return certificate
+        return replace(certificate, cost_aware=True, max_radius=self._max_cost_radius())
+
+    @certificate_.setter
+    def certificate_(self, value):
+        self.__dict__["_certificate"] = value
+
+    def _max_cost_radius(self):
+        # removing (DPA) or unlabelling (SS-DPA) every labeled training sample
+        # and adding one of a rival changes any vote: no radius reaches that
+        return int(np.sum(self.partition_sizes_))
+
+    def _check_cost_aware(self, estimator=None):
+        """Refuse ``cost_aware=True`` where its maths does not reach.
+
+        Called at fit (with the base estimator: a member type without costs
+        fails before ``k`` fits) and at every certificate (after
+        ``set_params(cost_aware=True)`` on a fitted ensemble).
+        """
+        if not self.cost_aware:
+            return
+        if self.voting != "plurality":
+            raise ValueError(
+                "cost_aware=True certifies voting='plurality' only; got "
+                f"voting={self.voting!r}: run-off with member costs is not proven. "
+                "Use voting='plurality' or cost_aware=False."
+            )
+        spread = self._n_spread()
+        if spread != 1:
+            raise ValueError(
+                "cost_aware=True certifies DPA (spread=1) only; got "
+                f"spread={spread}: finite aggregation with member costs is not "
+                "proven. Use spread=1 or cost_aware=False."
+            )
+        if estimator is not None and not offers_costs(estimator, self._cost_kind):
+            raise TypeError(
+                f"cost_aware=True needs members that state what it costs to turn "
+                f"them ({self._cost_kind}); {type(estimator).__name__} offers none. "
+                "Use a member with costs (see skdpa.member_costs, e.g. "
+                "KNeighborsClassifier) or cost_aware=False."
+            )
+
     def _rule(self):
         """The vote rule object of ``voting`` for this fitted ensemble."""
+        if self.cost_aware:
+            self._check_cost_aware()
+            return CostRule(
+                self.n_classes_,
+                new_label=self.classes is None,
+                max_radius=self._max_cost_radius(),
+            )
+        return self._plain_rule()
+
+    def _plain_rule(self):
+        """The rule of ``voting`` alone, one poisoned sample per member."""
         return make_rule(
             self.voting,
             self.n_classes_,
@@ -710,7 +831,7 @@ class BasePartitionEnsemble(
             threat_model=self._threat_model,
             k=self.k,
             n_voting=int(np.count_nonzero(voting)),
-            max_radius=self._rule().max_radius(voting),
+            max_radius=self._plain_rule().max_radius(voting),
             rule=self.voting,
             spread=len(self.shifts_),
             n_members=self.n_members_,
@@ -743,12 +864,76 @@ class BasePartitionEnsemble(
                 member_threads=get_config()["member_threads"],
             )
 
+    def _member_costs(self, X, rule):
+        """Every member's costs on ``X``: (n_samples, n_members, rule.width).
+
+        Members the engine did not fit are priced here (same bounds for both
+        threat models; a poisoned sample is an insertion/removal for DPA, a
+        label flip for SS-DPA):
+
+        - empty partition (``None``, abstains): any class needs at least one
+          poisoned sample in the partition (an inserted row, or a label given
+          to one of its unlabeled rows); abstaining costs 0.
+        - single-class partition (voting ``c`` without being called): any
+          other class costs 1 (one sample makes it two-class; the base
+          estimator may then output anything); abstaining needs every labeled
+          row of the partition gone (removed, or unlabelled: a member fit on
+          no labeled row abstains), ``partition_sizes_[j]`` samples.
+
+        Fitted members state their own bounds (:mod:`skdpa.member_costs`),
+        computed in threads sharing memory as :meth:`_outputs` does. With a
+        new label (``rule.new_label``), members are asked for one more class
+        index, ``n_classes_``; see :func:`_new_label_costs`.
+        """
+        n = num_rows(X)
+        n_classes = self.n_classes_
+        width = rule.width
+        out = np.ones((n, self.n_members_, width))
+        work = []
+        for j, member in enumerate(self.estimators_):
+            c = self._constants[j]
+            if member is None:
+                out[:, j, -1] = 0
+            elif c >= 0:
+                out[:, j, c] = 0
+                out[:, j, -1] = self.partition_sizes_[j]
+            else:
+                work.append((j, member))
+        if not work:
+            return out
+        kind = self._cost_kind
+        n_ask = n_classes + rule.new_label
+
+        def fill(j, member):
+            editable = self._editable(j)
+            # the mask of the rows whose labels count against member j (only
+            # for members fit on other partitions' rows; the costs lane's
+            # dispatch passes it on to the member's flip_costs)
+            extra = {} if editable is None else {"editable": editable}
+            costs = getattr(member_costs, kind)(member, X, n_ask, **extra)
+            if rule.new_label:
+                costs[:, n_classes] = _new_label_costs(
+                    member, kind, costs[:, n_classes]
+                )
+            out[:, j, :] = costs
+
+        finite = (
+            isinstance(X, np.ndarray)
+            and X.dtype.kind in "biuf"
+            and bool(np.isfinite(X).all())
+        )
+        with sklearn_config_context(assume_finite=True) if finite else nullcontext():
+            Parallel(n_jobs=self.n_jobs, require="sharedmem")(
+                delayed(fill)(j, member) for j, member in work
+            )
+        return out
+
     def _member_input(self, X):
         check_is_fitted(self)
         X_members, _ = self._check_X(X, reset=False)
         return self._predict_inputs(X_members)
 
-    def _map_chunks(self, X, func):
+    def _map_chunks(self, X, func, certify=False):
         """``[func(rule, outputs) for each row chunk of X]``: the vote rule and
         the member outputs it reads (class indices or scores), one chunk at a
         time.
@@ -759,16 +944,20 @@ class BasePartitionEnsemble(
         each under ``skdpa.certify._WORK_BYTES``) whatever the number of rows.
         """
         X_in = self._member_input(X)
-        rule = self._rule()
+        # the winner and the votes never need member costs
+        rule = self._rule() if certify else self._plain_rule()
         n = num_rows(X_in)
-        per_row = self.n_members_ * (self.n_classes_ if rule.output == "scores" else 1)
+        width = {"scores": self.n_classes_, "costs": getattr(rule, "width", 1)}
+        per_row = self.n_members_ * width.get(rule.output, 1)
         step = max(1, _CHUNK_ITEMS // per_row)
+        outputs = self._member_costs if rule.output == "costs" else self._outputs
+        kind = rule if rule.output == "costs" else rule.output
         if step >= n:
-            return [func(rule, self._outputs(X_in, rule.output))]
+            return [func(rule, outputs(X_in, kind))]
         results = []
         for start in range(0, n, step):
             rows = np.arange(start, min(n, start + step))
-            out = self._outputs(take_rows(X_in, rows), rule.output)
+            out = outputs(take_rows(X_in, rows), kind)
             results.append(func(rule, out))
             del out  # before the next chunk's outputs exist
         return results
@@ -817,7 +1006,9 @@ class BasePartitionEnsemble(
         if is_dask_collection(X):
             return self._dask_method(X, "certificate_report")
         parts = self._map_chunks(
-            X, lambda rule, out: (*rule.certify(out, per_class=True), rule.votes(out))
+            X,
+            lambda rule, out: (*rule.certify(out, per_class=True), rule.votes(out)),
+            certify=True,
         )
         winner, radius, targeted, votes = (
             np.concatenate(column) for column in zip(*parts, strict=True)
@@ -966,6 +1157,6 @@ class BasePartitionEnsemble(
         """
         if is_dask_collection(X):
             return self._dask_method(X, "predict_certified")
-        parts = self._map_chunks(X, lambda rule, out: rule.certify(out))
+        parts = self._map_chunks(X, lambda rule, out: rule.certify(out), certify=True)
         winner, radius = (np.concatenate(c) for c in zip(*parts, strict=True))
         return self.classes_[winner], radius

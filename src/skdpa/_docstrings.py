@@ -46,6 +46,19 @@ _SHARED = {
         screen after the fit. ``tqdm`` draws it when installed; otherwise a
         line on stderr about every tenth of the members says how many are
         done and the time so far.""",
+    "cost_aware": """cost_aware : bool, default=False
+        Certify from what it costs to turn each member rather than one
+        poisoned sample per member (issue 17): every certificate
+        (``predict_certified``, ``certificate_report``, ``certificate_``)
+        comes from :func:`skdpa.certify.cost_certify` over the members'
+        lower bounds (:mod:`skdpa.member_costs`: insertions/removals for
+        DPA, label flips for SS-DPA), and is never below the plain one.
+        ``predict`` and the vote counts do not change, and neither does the
+        fit: ``set_params(cost_aware=...)`` needs no refit. Needs members
+        that offer costs (e.g. :class:`~sklearn.neighbors.KNeighborsClassifier`;
+        otherwise a TypeError naming the member type),
+        ``voting="plurality"`` and, for DPA, ``spread=1`` (the other rules
+        are not covered: a ValueError). See :ref:`cost_aware`.""",
     "fitted_common": """classes_ : ndarray of shape (`n_classes_`,)
         Class labels (``classes`` when given).
     n_classes_ : int

@@ -68,6 +68,7 @@ class DPAClassifier(BasePartitionEnsemble):
     %(n_jobs)s
     %(random_state)s
     %(verbose)s
+    %(cost_aware)s
 
     Attributes
     ----------
@@ -133,6 +134,7 @@ class DPAClassifier(BasePartitionEnsemble):
         n_jobs=None,
         random_state=None,
         verbose=0,
+        cost_aware=False,
     ):
         super().__init__(
             estimator=estimator,
@@ -143,6 +145,7 @@ class DPAClassifier(BasePartitionEnsemble):
             n_jobs=n_jobs,
             random_state=random_state,
             verbose=verbose,
+            cost_aware=cost_aware,
         )
         self.spread = spread
         self.hasher = hasher

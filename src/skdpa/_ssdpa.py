@@ -95,6 +95,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
     %(random_state)s
         The embedding is seeded from ``random_state`` alone.
     %(verbose)s
+    %(cost_aware)s
 
     Attributes
     ----------
@@ -134,6 +135,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
     }
 
     _threat_model = "relabelling"
+    _cost_kind = "flip_costs"
     _attack_unit = "training labels flipped"
 
     def __init__(
@@ -150,6 +152,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
         n_jobs=None,
         random_state=None,
         verbose=0,
+        cost_aware=False,
     ):
         super().__init__(
             estimator=estimator,
@@ -160,6 +163,7 @@ class SSDPAClassifier(BasePartitionEnsemble):
             n_jobs=n_jobs,
             random_state=random_state,
             verbose=verbose,
+            cost_aware=cost_aware,
         )
         self.embedding = embedding
         self.pass_unlabeled = pass_unlabeled
@@ -254,6 +258,10 @@ class SSDPAClassifier(BasePartitionEnsemble):
             # flip swaps only rows that look identical to a member outside
             # their partition
             shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
+            # for cost_aware: the partition of every row, unlabeled ones
+            # included (a label given to one joins that partition)
+            every = self._buckets(X, h, np.ones(len(h), dtype=bool))
+            self._editable_state = (shared, every)
         return partition(
             self._buckets(X, h, labeled),
             order[labeled[order]],
@@ -286,6 +294,20 @@ class SSDPAClassifier(BasePartitionEnsemble):
                 embedding.fit(X_order)
         state = {"embedding_": embedding, "_embedding_fingerprint": fingerprint}
         return self._check_embedded(embedding.transform(X)), state
+
+    def _editable(self, j):
+        """Rows member ``j`` was fit on whose labels count against its budget.
+
+        With ``pass_unlabeled=True`` every member is fit on every row (in the
+        shared canonical order), other partitions' labels hidden: the mask is
+        True on the rows of member ``j``'s own partition, labeled or not.
+        ``None`` otherwise (the member saw only its own rows).
+        """
+        state = self.__dict__.get("_editable_state")
+        if not self.pass_unlabeled or state is None:
+            return None
+        shared, every = state
+        return every[shared] == j
 
     def _predict_inputs(self, X):
         if self.embedding is None:
