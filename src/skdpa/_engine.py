@@ -153,13 +153,13 @@ def _fit_batch(template, source, batch, member_threads, torch_member):
     return fitted
 
 
-def _fit_group(template, source, group, member_threads):
+def _fit_group(template, source, group, size, member_threads):
     """Fit one group of members at once (``template.group_fit``).
 
-    Member ``j`` takes slot ``j % group_size``: the layout depends on member
-    indices only, never on the other members' data.
+    Member ``j`` takes slot ``j % size`` of a stacked model with ``size``
+    slots: the layout depends on member indices only, never on the other
+    members' data.
     """
-    size = int(template.group_size)
     data = []
     for task in group:
         X_fit, y_fit, params = source.member_data(task)
@@ -174,7 +174,7 @@ def _fit_group(template, source, group, member_threads):
         try:
             with member_scope(first):
                 fitted = template.group_fit(
-                    data, slots=[task.index % size for task in group]
+                    data, slots=[task.index % size for task in group], group_size=size
                 )
         except Exception as exc:
             where = ", ".join(str(task.index) for task in group)
@@ -186,8 +186,12 @@ def _fit_group(template, source, group, member_threads):
 
 
 def _fit_groups(template, tasks, members, source, n_jobs, verbose, bar, threads):
-    """Group path of :func:`fit_members`: groups by member index, in parallel."""
-    size = int(template.group_size)
+    """Group path of :func:`fit_members`: groups by member index, in parallel.
+
+    A group has ``min(group_size, n_members)`` slots (no idle slots when the
+    ensemble has fewer members than a group); that depends on ``k`` alone.
+    """
+    size = max(1, min(int(template.group_size), len(members)))
     groups = {}
     for task in tasks:
         groups.setdefault(task.index // size, []).append(task)
@@ -199,7 +203,9 @@ def _fit_groups(template, tasks, members, source, n_jobs, verbose, bar, threads)
     )
     with collect_member_warnings(len(tasks), "fitting") as member_warnings:
         results = parallel(
-            delayed(member_warnings.worker(_fit_group))(template, source, g, threads)
+            delayed(member_warnings.worker(_fit_group))(
+                template, source, g, size, threads
+            )
             for g in groups
         )
         for group, returned in zip(groups, results, strict=True):
