@@ -280,6 +280,8 @@ def test_refuses_coupling_layers_and_bad_input():
         _cnn(max_shift=1).fit(Xi, yi)
     with pytest.raises(ValueError, match=r"class indices in \[0, n_classes=3\); got 5"):
         _mlp().fit(X, np.full(20, 5))
+    with pytest.raises(ValueError, match=r"y holds -1 \(unlabelled rows\)"):
+        _mlp().fit(X, np.r_[y[:-1], -1])
     with pytest.raises(ValueError, match="group_size must be at least 1; got 0"):
         _mlp(group_size=0).fit(X, y)
     with pytest.raises(ValueError, match="optimizer must be one of"):

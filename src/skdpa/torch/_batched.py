@@ -153,6 +153,12 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 f"{y.dtype} (e.g. {y[:3].tolist()!r})."
             )
         y = y.astype(np.int64)
+        if (y == -1).any():
+            raise ValueError(
+                "y holds -1 (unlabelled rows); a member trained in groups is "
+                "supervised and needs every row labelled (SSDPAClassifier with "
+                "pass_unlabeled=False)."
+            )
         bad = (y < 0) | (y >= self.n_classes)
         if bad.any():
             raise ValueError(
