@@ -76,6 +76,27 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
         ``0 .. n_classes - 1``: members are fit on class indices.
     n_steps_ : int
         Optimizer steps this member took.
+
+    See Also
+    --------
+    make_batched_member : Builds one; documents the parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from skdpa.torch import BatchedTorchClassifier
+    >>> X = np.random.RandomState(0).normal(size=(40, 3)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> clf = BatchedTorchClassifier(
+    ...     nn.Linear, n_classes=2, n_classes_param="out_features",
+    ...     module_params={"in_features": 3}, max_epochs=20, lr=0.1,
+    ...     random_state=0,
+    ... ).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> clf.score(X, y) > 0.8
+    True
     """
 
     def __init__(
