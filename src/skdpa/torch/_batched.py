@@ -444,6 +444,9 @@ def make_batched_member(
         Training batch size of every member.
     device : str, default="cpu"
         Torch device of the stacked model and fitted members (``"cuda"``).
+        On a GPU fit with ``n_jobs=1``: one large group per step is what
+        makes it fast, and every worker process would open its own CUDA
+        context.
     optimizer : {"adam", "sgd"}, default="adam"
         Per-member Adam (torch's default betas and eps) or plain SGD.
     n_classes_param : str or None, default="n_classes"
