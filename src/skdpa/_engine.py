@@ -153,6 +153,69 @@ def _fit_batch(template, source, batch, member_threads, torch_member):
     return fitted
 
 
+def _fit_group(template, source, group, size, member_threads):
+    """Fit one group of members at once (``template.group_fit``).
+
+    Member ``j`` takes slot ``j % size`` of a stacked model with ``size``
+    slots: the layout depends on member indices only, never on the other
+    members' data.
+    """
+    data = []
+    for task in group:
+        X_fit, y_fit, params = source.member_data(task)
+        if params:
+            raise TypeError(
+                f"{type(template).__name__} trains members in groups and takes no "
+                f"fit parameters; got {sorted(params)}."
+            )
+        data.append((X_fit, y_fit, task.seed))
+    first = group[0].index
+    with _thread_limits(member_threads, True):
+        try:
+            with member_scope(first):
+                fitted = template.group_fit(
+                    data, slots=[task.index % size for task in group], group_size=size
+                )
+        except Exception as exc:
+            where = ", ".join(str(task.index) for task in group)
+            _add_note(exc, f"skdpa: raised while fitting the group of members {where}.")
+            raise
+    for member in fitted:
+        check_member_travels(member)
+    return fitted
+
+
+def _fit_groups(template, tasks, members, source, n_jobs, verbose, bar, threads):
+    """Group path of :func:`fit_members`: groups by member index, in parallel.
+
+    A group has ``min(group_size, n_members)`` slots (no idle slots when the
+    ensemble has fewer members than a group); that depends on ``k`` alone.
+    """
+    size = max(1, min(int(template.group_size), len(members)))
+    groups = {}
+    for task in tasks:
+        groups.setdefault(task.index // size, []).append(task)
+    groups = [groups[g] for g in sorted(groups)]
+    parallel = Parallel(
+        n_jobs=n_jobs,
+        verbose=0 if bar is not None else verbose,
+        return_as="generator" if bar is not None else "list",
+    )
+    with collect_member_warnings(len(tasks), "fitting") as member_warnings:
+        results = parallel(
+            delayed(member_warnings.worker(_fit_group))(
+                template, source, g, size, threads
+            )
+            for g in groups
+        )
+        for group, returned in zip(groups, results, strict=True):
+            fitted = member_warnings.unwrap(returned)
+            for task, member in zip(group, fitted, strict=True):
+                members[task.index] = member
+            if bar is not None:
+                bar.update(len(fitted))
+
+
 def _batches(items, n_batches):
     n_batches = max(1, min(len(items), n_batches))
     bounds = np.linspace(0, len(items), n_batches + 1).astype(int)
@@ -214,6 +277,13 @@ def fit_members(
     if bar is not None:
         bar.update(plan.n_members - len(tasks))
     if not tasks:
+        if bar is not None:
+            bar.close()
+        return members
+    if callable(getattr(template, "group_fit", None)):
+        _fit_groups(
+            template, tasks, members, source, n_jobs, verbose, bar, member_threads
+        )
         if bar is not None:
             bar.close()
         return members

@@ -6,6 +6,9 @@ Needs the optional extra: ``pip install torch`` (a CPU build is enough) then
 * :func:`make_skorch_member` builds a :class:`skorch.NeuralNetClassifier`
   configured for an ensemble (global number of logits, no hidden validation
   split, per-partition standardisation).
+* :func:`make_batched_member` builds a torch member that the ensembles
+  train ``group_size`` at a time as one stacked model, each member
+  independent of the others.
 * :class:`CompactCNN` and :class:`NetworkInNetwork` are ready-made modules for
   28x28 images given as flattened rows.
 * :class:`RotNetEmbedding` and :class:`SimCLREmbedding` are label-free
@@ -28,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         "platform, then `pip install 'scikit-dpa[torch]'`."
     ) from exc
 
+from ._batched import BatchedTorchClassifier, make_batched_member
 from ._checks import check_main_objects, involves_torch, torch_member_warnings
 from ._members import ImageStandardizer, make_skorch_member
 from ._modules import CompactCNN, NetworkInNetwork
@@ -36,6 +40,7 @@ from ._seeding import seeded_fit, seeded_torch, torch_threads
 from ._simclr import SimCLREmbedding
 
 __all__ = [
+    "BatchedTorchClassifier",
     "CompactCNN",
     "ImageStandardizer",
     "NetworkInNetwork",
@@ -43,6 +48,7 @@ __all__ = [
     "SimCLREmbedding",
     "check_main_objects",
     "involves_torch",
+    "make_batched_member",
     "make_skorch_member",
     "seeded_fit",
     "seeded_torch",

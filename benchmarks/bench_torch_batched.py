@@ -1,0 +1,186 @@
+"""Members trained in groups against members trained one at a time.
+
+Fashion-MNIST rows scaled to [0, 1], :class:`skdpa.torch.CompactCNN` with
+``channels=(8, 16)``, no dropout and no random shifts (members trained in
+groups refuse both; the one-at-a-time contender gets the same module), Adam
+``lr=3e-3``, batch 64, the same epochs for every contender. Two sections:
+
+1. ``k`` small partitions (default ``k=128`` on 6,000 rows): a skorch member
+   (:func:`skdpa.torch.make_skorch_member`, ``standardize=False``), fit one
+   member after another, against :func:`skdpa.torch.make_batched_member` with
+   ``group_size`` 1, 8, 32 and 128; all with ``n_jobs=1`` and one torch
+   thread. Printed: fit time, its ratio to the one-at-a-time fit, clean
+   accuracy and whether the ensemble's predictions equal those of
+   ``group_size=1`` (they must: groups change rounding only).
+2. The settings of ``bench_torch_art.py`` (6,000 rows, ``k=20``, 10 epochs)
+   without dropout and shifts: one-at-a-time against one group of 20. ART
+   itself is timed there (when installed), not here.
+
+When a GPU is present (``torch.cuda.is_available()``) section 1 is repeated
+with ``device="cuda"`` for the grouped members, and a larger run (``k=1200``
+on 60,000 rows) is timed on the GPU. One run of each contender after a
+warm-up (a shared machine: read the load printed with the results). Timing,
+the machine header and the run's record under
+``benchmarks/results/bench_torch_batched/`` come from ``_harness``. Usage::
+
+    python benchmarks/bench_torch_batched.py          # ~3 min on 2 busy cores
+    python benchmarks/bench_torch_batched.py --quick  # smoke run, < 1 min
+"""
+
+import argparse
+
+import numpy as np
+import torch
+from _harness import Run, format_load, section, timed
+
+from skdpa import DPAClassifier
+from skdpa.datasets import load_fashion_mnist
+from skdpa.torch import CompactCNN, make_batched_member, make_skorch_member
+
+LR, BATCH, CHANNELS = 3e-3, 64, (8, 16)
+
+
+def _one_at_a_time(epochs):
+    return make_skorch_member(
+        CompactCNN,
+        n_classes=10,
+        standardize=False,
+        max_epochs=epochs,
+        lr=LR,
+        batch_size=BATCH,
+        module__channels=CHANNELS,
+        module__dropout=0.0,
+        module__max_shift=0,
+    )
+
+
+def _grouped(epochs, group_size, device="cpu"):
+    return make_batched_member(
+        CompactCNN,
+        n_classes=10,
+        group_size=group_size,
+        max_epochs=epochs,
+        lr=LR,
+        batch_size=BATCH,
+        device=device,
+        channels=CHANNELS,
+        dropout=0.0,
+        max_shift=0,
+    )
+
+
+def _fit(member, k, X, y, X_test, y_test):
+    clf = DPAClassifier(member, k=k, classes=range(10), n_jobs=1, random_state=0)
+    seconds, _, _ = timed(lambda: clf.fit(X, y))
+    pred = clf.predict(X_test)
+    return seconds, pred, float(np.mean(pred == y_test))
+
+
+def _table(rows, reference, baseline):
+    header = (
+        f"{'member':<34} {'fit s':>8} {'vs one-at-a-time':>16} {'clean acc':>9} "
+        f"{'same predictions as group_size=1':>33}"
+    )
+    print(header)
+    print("-" * len(header))
+    out = []
+    for name, (seconds, pred, acc) in rows.items():
+        same = "" if reference is None else str(bool(np.array_equal(pred, reference)))
+        speed = baseline / seconds
+        print(f"{name:<34} {seconds:8.2f} {speed:15.2f}x {acc:9.3f} {same:>33}")
+        out.append(dict(member=name, fit_s=seconds, speedup=speed, acc=acc, same=same))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--n-train", type=int, default=6000)
+    parser.add_argument("--n-test", type=int, default=2000)
+    parser.add_argument("-k", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--no-one-at-a-time",
+        action="store_true",
+        help="skip the (slow) one-at-a-time contenders",
+    )
+    args = parser.parse_args(argv)
+    group_sizes = (1, 8, 32, 128)
+    if args.quick:
+        args.n_train, args.n_test, args.k, args.epochs = 1000, 300, 16, 2
+        group_sizes = (1, 8, 16)
+    torch.set_num_threads(1)
+    X, y = load_fashion_mnist(subset="train", return_X_y=True)
+    X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
+    X_all = (X / 255.0).astype(np.float32)
+    y_all = y.astype(np.int64)
+    X, y = X_all[: args.n_train], y_all[: args.n_train]
+    X_test = (X_test[: args.n_test] / 255.0).astype(np.float32)
+    y_test = y_test[: args.n_test].astype(np.int64)
+    cuda = torch.cuda.is_available()
+    run = Run(__file__, args)
+    run.header(
+        f"Fashion-MNIST: {len(X)} train / {len(X_test)} test rows, "
+        f"CompactCNN{CHANNELS} without dropout or shifts, Adam lr={LR}, batch "
+        f"{BATCH}, {args.epochs} epochs; n_jobs=1, 1 torch thread",
+        f"GPU: {torch.cuda.get_device_name(0) if cuda else 'none'}",
+    )
+    # warm-up: imports and first-call kernels
+    _fit(_grouped(1, 2), 4, X[:200], y[:200], X_test[:10], y_test[:10])
+    _fit(_one_at_a_time(1), 2, X[:200], y[:200], X_test[:10], y_test[:10])
+    results = {}
+
+    section(f"1. k={args.k}: grouped vs one at a time, CPU")
+    rows = {}
+    if not args.no_one_at_a_time:
+        rows["one at a time (skorch)"] = _fit(
+            _one_at_a_time(args.epochs), args.k, X, y, X_test, y_test
+        )
+    for g in group_sizes:
+        rows[f"grouped, group_size={g}"] = _fit(
+            _grouped(args.epochs, g), args.k, X, y, X_test, y_test
+        )
+    reference = rows[f"grouped, group_size={group_sizes[0]}"][1]
+    baseline = rows.get("one at a time (skorch)", rows[next(iter(rows))])[0]
+    results["cpu"] = _table(rows, reference, baseline)
+    print(f"load average {format_load()}")
+
+    if not args.quick and not args.no_one_at_a_time:
+        section("2. bench_torch_art.py settings (k=20, 10 epochs), CPU")
+        rows = {
+            "one at a time (skorch)": _fit(
+                _one_at_a_time(10), 20, X, y, X_test, y_test
+            ),
+            "grouped, group_size=20": _fit(_grouped(10, 20), 20, X, y, X_test, y_test),
+        }
+        results["art_settings"] = _table(rows, None, rows["one at a time (skorch)"][0])
+        print(f"load average {format_load()}")
+
+    if cuda:
+        section(f"3. k={args.k}: grouped on the GPU")
+        rows = {}
+        _fit(_grouped(1, 8, "cuda"), 8, X[:500], y[:500], X_test[:10], y_test[:10])
+        for g in group_sizes:
+            rows[f"grouped cuda, group_size={g}"] = _fit(
+                _grouped(args.epochs, g, "cuda"), args.k, X, y, X_test, y_test
+            )
+        results["cuda"] = _table(rows, reference, baseline)
+        if not args.quick:
+            section("4. k=1200 on 60,000 rows, grouped on the GPU")
+            rows = {}
+            for g in (300, 1200):
+                rows[f"grouped cuda, group_size={g}"] = _fit(
+                    _grouped(args.epochs, g, "cuda"),
+                    1200,
+                    X_all,
+                    y_all,
+                    X_test,
+                    y_test,
+                )
+            first = next(iter(rows.values()))
+            results["cuda_k1200"] = _table(rows, first[1], first[0])
+    run.save(results)
+
+
+if __name__ == "__main__":
+    main()

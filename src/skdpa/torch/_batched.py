@@ -1,0 +1,497 @@
+"""Torch members trained in groups: one stacked model, members kept independent.
+
+:func:`make_batched_member` returns a :class:`BatchedTorchClassifier`. Alone it
+is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
+``SSDPAClassifier`` the engine hands it ``group_size`` members at a time
+(:meth:`BatchedTorchClassifier.group_fit`) and they are trained as one stacked
+model (``torch.func.stack_module_state`` + ``functional_call`` + ``vmap``).
+
+What keeps the certificate true (each member a function of its own partition
+and seed only):
+
+* group layout by member index: member ``j`` sits in slot ``j % group_size``
+  of group ``j // group_size``; a slot without a member to fit is idle, so
+  every step has the shape ``(group_size, batch_size, ...)`` whatever the
+  other members' data;
+* per member: initial weights from its seed, its own data order (a NumPy
+  generator from its seed), its loss (the mean over its own batch rows;
+  gradients are taken per member, never of a loss averaged over members),
+  its Adam/SGD state and step count;
+* a member whose partition is exhausted skips the step (its weights and
+  optimizer state are carried over unchanged, not updated with a zero
+  gradient); the last batch of an epoch is padded and masked;
+* no coupling layers: modules with batch normalisation are refused, and so
+  are modules that draw random numbers in training (dropout, random shifts):
+  under ``vmap`` they would share one random stream across the group.
+"""
+
+import copy
+import math
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._modules import CompactCNN
+from ._seeding import _TORCH_FIT_LOCK, register_main_objects, seeded_torch
+
+__all__ = ["BatchedTorchClassifier", "make_batched_member"]
+
+_OPTIMIZERS = ("adam", "sgd")
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
+
+
+def _check_module(net):
+    """Refuse layers that couple the members of a group."""
+    for name, sub in net.named_modules():
+        if isinstance(sub, torch.nn.modules.batchnorm._NormBase):
+            raise ValueError(
+                f"make_batched_member: the module has a normalisation layer with "
+                f"batch statistics ({name or 'module'}: {type(sub).__name__}); "
+                "members trained in groups must not share or track batch "
+                "statistics. Use a module without batch normalisation (e.g. "
+                "GroupNorm or LayerNorm) or make_skorch_member."
+            )
+        if isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0:
+            raise ValueError(
+                f"make_batched_member: the module has dropout ({name}: "
+                f"p={sub.p}); members trained in groups would draw it from one "
+                "shared random stream. Pass dropout=0 (CompactCNN: dropout=0, "
+                "max_shift=0) or use make_skorch_member."
+            )
+
+
+class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
+    """A torch classifier that an ensemble trains ``group_size`` at a time.
+
+    Build it with :func:`make_batched_member`; the parameters are documented
+    there. Alone, :meth:`fit` trains one network (a group of one).
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        This member's fitted network (in eval mode).
+    classes_ : ndarray of shape (n_classes,)
+        ``0 .. n_classes - 1``: members are fit on class indices.
+    n_steps_ : int
+        Optimizer steps this member took.
+
+    See Also
+    --------
+    make_batched_member : Builds one; documents the parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from skdpa.torch import BatchedTorchClassifier
+    >>> X = np.random.RandomState(0).normal(size=(40, 3)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> clf = BatchedTorchClassifier(
+    ...     nn.Linear, n_classes=2, n_classes_param="out_features",
+    ...     module_params={"in_features": 3}, max_epochs=20, lr=0.1,
+    ...     random_state=0,
+    ... ).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> clf.score(X, y) > 0.8
+    True
+    """
+
+    def __init__(
+        self,
+        module=CompactCNN,
+        *,
+        n_classes=2,
+        n_classes_param="n_classes",
+        group_size=32,
+        max_epochs=10,
+        lr=1e-3,
+        batch_size=64,
+        optimizer="adam",
+        device="cpu",
+        predict_batch_size=2048,
+        random_state=None,
+        module_params=None,
+    ):
+        self.module = module
+        self.n_classes = n_classes
+        self.n_classes_param = n_classes_param
+        self.group_size = group_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.device = device
+        self.predict_batch_size = predict_batch_size
+        self.random_state = random_state
+        self.module_params = module_params
+
+    # -- validation -------------------------------------------------------
+    def _check_params(self):
+        for name, low in (
+            ("n_classes", 2),
+            ("group_size", 1),
+            ("max_epochs", 1),
+            ("batch_size", 1),
+            ("predict_batch_size", 1),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be an int; got {value!r}.")
+            if value < low:
+                raise ValueError(f"{name} must be at least {low}; got {value}.")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {_OPTIMIZERS}; got {self.optimizer!r}."
+            )
+
+    def _new_module(self):
+        params = dict(self.module_params or {})
+        if self.n_classes_param is not None:
+            params[self.n_classes_param] = int(self.n_classes)
+        net = self.module(**params)
+        _check_module(net)
+        return net
+
+    def _check_data(self, X, y):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (rows of features); got shape {X.shape}.")
+        y = np.asarray(y)
+        if y.shape != (len(X),):
+            raise ValueError(f"y must have shape ({len(X)},); got {y.shape}.")
+        if len(X) == 0:
+            raise ValueError("Cannot fit a member on 0 rows.")
+        if y.dtype.kind not in "iu" and not (
+            y.dtype.kind == "f" and np.all(y == np.round(y))
+        ):
+            raise ValueError(
+                f"y must hold class indices 0..{self.n_classes - 1}; got dtype "
+                f"{y.dtype} (e.g. {y[:3].tolist()!r})."
+            )
+        y = y.astype(np.int64)
+        if (y == -1).any():
+            raise ValueError(
+                "y holds -1 (unlabelled rows); a member trained in groups is "
+                "supervised and needs every row labelled (SSDPAClassifier with "
+                "pass_unlabeled=False)."
+            )
+        bad = (y < 0) | (y >= self.n_classes)
+        if bad.any():
+            raise ValueError(
+                f"y must hold class indices in [0, n_classes={self.n_classes}); "
+                f"got {y[bad][0]}."
+            )
+        return X, y
+
+    # -- fitting ----------------------------------------------------------
+    def fit(self, X, y):
+        """Train this network alone (a group of one).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class indices ``0 .. n_classes - 1``.
+
+        Returns
+        -------
+        self : BatchedTorchClassifier
+        """
+        rng = np.random.RandomState(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        (fitted,) = self.group_fit([(X, y, seed)], slots=[0], group_size=1)
+        self.__dict__.update(fitted.__dict__)
+        return self
+
+    def group_fit(self, data, slots=None, group_size=None):
+        """Train several members at once; each depends on its own data and seed.
+
+        Parameters
+        ----------
+        data : list of (X, y, seed)
+            Each member's rows, class indices and seed.
+        slots : list of int or None
+            Slot of each member in the stacked model (the engine passes
+            ``index % group_size``); None means ``0, 1, ...``.
+        group_size : int or None
+            Slots of the stacked model; None means ``self.group_size``. Idle
+            slots take no step.
+
+        Returns
+        -------
+        members : list of BatchedTorchClassifier
+            One fitted copy of this estimator per entry of ``data``.
+        """
+        self._check_params()
+        # Threads take turns (torch's global generator seeds each member's
+        # initial weights); the deterministic-algorithm flags of seeded_torch
+        # hold for the whole training (on CUDA too). Processes run in parallel.
+        with _TORCH_FIT_LOCK, seeded_torch(0):
+            fitted = self._group_fit(data, slots, group_size)
+            for member in fitted:
+                register_main_objects(member)
+        return fitted
+
+    def _group_fit(self, data, slots, group_size):
+        from torch.func import functional_call, grad, stack_module_state, vmap
+
+        G = int(self.group_size if group_size is None else group_size)
+        slots = list(range(len(data))) if slots is None else [int(s) for s in slots]
+        if len(set(slots)) != len(slots) or any(not 0 <= s < G for s in slots):
+            raise ValueError(
+                f"slots must be distinct and in [0, group_size={G}); got {slots}."
+            )
+        device = torch.device(self.device)
+        B = int(self.batch_size)
+        checked = [self._check_data(X, y) for X, y, _ in data]
+        n_features = checked[0][0].shape[1]
+        if any(X.shape[1] != n_features for X, _ in checked):
+            raise ValueError("All members of a group must have the same features.")
+
+        # Initial weights: each member's from its own seed; idle slots hold a
+        # copy of some member's (they never step and are discarded).
+        nets = []
+        for _, _, seed in data:
+            with seeded_torch(seed):
+                nets.append(self._new_module())
+        by_slot = [None] * G
+        for net, s in zip(nets, slots, strict=True):
+            by_slot[s] = net
+        filler = nets[0]
+        stacked = [copy.deepcopy(filler) if n is None else n for n in by_slot]
+        params, buffers = stack_module_state(stacked)
+        params = {k: v.detach().to(device) for k, v in params.items()}
+        buffers = {k: v.to(device) for k, v in buffers.items()}
+        base = copy.deepcopy(filler).to("meta")
+        base.train()
+
+        # Each member's batches: its own permutation per epoch, padded to B.
+        # Rows of all members sit in one table; index 0 is an all-zero pad row.
+        table = [np.zeros((1, n_features), dtype=np.float32)]
+        labels = [np.zeros(1, dtype=np.int64)]
+        offset = 1
+        n_steps = np.zeros(G, dtype=np.int64)
+        orders = [None] * G
+        for (X, y), (_, _, seed), s in zip(checked, data, slots, strict=True):
+            n = len(X)
+            per_epoch = math.ceil(n / B)
+            rng = np.random.default_rng(int(seed) % (2**32))
+            steps = []
+            for _ in range(self.max_epochs):
+                perm = rng.permutation(n) + offset
+                padded = np.zeros(per_epoch * B, dtype=np.int64)
+                padded[:n] = perm
+                steps.append(padded.reshape(per_epoch, B))
+            orders[s] = np.concatenate(steps)
+            n_steps[s] = len(orders[s])
+            table.append(X)
+            labels.append(y)
+            offset += n
+        T = int(n_steps.max())
+        index = np.zeros((T, G, B), dtype=np.int64)  # idle slots read the pad row
+        for s in range(G):
+            if orders[s] is not None:
+                index[: n_steps[s], s] = orders[s]
+        table = torch.from_numpy(np.concatenate(table)).to(device)
+        labels = torch.from_numpy(np.concatenate(labels)).to(device)
+        index = torch.from_numpy(index).to(device)
+        n_steps_t = torch.from_numpy(n_steps).to(device)
+
+        def member_loss(p, b, x, t, w):
+            logits = functional_call(base, (p, b), (x,))
+            losses = torch.nn.functional.cross_entropy(logits, t, reduction="none")
+            # the mean over this member's own rows (pads weigh 0)
+            return (losses * w).sum() / w.sum().clamp(min=1.0)
+
+        grads_of = vmap(grad(member_loss), in_dims=(0, 0, 0, 0, 0), randomness="error")
+        lr = float(self.lr)
+        adam = self.optimizer == "adam"
+        m = {k: torch.zeros_like(v) for k, v in params.items()}
+        v2 = {k: torch.zeros_like(v) for k, v in params.items()}
+        taken = torch.zeros(G, dtype=torch.float64, device=device)
+        for t in range(T):
+            idx = index[t]
+            xb, yb = table[idx], labels[idx]
+            wb = (idx > 0).to(table.dtype)
+            active = n_steps_t > t
+            try:
+                g = grads_of(params, buffers, xb, yb, wb)
+            except RuntimeError as exc:
+                if "randomness" in str(exc):
+                    raise ValueError(
+                        "make_batched_member: the module draws random numbers in "
+                        "training (e.g. random shifts); members trained in groups "
+                        "would share one random stream. Turn it off (CompactCNN: "
+                        "max_shift=0) or use make_skorch_member."
+                    ) from exc
+                raise
+            taken = taken + active.to(taken.dtype)
+            if adam:
+                bc1 = (1 - _BETA1**taken).clamp(min=1e-300)
+                bc2 = (1 - _BETA2**taken).clamp(min=1e-300)
+                step = (lr / bc1).to(table.dtype)
+                root_bc2 = bc2.sqrt().to(table.dtype)
+            for k, p in params.items():
+                shape = (G,) + (1,) * (p.dim() - 1)
+                on = active.view(shape)
+                if adam:
+                    new_m = _BETA1 * m[k] + (1 - _BETA1) * g[k]
+                    new_v = _BETA2 * v2[k] + (1 - _BETA2) * g[k] * g[k]
+                    denom = new_v.sqrt() / root_bc2.view(shape) + _EPS
+                    new_p = p - step.view(shape) * new_m / denom
+                    m[k] = torch.where(on, new_m, m[k])
+                    v2[k] = torch.where(on, new_v, v2[k])
+                else:
+                    new_p = p - lr * g[k]
+                params[k] = torch.where(on, new_p, p)
+
+        fitted = []
+        for net, s in zip(nets, slots, strict=True):
+            state = {k: v[s].detach().cpu().clone() for k, v in params.items()}
+            state.update({k: v[s].cpu().clone() for k, v in buffers.items()})
+            net.load_state_dict(state)
+            net.eval()
+            member = copy.deepcopy(self)
+            member.module_ = net.to(device)
+            member.classes_ = np.arange(int(self.n_classes))
+            member.n_features_in_ = n_features
+            member.n_steps_ = int(n_steps[s])
+            fitted.append(member)
+        return fitted
+
+    # -- prediction -------------------------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits), one column per class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self, "module_")
+        X = np.asarray(X, dtype=np.float32)
+        device = next(self.module_.parameters()).device
+        out = []
+        with torch.inference_mode():
+            for a in range(0, len(X), self.predict_batch_size):
+                xb = torch.from_numpy(X[a : a + self.predict_batch_size]).to(device)
+                out.append(torch.softmax(self.module_(xb), dim=1).cpu().numpy())
+        if not out:
+            return np.zeros((0, len(self.classes_)))
+        return np.concatenate(out).astype(np.float64)
+
+    def predict(self, X):
+        """Class index with the largest logit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def make_batched_member(
+    module=CompactCNN,
+    *,
+    n_classes,
+    group_size=32,
+    max_epochs=10,
+    lr=1e-3,
+    batch_size=64,
+    device="cpu",
+    optimizer="adam",
+    n_classes_param="n_classes",
+    predict_batch_size=2048,
+    **module_params,
+):
+    """A torch member that DPA / SS-DPA ensembles train ``group_size`` at a time.
+
+    The ensemble stacks the members of a group (members ``g * group_size`` to
+    ``(g + 1) * group_size - 1``) into one model and trains them together with
+    ``torch.func.vmap``; groups run in parallel under ``n_jobs``. Each member
+    stays a function of its own partition and seed: its own initial weights,
+    data order, loss (mean over its own batch), optimizer state and number of
+    steps; a member whose partition is exhausted skips the remaining steps.
+    Changing one partition leaves every other member bit-identical.
+
+    Parameters
+    ----------
+    module : type of torch.nn.Module, default=CompactCNN
+        Module class, taking rows of flattened inputs. It must not couple the
+        members: batch normalisation and dropout (or other random draws in
+        training) are refused at fit time.
+    n_classes : int
+        Number of classes of the whole label set (the module's logits).
+    group_size : int, default=32
+        Members trained at once.
+    max_epochs : int, default=10
+        Epochs of every member.
+    lr : float, default=1e-3
+        Learning rate.
+    batch_size : int, default=64
+        Training batch size of every member.
+    device : str, default="cpu"
+        Torch device of the stacked model and fitted members (``"cuda"``).
+        On a GPU fit with ``n_jobs=1``: one large group per step is what
+        makes it fast, and every worker process would open its own CUDA
+        context.
+    optimizer : {"adam", "sgd"}, default="adam"
+        Per-member Adam (torch's default betas and eps) or plain SGD.
+    n_classes_param : str or None, default="n_classes"
+        Name of the module's argument for its number of logits.
+    predict_batch_size : int, default=2048
+        Rows per forward pass in prediction.
+    **module_params
+        Other arguments of ``module`` (``channels=(8, 16)``, ``dropout=0``).
+
+    Returns
+    -------
+    member : BatchedTorchClassifier
+        Unfitted estimator to pass as ``DPAClassifier(estimator=member)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from skdpa import DPAClassifier
+    >>> from skdpa.torch import make_batched_member
+    >>> class MLP(nn.Module):
+    ...     def __init__(self, n_classes=2):
+    ...         super().__init__()
+    ...         self.net = nn.Sequential(
+    ...             nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, n_classes)
+    ...         )
+    ...     def forward(self, x):
+    ...         return self.net(x)
+    >>> X = np.random.RandomState(0).normal(size=(80, 2)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> member = make_batched_member(MLP, n_classes=2, group_size=4, max_epochs=5)
+    >>> clf = DPAClassifier(member, k=8, classes=[0, 1], random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+    return BatchedTorchClassifier(
+        module,
+        n_classes=n_classes,
+        n_classes_param=n_classes_param,
+        group_size=group_size,
+        max_epochs=max_epochs,
+        lr=lr,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        device=device,
+        predict_batch_size=predict_batch_size,
+        module_params=module_params or None,
+    )

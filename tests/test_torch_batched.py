@@ -1,0 +1,292 @@
+"""Members trained in groups (skdpa.torch.make_batched_member, issue 20).
+
+The guarantee: a member is a function of its own partition and seed only,
+whatever its group: changing one partition's rows leaves every other member
+bit-identical (weights and outputs), for group_size 1 and > 1.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from joblib import parallel_backend  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from torch import nn  # noqa: E402
+
+from skdpa import DPAClassifier, SSDPAClassifier  # noqa: E402
+from skdpa.torch import (  # noqa: E402
+    BatchedTorchClassifier,
+    CompactCNN,
+    make_batched_member,
+)
+
+N_CLASSES = 3
+
+
+class MLP(nn.Module):
+    def __init__(self, n_classes=2, n_features=4, hidden=8):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class WithBatchNorm(nn.Module):
+    def __init__(self, n_classes=2):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, n_classes)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _data(n=150, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)
+    return X, y
+
+
+def _images(n=90, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(size=(n, 64)).astype(np.float32)
+    y = (X[:, :32].sum(axis=1) > X[:, 32:].sum(axis=1)).astype(int) * 2
+    return X, y
+
+
+def _mlp(**params):
+    defaults = dict(
+        n_classes=N_CLASSES, group_size=4, max_epochs=3, lr=1e-2, batch_size=8
+    )
+    defaults.update(params)
+    return make_batched_member(MLP, **defaults)
+
+
+def _cnn(**params):
+    defaults = dict(
+        n_classes=N_CLASSES,
+        group_size=4,
+        max_epochs=2,
+        lr=1e-2,
+        batch_size=8,
+        image_shape=(1, 8, 8),
+        channels=(2, 4),
+        dropout=0.0,
+        max_shift=0,
+    )
+    defaults.update(params)
+    return make_batched_member(CompactCNN, **defaults)
+
+
+def _dpa(member, k=6, **params):
+    return DPAClassifier(
+        member, k=k, classes=range(N_CLASSES), random_state=0, **params
+    )
+
+
+def _weights(member):
+    return {k: v.detach().clone() for k, v in member.module_.state_dict().items()}
+
+
+def _same_weights(a, b):
+    wa, wb = _weights(a), _weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _poison(clf, X, y, m, n_added):
+    """Rows added to partition ``m`` only: copies of its rows, labels flipped."""
+    rows = clf.estimators_samples_[m]
+    picked = rows[np.arange(n_added) % len(rows)]
+    X_new = np.concatenate([X, X[picked]])
+    y_new = np.concatenate([y, (y[picked] + 1) % N_CLASSES])
+    return X_new, y_new
+
+
+@pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
+@pytest.mark.parametrize("group_size", [1, 4])
+@pytest.mark.parametrize("change", ["remove", "add"])
+def test_changing_one_partition_leaves_every_other_member_bit_identical(
+    make, group_size, change
+):
+    X, y = _data() if make is _mlp else _images()
+    clf = _dpa(make(group_size=group_size)).fit(X, y)
+    sizes = clf.partition_sizes_
+    assert len(set(sizes.tolist())) > 1  # unequal partition sizes
+    m = 2  # shares group 0 with members 0, 1, 3 when group_size=4
+    if change == "remove":
+        keep = np.setdiff1d(np.arange(len(X)), clf.estimators_samples_[m][:9])
+        X2, y2 = X[keep], y[keep]
+    else:  # more rows: member m takes more steps than its group mates
+        X2, y2 = _poison(clf, X, y, m, n_added=20)
+    other = clone(clf).fit(X2, y2)
+    assert other.partition_sizes_[m] != sizes[m]
+    np.testing.assert_array_equal(
+        np.delete(other.partition_sizes_, m), np.delete(sizes, m)
+    )
+    for j in range(clf.n_members_):
+        if j == m:
+            assert not _same_weights(clf.estimators_[j], other.estimators_[j])
+            continue
+        assert _same_weights(clf.estimators_[j], other.estimators_[j]), j
+        np.testing.assert_array_equal(
+            clf.estimators_[j].predict_proba(X), other.estimators_[j].predict_proba(X)
+        )
+    # the same holds through the ensemble's own member outputs
+    a, b = clf.member_predictions(X), other.member_predictions(X)
+    np.testing.assert_array_equal(np.delete(a, m, axis=1), np.delete(b, m, axis=1))
+
+
+@pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
+def test_group_sizes_agree_to_rounding(make):
+    X, y = _data() if make is _mlp else _images()
+    fits = [_dpa(make(group_size=g)).fit(X, y) for g in (1, 3, 6, 10)]
+    for other in fits[1:]:
+        np.testing.assert_array_equal(fits[0].predict(X), other.predict(X))
+        np.testing.assert_array_equal(
+            fits[0].member_predictions(X), other.member_predictions(X)
+        )
+        for a, b in zip(fits[0].estimators_, other.estimators_, strict=True):
+            wa, wb = _weights(a), _weights(b)
+            for k in wa:
+                torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5)
+
+
+def test_per_member_seeds():
+    X, y = _data()
+    a = _dpa(_mlp()).fit(X, y)
+    b = _dpa(_mlp()).fit(X, y)
+    c = _dpa(_mlp()).set_params(random_state=1).fit(X, y)
+    for j in range(a.n_members_):
+        assert _same_weights(a.estimators_[j], b.estimators_[j])
+        assert not _same_weights(a.estimators_[j], c.estimators_[j])
+    # members of one group start from different weights (their own seeds)
+    assert not _same_weights(a.estimators_[0], a.estimators_[1])
+
+
+def test_warm_start_refits_only_changed_members():
+    X, y = _data()
+    clf = _dpa(_mlp(group_size=4), warm_start=True).fit(X, y)
+    before = list(clf.estimators_)
+    saved = [_weights(e) for e in before]
+    m = 5  # group 1, with member 4
+    X2, y2 = _poison(clf, X, y, m, n_added=6)
+    clf.fit(X2, y2)
+    np.testing.assert_array_equal(np.flatnonzero(clf.refitted_), [m])
+    for j, member in enumerate(clf.estimators_):
+        if j == m:
+            assert member is not before[j]
+            continue
+        assert member is before[j]
+        now = _weights(member)
+        assert all(torch.equal(now[k], saved[j][k]) for k in now)
+    # the refit member equals a cold fit's, bit for bit
+    cold = _dpa(_mlp(group_size=4)).fit(X2, y2)
+    assert _same_weights(clf.estimators_[m], cold.estimators_[m])
+    np.testing.assert_array_equal(clf.predict(X), cold.predict(X))
+
+
+def _group_fit(member, data, **kw):
+    return member.group_fit([(X, y, s) for X, y, s in data], **kw)
+
+
+def test_loss_is_per_member_not_averaged_and_not_coupled():
+    X, y = _data(60)
+    parts = [(X[:20], y[:20], 0), (X[20:45], y[20:45], 1), (X[45:], y[45:], 2)]
+    member = _mlp(optimizer="sgd", lr=0.1, max_epochs=4)
+    grouped = _group_fit(member, parts)
+    alone = _group_fit(member, parts[:1], group_size=1)[0]
+    # averaging the loss over 3 members would take a third of each step
+    for k, w in _weights(alone).items():
+        torch.testing.assert_close(_weights(grouped[0])[k], w, rtol=1e-5, atol=1e-6)
+    # scaling another member's data (its loss and gradients) leaves member 0
+    scaled = [parts[0], (parts[1][0] * 1000, parts[1][1], 1), parts[2]]
+    again = _group_fit(member, scaled)
+    assert _same_weights(grouped[0], again[0])
+    assert _same_weights(grouped[2], again[2])
+    assert not _same_weights(grouped[1], again[1])
+
+
+def test_exhausted_member_takes_no_step():
+    X, y = _data(60)
+    member = _mlp(batch_size=8, max_epochs=2)  # Adam: a zero gradient would move it
+    small = (X[:5], y[:5], 0)
+    fitted = _group_fit(member, [small, (X[5:], y[5:], 1)])
+    assert [f.n_steps_ for f in fitted] == [2, 2 * 7]
+    twin = _group_fit(member, [small, (X[5:10], y[5:10], 1)])
+    assert twin[1].n_steps_ == 2
+    assert _same_weights(fitted[0], twin[0])
+
+
+def test_standalone_classifier_fit_predict_pickle():
+    X, y = _data()
+    clf = _mlp(max_epochs=6, batch_size=16, lr=0.05).set_params(random_state=0)
+    assert isinstance(clf, BatchedTorchClassifier)
+    clf.fit(X, y)
+    assert clf.score(X, y) > 0.6
+    np.testing.assert_array_equal(clf.classes_, np.arange(N_CLASSES))
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), proba)
+    assert _same_weights(clone(clf).fit(X, y), clf)
+
+
+def test_ensemble_pickles_and_predicts_certified():
+    X, y = _data()
+    # groups run in parallel (threads here: processes cost seconds to start)
+    with parallel_backend("threading", n_jobs=2):
+        clf = _dpa(_mlp(), n_jobs=2).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    pred, radius = clf.predict_certified(X)
+    pred2, radius2 = again.predict_certified(X)
+    np.testing.assert_array_equal(pred, pred2)
+    np.testing.assert_array_equal(radius, radius2)
+    serial = _dpa(_mlp(), n_jobs=1).fit(X, y)
+    for a, b in zip(clf.estimators_, serial.estimators_, strict=True):
+        assert _same_weights(a, b)
+
+
+def test_ssdpa_trains_members_in_groups():
+    X, y = _data()
+    y_semi = y.copy()
+    y_semi[::4] = -1
+    member = _mlp(n_features=3, group_size=3)
+    ss = SSDPAClassifier(
+        member, k=5, embedding=PCA(n_components=3), classes=range(3), random_state=0
+    ).fit(X, y_semi)
+    votes = ss.vote_counts(X)
+    np.testing.assert_array_equal(votes.sum(axis=1), 5)
+    assert isinstance(ss.estimators_[0], BatchedTorchClassifier)
+
+
+def test_refuses_coupling_layers_and_bad_input():
+    X, y = _data(20)
+    with pytest.raises(ValueError, match="batch statistics .*BatchNorm1d"):
+        make_batched_member(WithBatchNorm, n_classes=3).fit(X, y)
+    Xi, yi = _images(20)
+    with pytest.raises(ValueError, match=r"dropout .*p=0\.25"):
+        _cnn(dropout=0.25).fit(Xi, yi)
+    with pytest.raises(ValueError, match="draws random numbers in training"):
+        _cnn(max_shift=1).fit(Xi, yi)
+    with pytest.raises(ValueError, match=r"class indices in \[0, n_classes=3\); got 5"):
+        _mlp().fit(X, np.full(20, 5))
+    with pytest.raises(ValueError, match=r"y holds -1 \(unlabelled rows\)"):
+        _mlp().fit(X, np.r_[y[:-1], -1])
+    with pytest.raises(ValueError, match="group_size must be at least 1; got 0"):
+        _mlp(group_size=0).fit(X, y)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        _mlp(optimizer="lbfgs").fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"slots must be distinct and in \[0, group_size=4\)"
+    ):
+        _mlp().group_fit([(X, y, 0), (X, y, 1)], slots=[1, 1])
