@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skdpa.member_costs import flip_costs
-from skdpa.semi_supervised import KNNLabelSpreading
+from skdpa.semi_supervised import KNNLabelSpreading, clear_graph_cache
 
 MAX_EDITS = 3
 
@@ -168,3 +168,19 @@ def test_errors():
         soft.flip_costs(queries, 2, editable=np.ones(3, dtype=bool))
     with pytest.raises(ValueError, match=r"editable must be a boolean .*int64"):
         soft.flip_costs(queries, 2, editable=np.ones(len(X), dtype=np.int64))
+
+
+def test_a_query_does_not_depend_on_its_batch_nor_on_a_round_trip():
+    """Influences are per query: subsets, and a pickled member, agree."""
+    import pickle
+
+    X, y, queries = _case(2, n=12, n_queries=7)
+    member = _member().fit(X, y)
+    costs = member.flip_costs(queries, 3)
+    clear_graph_cache()
+    part = member.flip_costs(queries[2:5], 3)
+    np.testing.assert_array_equal(part, costs[2:5])
+    loaded = pickle.loads(pickle.dumps(member))
+    clear_graph_cache()
+    np.testing.assert_array_equal(loaded.predict(queries), member.predict(queries))
+    np.testing.assert_array_equal(loaded.flip_costs(queries, 3), costs)
