@@ -437,7 +437,12 @@ def test_voting_errors_name_the_problem():
 
 
 @parametrize_with_checks(
-    [KNNLabelSpreading(n_neighbors=3), LabeledOnly(LogisticRegression()), voting()],
+    [
+        KNNLabelSpreading(n_neighbors=3),
+        KNNLabelSpreading(n_neighbors=3, vote="soft"),
+        LabeledOnly(LogisticRegression()),
+        voting(),
+    ],
     expected_failed_checks=lambda est: {
         "check_classifiers_classes": (
             "y == -1 marks unlabeled rows (scikit-learn's semi-supervised "

@@ -125,10 +125,13 @@ def knn_costs(member, X, n_classes, n_rows):
     return costs
 
 
-def _dispatch(kind, member, X, n_classes):
+def _dispatch(kind, member, X, n_classes, editable=None):
     method = getattr(member, kind, None)
     if callable(method):
-        costs = method(X, n_classes)
+        if editable is None:
+            costs = method(X, n_classes)
+        else:
+            costs = method(X, n_classes, editable=editable)
     elif isinstance(member, KNeighborsClassifier):
         costs = knn_costs(member, X, n_classes, n_rows=int(member.n_samples_fit_))
     else:
@@ -148,12 +151,16 @@ def _dispatch(kind, member, X, n_classes):
     return costs
 
 
-def flip_costs(member, X, n_classes):
+def flip_costs(member, X, n_classes, editable=None):
     """Lower bounds on the label flips that turn a fitted member, per class.
 
-    The member's own ``flip_costs(X, n_classes)`` method when it has one,
-    otherwise the costs this module knows for its type
-    (:class:`~sklearn.neighbors.KNeighborsClassifier`: :func:`knn_costs`).
+    The member's own ``flip_costs(X, n_classes, editable=...)`` method when
+    it has one (e.g.
+    :meth:`KNNLabelSpreading.flip_costs
+    <skdpa.semi_supervised.KNNLabelSpreading.flip_costs>` with
+    ``vote="soft"``), otherwise the costs this module knows for its type
+    (:class:`~sklearn.neighbors.KNeighborsClassifier`: :func:`knn_costs`,
+    which ignores ``editable``: its member saw only its partition's rows).
     A label flip is any change of one training sample's label in the member's
     partition, to or from unlabeled (``-1``) included.
 
@@ -166,6 +173,13 @@ def flip_costs(member, X, n_classes):
     n_classes : int
         Classes the member may be turned to (a class index the member never
         saw included).
+    editable : array-like of bool of shape (n_fit_rows,) or None, default=None
+        For members fit on every row with other partitions' labels hidden
+        (``SSDPAClassifier(..., pass_unlabeled=True)``): True for the rows,
+        in the order the member was fit on them, of its own partition, the
+        only rows whose labels count against its budget. None: every row it
+        was fit on (always sound, looser). Passed to the member's method
+        only when given.
 
     Returns
     -------
@@ -177,8 +191,22 @@ def flip_costs(member, X, n_classes):
     ------
     TypeError
         If the member's type offers no costs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa.member_costs import flip_costs
+    >>> from skdpa.semi_supervised import KNNLabelSpreading
+    >>> X = np.array([[0.0], [0.1], [0.2], [1.0], [1.1]])
+    >>> member = KNNLabelSpreading(2, metric="euclidean", vote="soft")
+    >>> member = member.fit(X, [0, 0, -1, 1, -1])
+    >>> mine = np.array([True, True, True, False, False])  # its partition
+    >>> flip_costs(member, [[0.05]], n_classes=2, editable=mine)
+    array([[ 0.,  1., inf]])
+
+    Abstaining would need the label of row 3 removed, outside its partition.
     """
-    return _dispatch("flip_costs", member, X, n_classes)
+    return _dispatch("flip_costs", member, X, n_classes, editable)
 
 
 def poison_costs(member, X, n_classes):

@@ -226,6 +226,69 @@ def _query_neighbors(graph, X, n_neighbors, metric):
         return hit
 
 
+# Query influences of vote="soft": (graph key, query digest, k, alpha, steps)
+# -> float32 (n_queries, n_rows). One entry: at Fashion-MNIST scale it holds
+# 10,000 x 60,000 float32 (2.4 GB).
+_MAX_INFLUENCES = 1
+_influences = OrderedDict()
+# Query columns per spreading block (float32 state of n_rows x 64: 15 MB at
+# 60,000 rows); narrow blocks run the sparse product fastest.
+_INFLUENCE_BLOCK = 64
+
+
+def _operator(graph, n_neighbors):
+    """The graph's spreading operator, rebuilt from its rows if dropped."""
+    if graph.S is None:
+        graph.S = _build_graph(graph.key, graph.X, n_neighbors).S
+    return graph.S
+
+
+def _query_influences(graph, X, n_neighbors, metric, alpha, steps):
+    """Influence ``A[q, j] >= 0`` of training row ``j``'s label on query ``q``.
+
+    With ``F = P Y`` the labels spread by ``steps`` steps from ``F_0 = Y``
+    (``P = (alpha S)^steps + (1 - alpha) sum_{t < steps} (alpha S)^t``, a
+    polynomial in the symmetric ``S``, so symmetric and non-negative), the
+    soft scores of query ``q`` are ``W_q F = (W_q P) Y``: ``A = W_q P``. Its
+    transpose ``P W_q^T`` is spread block by block of queries, so memory
+    beyond the result stays bounded; cached per process (thread safe). In
+    float32: every column is computed on its own, in a fixed order, so a
+    query's influences do not depend on the other queries, and prediction
+    and costs read the same numbers.
+    """
+    Xp = _prepare(X, metric)
+    key = (graph.key, _digest(Xp), int(n_neighbors), float(alpha), int(steps))
+    with _lock:
+        hit = _influences.get(key)
+        if hit is not None:
+            _influences.move_to_end(key)
+            return hit
+        d2, idx = _query_neighbors(graph, X, n_neighbors, metric)
+        weight = np.exp(-d2 / graph.sigma2)
+        S = _operator(graph, n_neighbors).astype(np.float32)
+        n, q = len(graph.X), len(Xp)
+        out = np.empty((q, n), dtype=np.float32)
+        for start in range(0, q, _INFLUENCE_BLOCK):
+            stop = min(q, start + _INFLUENCE_BLOCK)
+            cols = np.repeat(np.arange(stop - start), idx.shape[1])
+            Wt = sp.csr_matrix(
+                (weight[start:stop].ravel(), (idx[start:stop].ravel(), cols)),
+                (n, stop - start),
+            ).toarray()
+            B = Wt.astype(np.float32)
+            Wt *= 1.0 - alpha
+            Wt = Wt.astype(np.float32)
+            for _ in range(steps):
+                B = S @ B
+                B *= np.float32(alpha)
+                B += Wt
+            out[start:stop] = B.T
+        _influences[key] = out
+        while len(_influences) > _MAX_INFLUENCES:
+            _influences.popitem(last=False)
+        return out
+
+
 def graph_cache_info():
     """Hits and misses of this process's graph cache.
 
@@ -264,6 +327,7 @@ def clear_graph_cache():
     with _lock:
         _graphs.clear()
         _queries.clear()
+        _influences.clear()
         for name in _stats:
             _stats[name] = 0
 
@@ -317,6 +381,19 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
         whichever classes happen to have more labels in a partition; it
         assumes roughly balanced classes. A fixed setting, so the member
         stays a function of the samples and its own labels.
+    vote : {"hard", "soft"}, default="hard"
+        How a new row's neighbours vote. ``"hard"``: each votes for its
+        spread label, weighted by the kernel and its confidence, spreading
+        stopped by ``tol`` (not linear in the labels). ``"soft"``: the row's
+        class scores are the kernel-weighted sum of its neighbours' spread
+        scores after exactly ``max_iter`` steps (``tol`` unused), so they are
+        linear in the labels, ``scores(x) = a(x)^T Y`` with ``a(x) >= 0`` the
+        influence of each training row, the same for every member on the
+        graph; prediction is the largest score, ties (and rows no label
+        reaches) to the smaller class. Then :meth:`flip_costs` prices
+        poisoning. The influences of a query set are computed once per
+        process and cached (``4 * n_queries * n_rows`` bytes), so fit does
+        not spread at all; ``class_mass`` must be None.
 
     Attributes
     ----------
@@ -359,6 +436,7 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "metric": [StrOptions({"cosine", "euclidean"})],
         "class_mass": [StrOptions({"uniform", "labels"}), None],
+        "vote": [StrOptions({"hard", "soft"})],
     }
 
     def __init__(
@@ -370,6 +448,7 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
         tol=1e-4,
         metric="cosine",
         class_mass=None,
+        vote="hard",
     ):
         self.n_neighbors = n_neighbors
         self.alpha = alpha
@@ -377,6 +456,7 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.metric = metric
         self.class_mass = class_mass
+        self.vote = vote
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -411,6 +491,20 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
             )
         self.classes_, y_idx = np.unique(y[labeled], return_inverse=True)
         n_classes = len(self.classes_)
+        if self.vote == "soft":
+            if self.class_mass is not None:
+                raise ValueError(
+                    "vote='soft' supports class_mass=None only (its scores must "
+                    f"stay linear in the labels); got class_mass={self.class_mass!r}."
+                )
+            # nothing to spread now: a query's scores are its influences
+            # (shared by every member on this graph) times these labels
+            self._graph = _shared_graph(X, self.n_neighbors, self.metric)
+            self._labeled = np.flatnonzero(labeled)
+            self._labels = y_idx.astype(np.int64)
+            self.n_iter_ = int(self.max_iter)
+            return self
+        self._labeled = None
         graph = _shared_graph(X, self.n_neighbors, self.metric)
         Y = np.zeros((len(X), n_classes))
         Y[np.flatnonzero(labeled), y_idx] = 1.0
@@ -450,7 +544,27 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
     @property
     def transduction_(self):
         """Label given to each training row by spreading."""
+        check_is_fitted(self, "_graph")
+        if getattr(self, "_labeled", None) is not None:
+            # vote="soft": spread now, max_iter steps (ties to the smaller class)
+            n = len(self._graph.X)
+            Y = np.zeros((n, len(self.classes_)))
+            Y[self._labeled, self._labels] = 1.0
+            S = _operator(self._graph, self.n_neighbors)
+            F = Y.copy()
+            for _ in range(self.max_iter):
+                F = self.alpha * (S @ F) + (1.0 - self.alpha) * Y
+            return self.classes_[np.argmax(F, axis=1)]
         return self.classes_[self._best]
+
+    def _soft_scores(self, X):
+        """vote="soft": ``A[:, labeled] @ Y``, float64 (n_samples, n_classes)."""
+        A = _query_influences(
+            self._graph, X, self.n_neighbors, self.metric, self.alpha, self.max_iter
+        )
+        Y = np.zeros((len(self._labeled), len(self.classes_)))
+        Y[np.arange(len(self._labeled)), self._labels] = 1.0
+        return A[:, self._labeled].astype(np.float64) @ Y
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -475,6 +589,13 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
         if len(X) == 0:
             return np.empty((0, n_classes))
+        if getattr(self, "_labeled", None) is not None:
+            scores = self._soft_scores(X)
+            total = scores.sum(axis=1, keepdims=True)
+            empty = total[:, 0] <= 0
+            scores[empty] = 1.0  # no label reaches the row: smallest class
+            total[empty] = n_classes
+            return scores / total
         d2, idx = _query_neighbors(self._graph, X, self.n_neighbors, self.metric)
         weight = np.exp(-d2 / self._graph.sigma2) * self.confidence_[idx]
         scores = np.zeros((len(X), n_classes))
@@ -500,7 +621,142 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
             Labels from ``classes_``.
         """
         check_is_fitted(self, "_graph")
+        if getattr(self, "_labeled", None) is not None:
+            # the raw scores, exactly as flip_costs reads them
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            if len(X) == 0:
+                return self.classes_[:0]
+            return self.classes_[np.argmax(self._soft_scores(X), axis=1)]
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def flip_costs(self, X, n_classes, editable=None):
+        """Fewest label edits that can turn this member, per row and class.
+
+        For ``vote="soft"`` (``class_mass=None``) only. A row's scores are
+        ``s = a^T Y``: ``a >= 0`` the influences of the training rows on it
+        (see the class docstring), ``Y`` the one-hot labels (``-1`` rows
+        zero). To output class ``c'`` instead of the current output ``c``,
+        the margin ``s_c - s_c'`` must close (strictly unless ``c' < c``):
+        relabelling a row ``j`` from ``c`` to ``c'`` gains ``2 a_j``; any
+        other single edit gains at most ``a_j`` (a row of another class or
+        ``-1`` relabelled ``c'``, a ``c`` row relabelled to another class or
+        to ``-1``), and edits to rows labelled ``c'`` gain nothing. Taking
+        the largest gains first gives the fewest edits that close the margin
+        (exact for the pairwise margin). The other way out, removing every
+        label of class ``c``, costs their number. The cost is the smaller of
+        the two: a lower bound in general, exact when the member saw exactly
+        two classes and both are in ``range(n_classes)`` (up to a relative
+        rounding tolerance of ``1e-7``, which only lowers costs). Abstaining
+        (no label left: fit refuses) costs every label, or ``inf`` when a
+        labelled row is not editable.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to price.
+        n_classes : int
+            Classes of the ensemble; the member was fit on class indices
+            below it.
+        editable : array-like of bool of shape (n_fit_rows,) or None, \
+default=None
+            True for the rows (in the order fit saw them) whose labels count
+            against this member (its own partition); None: every row.
+
+        Returns
+        -------
+        costs : ndarray of shape (n_samples, n_classes + 1)
+            Column ``c``: a lower bound on the edits that make the member
+            output class index ``c``; last column: abstain. 0 at its output.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skdpa.semi_supervised import KNNLabelSpreading
+        >>> X = np.array([[0.0], [0.1], [0.2], [1.0], [1.1]])
+        >>> y = np.array([0, 0, -1, 1, -1])
+        >>> clf = KNNLabelSpreading(2, metric="euclidean", vote="soft").fit(X, y)
+        >>> clf.flip_costs([[0.05], [1.05]], n_classes=2)
+        array([[0., 1., 3.],
+               [1., 0., 3.]])
+        """
+        check_is_fitted(self, "_graph")
+        if getattr(self, "_labeled", None) is None:
+            raise ValueError(
+                "flip_costs needs vote='soft' (scores linear in the labels); "
+                f"this member has vote={self.vote!r}."
+            )
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        seen = np.asarray(self.classes_)
+        if not (
+            isinstance(n_classes, Integral)
+            and np.issubdtype(seen.dtype, np.integer)
+            and n_classes > seen.max()
+        ):
+            raise ValueError(
+                "n_classes must be an integer above every class index the member "
+                f"saw (max {seen.max()!r}); got n_classes={n_classes!r}."
+            )
+        n_fit = len(self._graph.X)
+        if editable is None:
+            editable = np.ones(n_fit, dtype=bool)
+        editable = np.asarray(editable)
+        if editable.dtype != bool or editable.shape != (n_fit,):
+            raise ValueError(
+                f"editable must be a boolean array of shape ({n_fit},) (one entry "
+                f"per fit row); got dtype {editable.dtype} and shape {editable.shape}."
+            )
+        q = len(X)
+        costs = np.empty((q, n_classes + 1))
+        labels = np.full(n_fit, -1, dtype=np.int64)
+        labels[self._labeled] = seen[self._labels]
+        counts = np.bincount(labels[labels >= 0], minlength=n_classes + 1)
+        locked = np.bincount(labels[(labels >= 0) & ~editable], minlength=n_classes + 1)
+        # removing every label of the current output (all editable)
+        remove = np.where(locked[:n_classes] == 0, counts[:n_classes], np.inf)
+        costs[:, n_classes] = np.inf if locked.sum() else counts.sum()
+        if q == 0:
+            return costs
+        cols = np.flatnonzero(editable)
+        col_labels = labels[cols]
+        A = _query_influences(
+            self._graph, X, self.n_neighbors, self.metric, self.alpha, self.max_iter
+        )
+        raw_all = self._soft_scores(X)  # exactly as predict reads them
+        current_all = seen[np.argmax(raw_all, axis=1)]
+        step = max(1, (1 << 22) // max(1, len(cols)))
+        for start in range(0, q, step):
+            stop = min(q, start + step)
+            raw, current = raw_all[start:stop], current_all[start:stop]
+            scores = np.zeros((stop - start, n_classes))
+            scores[:, seen] = raw
+            a = A[start:stop][:, cols].astype(np.float64)
+            rows = np.arange(stop - start)
+            tol = 1e-7 * (raw.sum(axis=1) + a.sum(axis=1))
+            # a row of the current output gains 2 a_j, any other a_j, except
+            # rows of the rival itself: sort once, zero those per rival
+            base = a * (1.0 + (col_labels[None, :] == current[:, None]))
+            order = np.argsort(-base, axis=1)
+            base = np.take_along_axis(base, order, axis=1)
+            sorted_labels = col_labels[order]
+            for c in range(n_classes):
+                need = scores[rows, current] - scores[:, c] - tol
+                # fewest largest gains whose sum reaches the margin
+                rival = sorted_labels == c
+                reach = np.cumsum(np.where(rival, 0.0, base), axis=1)
+                total = reach[:, -1] if len(cols) else np.zeros(len(need))
+                # edits = entries up to where the sum first reaches the margin,
+                # not counting the rival's own rows (zero gain, not edited)
+                at = np.minimum((reach < need[:, None]).sum(axis=1), len(cols) - 1)
+                edits = (
+                    np.cumsum(~rival, axis=1) if len(cols) else np.zeros((len(need), 1))
+                )
+                t = np.where(need > 0.0, edits[rows, np.maximum(at, 0)], 0)
+                t = t.astype(np.float64)
+                t[total < need] = np.inf
+                t = np.minimum(t, remove[current])
+                costs[start:stop, c] = np.maximum(t, 1.0)
+            costs[start + rows, current] = 0.0
+        return costs
 
 
 def _check_semi_supervised_y(X, y, estimator):
