@@ -539,3 +539,44 @@ def test_skops_round_trip_keeps_cost_aware(tmp_path):
     np.testing.assert_array_equal(
         loaded.predict_certified(X)[1], est.predict_certified(X)[1]
     )
+
+
+@pytest.mark.slow
+def test_soft_label_spreading_keeps_its_costs_against_a_new_label():
+    """Inferred labels {1, 2}: label spreading's costs count ties as reached,
+    so they hold for an attacker's label 0 (sorting first, winning ties) too.
+    Refit after every set of <= min(r, 2) edits to 0 or -1: nothing moves
+    within the radius, and the radius is above the plain one somewhere."""
+    from skdpa.semi_supervised import KNNLabelSpreading
+
+    rng = np.random.RandomState(3)
+    X = np.concatenate([rng.normal(0, 0.3, (12, 2)), rng.normal(2, 0.3, (12, 2))])
+    y = np.array([1] * 12 + [2] * 12)
+    queries = np.array([[0.0, 0.1], [2.1, 1.9], [1.0, 1.0]])
+
+    def fit(labels, cost_aware=True):
+        member = KNNLabelSpreading(
+            6, alpha=0.5, max_iter=5, metric="euclidean", vote="soft"
+        )
+        est = SSDPAClassifier(member, k=3, pass_unlabeled=True, cost_aware=cost_aware)
+        return est.fit(X, labels)
+
+    est = fit(y)
+    pred, radius = est.predict_certified(queries)
+    plain = fit(y, cost_aware=False).predict_certified(queries)[1]
+    assert (radius >= plain).all() and (radius > plain).any()
+    checked = 0
+    for t in range(1, min(int(radius.max()), 2) + 1):
+        for rows in itertools.combinations(range(len(y)), t):
+            # the new label 0 and unlabelling (class flips: tests above)
+            for labels in itertools.product([-1, 0], repeat=t):
+                poisoned = y.copy()
+                poisoned[list(rows)] = labels
+                try:
+                    moved = fit(poisoned, cost_aware=False).predict(queries)
+                except ValueError:
+                    continue  # a member left without labels of two classes
+                within = radius >= t
+                assert (moved[within] == pred[within]).all(), (rows, labels)
+                checked += 1
+    assert checked > 0

@@ -201,8 +201,16 @@ def _new_label_costs(member, kind, costs):
     largest, so the cost from the first position is at least the cost from
     the last minus one. Other members' costs are not proven to move by at
     most one with the label's position: they are priced at one sample (any
-    change needs one). Never below 1: no member outputs a label it never saw.
+    change needs one), unless the member's type says its costs count a tie
+    as reached whichever class the tie would go to (``_costs_count_ties``):
+    then the cost it states for the index after every class holds for the
+    new label at any position. Never below 1: no member outputs a label it
+    never saw.
     """
+    if getattr(member, "_costs_count_ties", False) and callable(
+        getattr(member, kind, None)
+    ):
+        return np.maximum(costs, 1)
     if isinstance(member, KNeighborsClassifier) and not callable(
         getattr(member, kind, None)
     ):

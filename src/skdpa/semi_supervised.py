@@ -629,6 +629,11 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
             return self.classes_[np.argmax(self._soft_scores(X), axis=1)]
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
+    # flip_costs counts a margin closed to a tie as reached, whichever class
+    # the tie goes to: its cost for a class index the member never saw holds
+    # wherever that label sorts (the ensembles read this for a new label)
+    _costs_count_ties = True
+
     def flip_costs(self, X, n_classes, editable=None):
         """Fewest label edits that can turn this member, per row and class.
 
