@@ -11,8 +11,12 @@ each member's own skorch ``predict_proba``. This script measures:
     then one forward pass per batch under :func:`torch.inference_mode`, argmax),
     interleaved in the same run. Goal: direct / loop <= 1.25.
 (b) ``--fm-rows`` Fashion-MNIST test rows through ``--fm-members`` CNN members
-    (trained for one epoch: prediction cost does not depend on training),
-    ``n_jobs=2`` on two cores: the fit time and one ``predict``. Goal: <= 120 s.
+    (trained for one epoch: prediction cost does not depend on training):
+    first the CPU seconds per member on those rows, direct and skorch path,
+    one thread (four members, best of ``--repeats``; CPU time is less
+    sensitive to other sessions than wall time), then, unless
+    ``--fm-members 0``, the fit and one ``predict`` with ``n_jobs=2``.
+    Goal: <= 120 s on two cores.
 
 Both paths' votes are compared (they must be equal). Timing, the machine
 header and the run's record under ``benchmarks/results/bench_torch_predict/``
@@ -128,6 +132,30 @@ def main(argv=None):
         X_te, _ = load_fashion_mnist(args.data_home, "test", return_X_y=True)
         X_tr = X_tr.astype(np.float32) / np.float32(255)
         X_te = X_te[: args.fm_rows].astype(np.float32) / np.float32(255)
+        small = DPAClassifier(
+            make_skorch_member(n_classes=10, max_epochs=1),
+            k=4,
+            classes=np.arange(10),
+            random_state=0,
+        ).fit(X_tr[:2000], y_tr[:2000])
+        cpu = {"direct": [], "skorch": []}
+        with torch_threads(1):
+            small.member_predictions(X_te[:100])  # warm up
+            for _ in range(args.repeats):
+                for name in cpu:
+                    with direct_prediction(name == "direct"):
+                        c0 = time.process_time()
+                        small.member_predictions(X_te)
+                        cpu[name].append((time.process_time() - c0) / 4)
+        for name, seconds in cpu.items():
+            print(
+                f"  CPU s per member, {name} path, one thread: best "
+                f"{min(seconds):.3f} (repeats {', '.join(f'{t:.3f}' for t in seconds)})"
+                f"; x {args.fm_members or 1200} members / 2 cores = "
+                f"{min(seconds) * (args.fm_members or 1200) / 2:.0f} s"
+            )
+        results_out["b_cpu_per_member_s"] = cpu
+    if not args.skip_fmnist and args.fm_members > 0:
         fm = DPAClassifier(
             make_skorch_member(n_classes=10, max_epochs=1),
             k=args.fm_members,

@@ -148,6 +148,28 @@ def test_dpa_outputs_are_those_of_the_skorch_path(digits, name, monkeypatch):
     _assert_same(fast, slow)
 
 
+@pytest.mark.parametrize("name", ["cnn_pipeline", "plain_net"])
+def test_smaller_batches_than_skorchs_agree(digits, name, monkeypatch):
+    """The fast path caps batches (cache); predictions and radii agree."""
+    X, y, X_test, _ = digits
+    clf = DPAClassifier(MEMBERS[name](), k=3, classes=DIGITS, random_state=0)
+    clf.fit(X, y)
+    monkeypatch.setattr(_direct, "_BATCH_VALUES", 7 * X.shape[1])
+    monkeypatch.setattr(_direct, "_MIN_BATCH", 1)
+    sizes = []
+    module = clf.estimators_[0]
+    module = module[-1].module_ if hasattr(module, "steps") else module.module_
+    hook = module.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    fast = _outputs(clf, X_test)
+    hook.remove()
+    assert max(sizes) == 7 and len(X_test) % 7  # small, ragged batches
+    with direct_prediction(False):
+        slow = _outputs(clf, X_test)
+    for key in ("predict", "member_predictions", "vote_counts", "predict_certified"):
+        _assert_same({key: fast[key]}, {key: slow[key]})
+    np.testing.assert_allclose(fast["member_scores"], slow["member_scores"], rtol=1e-6)
+
+
 def test_custom_nonlinearity_is_the_members_own(digits):
     X, y, X_test, _ = digits
     clf = DPAClassifier(
