@@ -389,16 +389,22 @@ def _global_columns(values, member, n_classes, where):
     return out
 
 
-def _member_block(member, X, kind, method, n_classes, where):
-    """One fitted member's output on X: indices (n,) or scores (n, C)."""
+def _member_block(member, X, kind, method, n_classes, where, direct=None):
+    """One fitted member's output on X: indices (n,) or scores (n, C).
+
+    ``direct(member)``, when given, is the member's ``predict_proba(X)`` by
+    :mod:`skdpa.torch._direct`'s fast path, or None (use its own methods).
+    """
+    proba = None if direct is None else direct(member)
     if kind == "predict" or method == "predict":
-        pred = _check_prediction(member.predict(X), num_rows(X), n_classes, where)
+        raw = member.predict(X) if proba is None else proba.argmax(axis=1)
+        pred = _check_prediction(raw, num_rows(X), n_classes, where)
         if kind == "predict":
             return pred
         out = np.zeros((len(pred), n_classes))
         out[np.arange(len(pred)), pred] = 1.0
         return out
-    values = getattr(member, method)(X)
+    values = getattr(member, method)(X) if proba is None else proba
     values = np.asarray(values, dtype=np.float64)
     if method == "decision_function" and values.ndim == 1:
         classes = getattr(member, "classes_", np.arange(2))
@@ -416,13 +422,15 @@ def _member_block(member, X, kind, method, n_classes, where):
     return _global_columns(values, member, n_classes, where)
 
 
-def _output_batch(batch, X, kind, method, n_classes, out):
+def _output_batch(batch, X, kind, method, n_classes, out, direct=None):
     """Write each member's output into its column of ``out`` (shared memory)."""
     for index, member, n_rows in batch:
         where = _describe(index, member, n_rows)
         try:
             with member_scope(index):
-                out[:, index] = _member_block(member, X, kind, method, n_classes, where)
+                out[:, index] = _member_block(
+                    member, X, kind, method, n_classes, where, direct
+                )
         except Exception as exc:
             _add_note(exc, f"skdpa: raised by {where} while predicting.")
             raise
@@ -488,13 +496,19 @@ def member_outputs(
     # Most predict methods release the GIL (NumPy, torch). Each thread gets
     # member_threads BLAS threads, so n_jobs threads do not oversubscribe.
     torch_member = any(involves_torch(m) for _, m, _ in work[:1])
+    direct = None
+    if torch_member and (kind == "predict" or method in ("predict", "predict_proba")):
+        # skorch members: call the fitted modules directly (same values)
+        from .torch._direct import direct_predictor
+
+        direct = direct_predictor(X)
     with (
         _thread_limits(member_threads, torch_member),
         collect_member_warnings(len(work), "predicting") as member_warnings,
     ):
         parts = Parallel(n_jobs=n_jobs, require="sharedmem")(
             delayed(member_warnings.worker(_output_batch))(
-                batch, X, kind, method, n_classes, out
+                batch, X, kind, method, n_classes, out, direct
             )
             for batch in batches
         )

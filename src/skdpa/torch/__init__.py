@@ -17,6 +17,9 @@ Needs the optional extra: ``pip install torch`` (a CPU build is enough) then
   deterministic function of its partition and seed, with one intra-op torch
   thread per worker by default (:func:`torch_threads`); the ensembles call
   them for members that :func:`involves_torch` says use torch.
+* Ensembles call recognised skorch members' fitted modules directly when
+  they predict (same outputs, far less overhead);
+  :func:`direct_prediction` turns that off for a block.
 * :func:`torch_member_warnings` lists what an ensemble warns about once per
   fit for such a member (a skorch validation split, no fixed ``classes=``);
   :func:`check_main_objects` stops a fit whose members could not come back
@@ -33,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 from ._batched import BatchedTorchClassifier, make_batched_member
 from ._checks import check_main_objects, involves_torch, torch_member_warnings
+from ._direct import direct_prediction
 from ._members import ImageStandardizer, make_skorch_member
 from ._modules import CompactCNN, NetworkInNetwork
 from ._rotnet import RotNetEmbedding
@@ -47,6 +51,7 @@ __all__ = [
     "RotNetEmbedding",
     "SimCLREmbedding",
     "check_main_objects",
+    "direct_prediction",
     "involves_torch",
     "make_batched_member",
     "make_skorch_member",
