@@ -468,7 +468,7 @@ class HashPartitionMixin:
             return sum_hash(X)
         return check_hash_values(self.hasher(X), num_rows(X))
 
-    def _buckets(self, X, h=None):
+    def _hash_buckets(self, X, h=None):
         """Bucket of every row in ``[0, k*spread)``, from its hash alone."""
         _check_positive_int(self.spread, "spread", type(self).__name__)
         if self.k * self.spread >= 2**64:
@@ -481,7 +481,7 @@ class HashPartitionMixin:
 
     def _partition(self, X, h, labeled, y_enc, aligned):
         n_members = self.k * self.spread
-        bucket = self._buckets(X, h)
+        bucket = self._hash_buckets(X, h)
         order = canonical_order(X, h, tiebreak=[y_enc, *aligned])
         return partition(
             bucket,
@@ -499,7 +499,7 @@ class HashPartitionMixin:
             X = self._check_X_unfitted(X)
         _check_positive_int(self.k, "k", type(self).__name__)
         _check_positive_int(self.spread, "spread", type(self).__name__)
-        return self._buckets(X)
+        return self._hash_buckets(X)
 
 
 def _seeded(estimator, seed):
@@ -549,7 +549,8 @@ class EmbeddingPartitionMixin:
             )
         return Xt
 
-    def _buckets(self, X, h, labeled):
+    def _rank_buckets(self, X, h, labeled):
+        """Bucket of every row with a target in ``[0, k)``, -1 for the others."""
         bucket = np.full(len(h), -1, dtype=np.int64)
         rows = np.flatnonzero(labeled)
         if self.partitioning == "hash":
@@ -571,7 +572,7 @@ class EmbeddingPartitionMixin:
             # their partition
             shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
         return partition(
-            self._buckets(X, h, labeled),
+            self._rank_buckets(X, h, labeled),
             order[labeled[order]],
             self.k,
             shared_rows=shared,
