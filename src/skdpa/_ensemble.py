@@ -102,7 +102,8 @@ _MIN_BOOKKEEPING = 1 << 26
 class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     """Machinery shared by every partition ensemble. Not public.
 
-    A subclass sets its own parameters in ``__init__`` and implements
+    A concrete subclass lists every parameter in its ``__init__`` (passing
+    the shared ones to this one) and implements
     ``_partition`` (which rows each member owns), ``_base_estimator``,
     ``_check_member``, ``_check_y`` (targets and the mask of rows without
     one), ``_fit_targets`` and ``_make_certificate``; it may override the
@@ -124,6 +125,24 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     _constant_members = True
     # raised when no row has a target
     _no_targets_message = "y has no labeled samples; at least one is required."
+
+    @abstractmethod
+    def __init__(
+        self,
+        estimator=None,
+        k=50,
+        *,
+        warm_start=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.k = k
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
 
     # -- hooks ---------------------------------------------------------------
 

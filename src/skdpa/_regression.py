@@ -16,7 +16,6 @@ single-class shortcut: every non-empty member is fit, its fingerprint covers
 its targets exactly), the median and its certificate.
 """
 
-from abc import abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass
 from numbers import Integral
@@ -168,24 +167,6 @@ class BasePartitionRegressor(RegressorMixin, PartitionEnsemble):
     _hidden_target = np.nan
     _constant_members = False
     _no_targets_message = "y has no targets (all NaN); at least one is required."
-
-    @abstractmethod
-    def __init__(
-        self,
-        estimator=None,
-        k=50,
-        *,
-        warm_start=False,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-    ):
-        self.estimator = estimator
-        self.k = k
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
 
     # -- hooks ---------------------------------------------------------------
 
