@@ -235,14 +235,16 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
         verbose=0,
         cost_aware=False,
     ):
-        self.estimator = estimator
-        self.k = k
+        super().__init__(
+            estimator=estimator,
+            k=k,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
         self.voting = voting
         self.classes = classes
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
         self.cost_aware = cost_aware
 
     # -- hooks ---------------------------------------------------------------
