@@ -199,7 +199,7 @@ class SSDPAClassifier(EmbeddingPartitionMixin, BasePartitionEnsemble):
         if self.pass_unlabeled:
             # for cost_aware: the partition of every row, unlabeled ones
             # included (a label given to one joins that partition)
-            every = self._buckets(X, h, np.ones(len(h), dtype=bool))
+            every = self._rank_buckets(X, h, np.ones(len(h), dtype=bool))
             self._editable_state = (part.shared_rows, every)
         return part
 
