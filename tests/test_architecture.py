@@ -12,7 +12,11 @@ from sklearn.linear_model import LogisticRegression
 import skdpa
 import skdpa._regression
 from skdpa import DPAClassifier, DPARegressor, SSDPAClassifier, SSDPARegressor
-from skdpa._ensemble import PartitionEnsemble
+from skdpa._ensemble import (
+    EmbeddingPartitionMixin,
+    HashPartitionMixin,
+    PartitionEnsemble,
+)
 from skdpa._fingerprint import row_digests
 from skdpa._partition import Partition, partition
 from skdpa._plan import build_plan, member_seeds
@@ -248,18 +252,25 @@ def test_regressors_use_the_partition_hook(cls):
 
 
 @pytest.mark.parametrize(
-    ("classifier", "regressor", "params"),
+    ("mixin", "classifier", "regressor", "params"),
     [
-        (DPAClassifier, DPARegressor, {"k": 5, "spread": 2}),
-        (SSDPAClassifier, SSDPARegressor, {"k": 4, "pass_unlabeled": False}),
+        (HashPartitionMixin, DPAClassifier, DPARegressor, {"k": 5, "spread": 2}),
+        (
+            EmbeddingPartitionMixin,
+            SSDPAClassifier,
+            SSDPARegressor,
+            {"k": 4, "pass_unlabeled": False},
+        ),
     ],
 )
 def test_classifier_and_regressor_of_a_kind_partition_alike(
-    classifier, regressor, params
+    mixin, classifier, regressor, params
 ):
     # the same partitioner: the same rows per member from the same features
+    # (SSDPAClassifier extends the mixin's _partition with cost-aware state)
     X, y = load_iris(return_X_y=True)
-    assert classifier._partition is regressor._partition
+    assert regressor._partition is mixin._partition
+    assert issubclass(classifier, mixin)
     clf = classifier(**params).fit(X, y)
     reg = regressor(**params).fit(X, y.astype(float))
     for a, b in zip(clf.estimators_samples_, reg.estimators_samples_, strict=True):
