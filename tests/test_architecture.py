@@ -10,7 +10,13 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import skdpa
-from skdpa import DPAClassifier, SSDPAClassifier
+import skdpa._regression
+from skdpa import DPAClassifier, DPARegressor, SSDPAClassifier, SSDPARegressor
+from skdpa._ensemble import (
+    EmbeddingPartitionMixin,
+    HashPartitionMixin,
+    PartitionEnsemble,
+)
 from skdpa._fingerprint import row_digests
 from skdpa._partition import Partition, partition
 from skdpa._plan import build_plan, member_seeds
@@ -180,3 +186,119 @@ def test_rules_are_keyed_by_the_public_voting_strings(voting):
     assert rule.max_radius(voting_mask) == 3
     # a new label that wins ties costs one vote where nobody else votes
     assert make_rule(voting, 3, new_label=True).max_radius(voting_mask) == 2
+
+
+# -- one partition-ensemble base for classifiers and regressors ---------------
+
+CLASSIFIER_MODULES = {"skdpa._base", "skdpa._dpa", "skdpa._ssdpa"}
+CLASSIFIER_NAMES = {"BasePartitionEnsemble", "DPAClassifier", "SSDPAClassifier"}
+
+
+def _classifier_reach(source, name="skdpa._regression"):
+    """How a module's source reaches the classifiers: imports of their
+    modules, and attributes read off their classes (``DPAClassifier._hash``
+    kept in a dict and called later is such a reach)."""
+    found = set()
+    package = name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id in CLASSIFIER_NAMES:
+                found.add(f"{node.value.id}.{node.attr}")
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            target = f"{package}.{module}" if node.level == 1 else module
+            if target in CLASSIFIER_MODULES:
+                found.add(target)
+            for alias in node.names:
+                if f"{target}.{alias.name}" in CLASSIFIER_MODULES:
+                    found.add(f"{target}.{alias.name}")
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names} & CLASSIFIER_MODULES
+    return found
+
+
+def test_regression_reaches_no_classifier_private():
+    source = (SRC / "_regression.py").read_text()
+    assert _classifier_reach(source) == set()
+    assert "_SHARED" not in source
+
+
+def test_the_classifier_reach_check_has_teeth():
+    # 0.3's shape: classifier methods kept in a dict and called on a regressor
+    old = (
+        "from ._base import BasePartitionEnsemble\n"
+        "from ._dpa import DPAClassifier\n"
+        "_SHARED = {'check_X': BasePartitionEnsemble._check_X,\n"
+        "           'hash': DPAClassifier._hash}\n"
+    )
+    assert _classifier_reach(old) == {
+        "skdpa._base",
+        "skdpa._dpa",
+        "BasePartitionEnsemble._check_X",
+        "DPAClassifier._hash",
+    }
+
+
+@pytest.mark.parametrize(
+    "cls", [skdpa._regression.BasePartitionRegressor, DPARegressor, SSDPARegressor]
+)
+def test_regressors_use_the_partition_hook(cls):
+    # issue 15 replaced these hooks with one ``_partition`` returning a Partition
+    for old_hook in ("_buckets", "_shifts", "_n_spread"):
+        assert old_hook not in vars(cls)
+    assert not hasattr(cls, "_buckets") and not hasattr(cls, "_shifts")
+    assert issubclass(cls, PartitionEnsemble)
+    assert "_fit" not in vars(cls)  # the one fit flow, up to the engine
+
+
+@pytest.mark.parametrize(
+    ("mixin", "classifier", "regressor", "params"),
+    [
+        (HashPartitionMixin, DPAClassifier, DPARegressor, {"k": 5, "spread": 2}),
+        (
+            EmbeddingPartitionMixin,
+            SSDPAClassifier,
+            SSDPARegressor,
+            {"k": 4, "pass_unlabeled": False},
+        ),
+    ],
+)
+def test_classifier_and_regressor_of_a_kind_partition_alike(
+    mixin, classifier, regressor, params
+):
+    # the same partitioner: the same rows per member from the same features
+    # (SSDPAClassifier extends the mixin's _partition with cost-aware state)
+    X, y = load_iris(return_X_y=True)
+    assert regressor._partition is mixin._partition
+    assert issubclass(classifier, mixin)
+    clf = classifier(**params).fit(X, y)
+    reg = regressor(**params).fit(X, y.astype(float))
+    for a, b in zip(clf.estimators_samples_, reg.estimators_samples_, strict=True):
+        assert np.array_equal(a, b)
+    assert np.array_equal(clf.shifts_, reg.shifts_)
+
+
+def test_regression_plan_kinds_and_float_fingerprints():
+    # one plan builder: regression members are "fit" or "empty" (no
+    # single-class shortcut) and their fingerprints cover float targets
+    # exactly (no int64 cast)
+    X = np.array([[0.0], [1.0], [2.0]])
+    part = partition(np.array([0, 0, 1]), np.arange(3), 3)
+    y = np.array([1.0, 1.0, 2.0])
+
+    def plan(target):
+        return build_plan(
+            part,
+            target,
+            member_seeds(None, 3),
+            *row_digests(X),
+            {},
+            3,
+            hidden=np.nan,
+            constant_members=False,
+        )
+
+    assert plan(y).kinds == ("fit", "fit", "empty")
+    nudged = y.copy()
+    nudged[1] = 1.25  # the same after an int64 cast
+    assert plan(nudged).diff(plan(y).fingerprints).tolist() == [True, False, False]

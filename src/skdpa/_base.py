@@ -1,6 +1,7 @@
 """Shared ensemble machinery for the partition-aggregation classifiers.
 
-Data flows one way: validate -> encode labels -> partition (a
+Data flows one way (the fit flow is :class:`~skdpa._ensemble.PartitionEnsemble`'s,
+shared with the regressors): validate -> encode labels -> partition (a
 :class:`~skdpa._partition.Partition` value from the subclass) -> fit plan
 (:mod:`skdpa._plan`: rows, seeds, kinds, fingerprints per member) -> diff
 against the last fit (warm start) -> engine (:mod:`skdpa._engine`, joblib)
@@ -10,72 +11,47 @@ certificate. The certificate maths lives in :mod:`skdpa.certify`.
 """
 
 import warnings
-from abc import ABCMeta, abstractmethod
+from abc import abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from numbers import Integral
 
 import numpy as np
 from sklearn import config_context as sklearn_config_context
 from sklearn.base import (
-    BaseEstimator,
     ClassifierMixin,
-    MetaEstimatorMixin,
     _fit_context,
     is_classifier,
 )
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    InvalidParameterError,
     StrOptions,
 )
 from sklearn.utils._tags import get_tags
-from sklearn.utils.metadata_routing import (
-    MetadataRouter,
-    MethodMapping,
-    _routing_enabled,
-    process_routing,
-)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
-    check_array,
-    check_is_fitted,
     column_or_1d,
-    validate_data,
 )
 
 from . import member_costs
 from ._config import get_config
 from ._cost_rule import CostRule
 from ._dask import is_dask_collection
-from ._engine import fit_members, member_outputs
-from ._fingerprint import row_digests, warm_key
+from ._engine import member_outputs
+from ._ensemble import _CHUNK_ITEMS, PartitionEnsemble, _is_frame
 from ._hashing import (
-    check_text_sequence,
-    content_hash,
-    is_text_input,
     take_rows,
     warn_lossy_integers,
 )
 from ._labels import check_label_kinds
 from ._members import (
-    fit_accepts,
     involves_torch,
     num_rows,
-    rejects_nan,
-    sample_aligned,
     score_method,
 )
-from ._plan import build_plan, member_seeds
 from ._report import CertificateReport
 from ._rules import RULES, make_rule
-from ._sources import ArraySource
 from ._warnings import warn_one_hot_runoff
 
 # ---------------------------------------------------------------------------
@@ -219,57 +195,24 @@ def _new_label_costs(member, kind, costs):
 
 
 # ---------------------------------------------------------------------------
-# Validation helpers
-
-
-def _is_frame(X):
-    return hasattr(X, "iloc") and hasattr(X, "dtypes")
-
-
-def _check_positive_int(value, name, owner):
-    """Reject bool (an Integral to Python) where a count is expected."""
-    if isinstance(value, bool | np.bool_):
-        raise InvalidParameterError(
-            f"The '{name}' parameter of {owner} must be an int in the range "
-            f"[1, inf). Got {value!r} instead."
-        )
-
-
-# Member outputs of one chunk of rows in predict-like methods, in array items
-# (8 bytes each): 64 MiB a chunk.
-_CHUNK_ITEMS = 1 << 23
-
-# Memory the fit keeps per member (index array, seed, fingerprint, estimator
-# slot): a k far beyond the data would need more for bookkeeping than the data.
-_BYTES_PER_MEMBER = 256
-_MIN_BOOKKEEPING = 1 << 26
-
-
-# ---------------------------------------------------------------------------
 # The estimator
 
 
-class BasePartitionEnsemble(
-    ClassifierMixin, MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta
-):
+class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
     """Machinery shared by :class:`DPAClassifier` and :class:`SSDPAClassifier`.
 
     Not part of the public API. A subclass implements ``_partition`` (which
     rows each member owns, as a :class:`~skdpa._partition.Partition` value) and
     may override ``_fit_inputs`` and ``_predict_inputs`` (what the members
-    see); everything else (validation, label encoding, the fit plan, the
-    engine, the vote rule) is shared.
+    see); validation, the fit plan and the engine are shared with the
+    regressors (:class:`~skdpa._ensemble.PartitionEnsemble`); label encoding
+    and the vote rule are the classifiers' own.
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "k": [Interval(Integral, 1, None, closed="left")],
+        **PartitionEnsemble._parameter_constraints,
         "voting": [StrOptions({"plurality", "runoff"})],
         "classes": ["array-like", None],
-        "warm_start": ["boolean"],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
         "cost_aware": ["boolean"],
     }
 
@@ -292,45 +235,24 @@ class BasePartitionEnsemble(
         verbose=0,
         cost_aware=False,
     ):
-        self.estimator = estimator
-        self.k = k
+        super().__init__(
+            estimator=estimator,
+            k=k,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
         self.voting = voting
         self.classes = classes
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
         self.cost_aware = cost_aware
 
     # -- hooks ---------------------------------------------------------------
-
-    @abstractmethod
-    def _partition(self, X, h, labeled, y_enc, aligned):
-        """The :class:`~skdpa._partition.Partition` of the training rows.
-
-        ``X`` is the content input, ``h`` its content hash, ``labeled`` the
-        rows with a label, ``y_enc`` the class indices and ``aligned`` the
-        sample-aligned fit parameters (tie-breaks of the canonical order).
-        """
-
-    def _fit_inputs(self, X, X_content, h, base_seed, previous):
-        """(what members are fit on, fitted state to set). Default: X, {}."""
-        return X, {}
-
-    def _predict_inputs(self, X):
-        return X
 
     def _editable(self, j):
         """Hook: mask over the rows member ``j`` was fit on, True where a
         poisoned sample counts against it; ``None``: all of them."""
         return None
-
-    def _n_spread(self):
-        """Members each training sample trains (1 but for finite aggregation)."""
-        return getattr(self, "spread", 1)
-
-    def _input_tags_source(self):
-        return self._base_estimator()
 
     # -- helpers -------------------------------------------------------------
 
@@ -339,81 +261,8 @@ class BasePartitionEnsemble(
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        inner = get_tags(self._input_tags_source())
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        tags.input_tags.sparse = inner.input_tags.sparse
-        tags.input_tags.string = inner.input_tags.string
-        tags.input_tags.categorical = inner.input_tags.categorical
-        tags.input_tags.two_d_array = inner.input_tags.two_d_array
         tags.classifier_tags.multi_label = False
         return tags
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "estimators_")
-
-    def get_metadata_routing(self):
-        """Metadata routing of this ensemble: ``fit`` parameters go to every member.
-
-        Returns
-        -------
-        routing : MetadataRouter
-            A :class:`~sklearn.utils.metadata_routing.MetadataRouter` routing
-            ``fit`` metadata (e.g. ``sample_weight``) to the base estimator's
-            ``fit``; sample-aligned values are sliced to each member's rows.
-        """
-        return MetadataRouter(owner=self).add(
-            estimator=self._base_estimator(),
-            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
-        )
-
-    def _check_X(self, X, reset):
-        """Validate X; return (member input, content input for hashing).
-
-        Three kinds of input: arrays and sparse matrices (numeric or object:
-        the members decide what they accept, as in BaggingClassifier; NaN is
-        hashed canonically), 1-D sequences of strings (text pipelines), and
-        DataFrames (passed to the members as they are).
-        """
-        check_text_sequence(X)
-        if is_text_input(X):
-            if not reset and not getattr(self, "_text_input", False):
-                raise ValueError(
-                    f"{type(self).__name__} was fitted on 2-D features but X is a "
-                    "1-D sequence of strings."
-                )
-            validate_data(self, X, skip_check_array=True, reset=reset)
-            return X, X
-        if not reset and getattr(self, "_text_input", False):
-            raise ValueError(
-                f"{type(self).__name__} was fitted on a 1-D sequence of strings; "
-                f"got X of type {type(X).__name__}."
-            )
-        if _is_frame(X) and not all(dt.kind in "biuf" for dt in X.dtypes):
-            validate_data(self, X, skip_check_array=True, reset=reset)
-            check_array(X, dtype=None, ensure_all_finite=False, estimator=self)
-            return X, X
-        input_tags = get_tags(self).input_tags
-        # The first consumer of X decides about NaN (as in BaggingClassifier).
-        # One that is sure to reject it is checked here, so that rows landing
-        # in single-class partitions (whose member is never called) are
-        # refused too.
-        checked = validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse=["csr", "csc"] if input_tags.sparse else False,
-            dtype=None,
-            ensure_all_finite=rejects_nan(self._input_tags_source()),
-        )
-        # DataFrames reach the members as they are (pipelines select columns
-        # by name) and are hashed column by column: a conversion to one array
-        # would round integers beyond 2**53 to float64.
-        if _is_frame(X):
-            return X, X
-        if isinstance(X, list | tuple):
-            # hashed cell by cell, not as the array NumPy infers from all rows
-            return checked, X
-        return checked, checked
 
     def _unlabeled_mask(self, y):
         """Rows without a label. DPA has none; SS-DPA marks them with -1."""
@@ -490,60 +339,6 @@ class BasePartitionEnsemble(
                 f"Members vote with class labels: {what} are not votes."
             )
 
-    def _check_size(self, n_labeled, X_content):
-        spread = self._n_spread()
-        n_members = self.k * spread
-        data_bytes = getattr(X_content, "nbytes", None)
-        if data_bytes is None:
-            data_bytes = (
-                8 * num_rows(X_content) * max(1, getattr(self, "n_features_in_", 1))
-            )
-        bookkeeping = n_members * _BYTES_PER_MEMBER
-        if bookkeeping > max(data_bytes, _MIN_BOOKKEEPING):
-            raise ValueError(
-                f"k={self.k}"
-                + (f" with spread={spread}" if spread > 1 else "")
-                + f" asks for {n_members} members: their bookkeeping alone "
-                f"(~{bookkeeping / 2**20:.0f} MiB) would exceed the training data "
-                f"({n_labeled} labeled samples). Use k <= the number of samples."
-            )
-        if n_members > n_labeled:
-            warnings.warn(
-                f"k={self.k} gives {n_members} members for {n_labeled} labeled "
-                f"samples: at least {n_members - n_labeled} members get no "
-                "sample and abstain.",
-                UserWarning,
-                stacklevel=5,
-            )
-
-    def _member_fit_params(self, estimator, fit_params, n_samples):
-        """Parameters every member's fit receives, checked before any fit."""
-        if _routing_enabled():
-            routed = process_routing(self, "fit", **fit_params)
-            params = dict(routed.estimator.fit)
-        else:
-            params = dict(fit_params)
-            for key in params:
-                if fit_accepts(estimator, key) is False:
-                    raise ValueError(
-                        f"The base estimator {type(estimator).__name__} does not "
-                        f"accept the fit parameter {key!r}, so no member can be "
-                        "fit with it."
-                        + (
-                            f" In a Pipeline, name the step: '<step>__{key}'."
-                            if isinstance(estimator, Pipeline)
-                            else ""
-                        )
-                    )
-        weight = params.get("sample_weight")
-        if weight is not None:
-            weight = np.asarray(weight)
-            if weight.shape != (n_samples,):
-                raise ValueError(
-                    f"sample_weight must have shape ({n_samples},); got {weight.shape}."
-                )
-        return params
-
     def _check_torch_member(self, estimator):
         """Once per fit, for members that involve torch only: stop a fit whose
         members could not come back from worker processes, and warn about
@@ -558,38 +353,6 @@ class BasePartitionEnsemble(
             estimator, classes_given=self.classes is not None
         ):
             warnings.warn(message, UserWarning, stacklevel=5)
-
-    def _base_seed(self):
-        """None, the int random_state, or one draw from a RandomState instance."""
-        rs = self.random_state
-        if rs is None or isinstance(rs, Integral):
-            return rs
-        return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
-
-    def _check_X_unfitted(self, X):
-        """Validate X for a method that needs no fitted state (sets nothing)."""
-        check_text_sequence(X)
-        if is_text_input(X):
-            return X
-        if _is_frame(X):
-            return X
-        checked = check_array(
-            X, accept_sparse=True, dtype=None, ensure_all_finite=False, estimator=self
-        )
-        return X if isinstance(X, list | tuple) else checked
-
-    def _warm_key(self):
-        """Digest of every parameter that shapes members beyond their data
-        (functions and classes by code and identity; see ``warm_key``)."""
-        estimator = self._base_estimator()
-        extra = ()
-        if involves_torch(estimator) or (
-            getattr(self, "embedding", None) is not None
-            and involves_torch(self.embedding)
-        ):
-            extra = ("member_threads", get_config()["member_threads"])
-        exclude = ("warm_start", "n_jobs", "verbose", "voting", "cost_aware")
-        return warm_key(self, exclude=exclude, extra=extra)
 
     # -- fit -----------------------------------------------------------------
 
@@ -636,110 +399,24 @@ class BasePartitionEnsemble(
             self.__dict__.update(saved)
             raise
 
-    def _previous_fit(self):
-        """What a warm refit may reuse: the last fit's key, members, fingerprints."""
-        if not (self.warm_start and self.__sklearn_is_fitted__()):
-            return None
-        return {
-            "key": getattr(self, "_fit_key", None),
-            "members": self.estimators_,
-            "fingerprints": getattr(self, "_fingerprints", None),
-            "embedding": getattr(self, "embedding_", None),
-            "embedding_fingerprint": getattr(self, "_embedding_fingerprint", None),
-        }
-
-    def _validate_fit_input(self, X, y):
-        """(member input, content input, labels, unlabeled mask), all checked."""
-        self._text_input = is_text_input(X)
-        if y is None:
-            # raises scikit-learn's "requires y to be passed" error
-            validate_data(self, X, y=None, skip_check_array=True)
-        X_members, X_content = self._check_X(X, reset=True)
-        y, unlabeled = self._check_y(y)
-        if num_rows(X_content) != len(y):
-            raise ValueError(
-                "X and y have inconsistent numbers of samples: "
-                f"X has {num_rows(X_content)}, y has {len(y)}."
-            )
-        if unlabeled.all():
-            raise ValueError("y has no labeled samples; at least one is required.")
-        return X_members, X_content, y, unlabeled
-
-    def _fit(self, X, y, fit_params):
-        # validate -> encode -> partition -> plan -> diff -> engine -> state
-        _check_positive_int(self.k, "k", type(self).__name__)
-        previous = self._previous_fit()
-        for attr in [a for a in vars(self) if a.endswith("_") and a[:2] != "__"]:
-            delattr(self, attr)
-        estimator = self._base_estimator()
-        self._check_member(estimator)
+    def _check_options(self, estimator):
         self._check_cost_aware(estimator)
-        X_members, X_content, y, unlabeled = self._validate_fit_input(X, y)
-        n_samples, labeled = len(y), ~unlabeled
+
+    def _fit_targets(self, y, labeled):
+        """(class index of every row, the same as sort key, fitted state)."""
         classes, y_enc = self._encode_labels(y, labeled)
-        self._check_size(int(labeled.sum()), X_content)
-        params = self._member_fit_params(estimator, fit_params, n_samples)
-        self._check_torch_member(estimator)
+        return y_enc, y_enc, {"classes_": classes, "n_classes_": len(classes)}
 
-        h = content_hash(X_content)
+    def _check_content(self, X_content):
         warn_lossy_integers(X_content, type(self).__name__)
-        aligned = [
-            np.asarray(v)
-            for _, v in sorted(params.items())
-            if sample_aligned(v, n_samples)
-        ]
-        partition = self._partition(X_content, h, labeled, y_enc, aligned)
 
-        base_seed = self._base_seed()
-        key = self._warm_key()
-        reuse = previous is not None and key is not None and previous["key"] == key
-        X_fit, extra_state = self._fit_inputs(
-            X_members, X_content, h, base_seed, previous if reuse else None
-        )
-        plan = build_plan(
-            partition,
-            y_enc,
-            member_seeds(base_seed, partition.n_members),
-            *row_digests(X_fit),
-            params,
-            n_samples,
-        )
-        build = plan.diff(previous["fingerprints"] if reuse else None)
-        members = fit_members(
-            estimator,
-            plan,
-            build,
-            ArraySource(X_fit, y_enc, params),
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-            desc=f"{type(self).__name__} fit",
-            member_threads=get_config()["member_threads"],
-        )
-        fitted = [members[j] for j in np.flatnonzero(build) if plan.kinds[j] == "fit"]
-        self._check_fitted_members(fitted)
-        for j in np.flatnonzero(~build):
-            members[j] = previous["members"][j]
-
-        # fitted state, assigned once
-        for attr, value in extra_state.items():
-            setattr(self, attr, value)
-        self.estimator_ = estimator
-        self.classes_ = classes
-        self.n_classes_ = len(classes)
-        self.n_members_ = plan.n_members
-        self.shifts_ = partition.shifts
-        self.estimators_samples_ = partition.rows
-        self.partition_sizes_ = plan.sizes
-        self.estimators_ = members
-        self.refitted_ = build
+    def _set_fit_state(self, estimator, plan):
         self.score_method_ = score_method(estimator)
         self._constants = plan.constants
-        self._fingerprints = plan.fingerprints
-        self._fit_key = key
-        self._certificate = self._make_certificate()
+
+    def _after_fit(self, X_members, n_samples):
         if self.voting == "runoff":
             self._check_graded_scores(X_members, n_samples)
-        return self
 
     def _check_graded_scores(self, X_members, n_samples):
         """Warn when run-off members rank only their top class (on up to 64
@@ -754,9 +431,6 @@ class BasePartitionEnsemble(
         from ._dask import dask_method
 
         return dask_method(self, X, method)
-
-    def _check_fitted_members(self, members):
-        """Hook: reject members that cannot serve (SS-DPA checks -1)."""
 
     @property
     def certificate_(self):
@@ -935,11 +609,6 @@ class BasePartitionEnsemble(
                 delayed(fill)(j, member) for j, member in work
             )
         return out
-
-    def _member_input(self, X):
-        check_is_fitted(self)
-        X_members, _ = self._check_X(X, reset=False)
-        return self._predict_inputs(X_members)
 
     def _map_chunks(self, X, func, certify=False):
         """``[func(rule, outputs) for each row chunk of X]``: the vote rule and

@@ -2,19 +2,16 @@
 
 from numbers import Integral
 
-import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BasePartitionEnsemble, _check_positive_int
+from ._base import BasePartitionEnsemble
 from ._docstrings import shared_docs
-from ._hashing import canonical_order, check_hash_values, content_hash, sum_hash
+from ._ensemble import HashPartitionMixin
 from ._labels import check_minus_one_class
-from ._members import num_rows
-from ._partition import partition, spread_shifts
 
 
 @shared_docs
-class DPAClassifier(BasePartitionEnsemble):
+class DPAClassifier(HashPartitionMixin, BasePartitionEnsemble):
     """Deep Partition Aggregation classifier (Levine & Feizi, ICLR 2021).
 
     The training set is split into ``k`` partitions by a deterministic hash of
@@ -155,37 +152,6 @@ class DPAClassifier(BasePartitionEnsemble):
         check_minus_one_class(y, type(self).__name__)
         return y, unlabeled
 
-    def _hash(self, X, content=None):
-        if self.hasher == "content":
-            return content_hash(X) if content is None else content
-        if self.hasher == "sum":
-            return sum_hash(X)
-        return check_hash_values(self.hasher(X), num_rows(X))
-
-    def _buckets(self, X, h=None):
-        """Bucket of every row in ``[0, k*spread)``, from its hash alone."""
-        _check_positive_int(self.spread, "spread", type(self).__name__)
-        if self.k * self.spread >= 2**64:
-            raise ValueError(
-                "k * spread must be below 2**64 (the hash range); got "
-                f"k={self.k}, spread={self.spread} (k * spread = "
-                f"{self.k * self.spread})."
-            )
-        return (self._hash(X, h) % np.uint64(self.k * self.spread)).astype(np.int64)
-
-    def _partition(self, X, h, labeled, y_enc, aligned):
-        # Finite aggregation: k*spread buckets, each row trains the members
-        # (bucket + s) mod k*spread; spread=1 is DPA's one bucket per member.
-        n_members = self.k * self.spread
-        bucket = self._buckets(X, h)
-        order = canonical_order(X, h, tiebreak=[y_enc, *aligned])
-        return partition(
-            bucket,
-            order[labeled[order]],
-            n_members,
-            spread_shifts(self.k, self.spread),
-        )
-
     def assign_partitions(self, X):
         """Partition each sample would be placed in, were it in the training set.
 
@@ -214,11 +180,4 @@ class DPAClassifier(BasePartitionEnsemble):
         >>> bool(p[0] == p[1]), bool(0 <= p.min() and p.max() < 7)
         (True, True)
         """
-        self._validate_params()
-        if self.__sklearn_is_fitted__():
-            _, X = self._check_X(X, reset=False)
-        else:
-            X = self._check_X_unfitted(X)
-        _check_positive_int(self.k, "k", type(self).__name__)
-        _check_positive_int(self.spread, "spread", type(self).__name__)
-        return self._buckets(X)
+        return self._assign_partitions(X)

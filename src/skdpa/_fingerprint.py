@@ -147,7 +147,9 @@ def member_fingerprint(kind, seed, digests, layout, fit_rows, target, extra=b"")
     fit_rows : ndarray of int
         Rows the member is fit on, in order.
     target : ndarray
-        Labels the member is fit on (class indices, -1 hidden).
+        Targets the member is fit on: class indices (hashed as int64, -1
+        hidden) or real-valued targets (hashed exactly as float64, NaN
+        hidden).
     extra : bytes
         Anything else it receives (fit parameters).
 
@@ -158,8 +160,9 @@ def member_fingerprint(kind, seed, digests, layout, fit_rows, target, extra=b"")
     h = _new()
     h.update(f"{kind}:{int(seed)}:".encode() + layout)
     h.update(np.ascontiguousarray(digests[fit_rows]).tobytes())
-    target = np.ascontiguousarray(target, dtype=np.int64)
-    h.update(target.tobytes())
+    target = np.asarray(target)
+    kind = np.float64 if target.dtype.kind == "f" else np.int64
+    h.update(np.ascontiguousarray(target, dtype=kind).tobytes())
     h.update(extra)
     return h.digest()
 

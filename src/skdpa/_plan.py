@@ -124,9 +124,10 @@ class FitPlan:
         return changed
 
 
-def member_target(y_enc, fit_rows, own_rows):
-    """The labels a member is fit on: its rows' labels, or (``own_rows`` given)
-    the labels of ``fit_rows`` with those outside ``own_rows`` hidden as -1.
+def member_target(y, fit_rows, own_rows, hidden=-1):
+    """The targets a member is fit on: its rows' targets, or (``own_rows``
+    given) the targets of ``fit_rows`` with those outside ``own_rows`` written
+    as ``hidden`` (``-1`` for class indices, NaN for real-valued targets).
 
     Examples
     --------
@@ -137,23 +138,38 @@ def member_target(y_enc, fit_rows, own_rows):
     [1, 1]
     >>> member_target(y, np.arange(4), np.array([2])).tolist()
     [-1, -1, 2, -1]
+    >>> y = np.array([0.5, 1.5])
+    >>> member_target(y, np.arange(2), np.array([1]), hidden=np.nan).tolist()
+    [nan, 1.5]
     """
     if own_rows is None:
-        return y_enc[fit_rows]
-    target = np.full(len(fit_rows), -1, dtype=y_enc.dtype)
+        return y[fit_rows]
+    target = np.full(len(fit_rows), hidden, dtype=y.dtype)
     mine = np.isin(fit_rows, own_rows)
-    target[mine] = y_enc[fit_rows[mine]]
+    target[mine] = y[fit_rows[mine]]
     return target
 
 
-def build_plan(partition, y_enc, seeds, digests, layout, params, n_samples):
+def build_plan(
+    partition,
+    y_enc,
+    seeds,
+    digests,
+    layout,
+    params,
+    n_samples,
+    *,
+    hidden=-1,
+    constant_members=True,
+):
     """The :class:`FitPlan` of a partition. Fits nothing.
 
     Parameters
     ----------
     partition : Partition
-    y_enc : ndarray of int64
-        Class index of every training row (``-1`` unlabeled).
+    y_enc : ndarray
+        Target of every training row: class indices (int64, ``-1``
+        unlabeled) or real values (float64, NaN missing).
     seeds : ndarray of int64
         One per member (:func:`member_seeds`).
     digests, layout :
@@ -162,6 +178,13 @@ def build_plan(partition, y_enc, seeds, digests, layout, params, n_samples):
     params : dict
         Fit parameters every member receives (sample-aligned ones sliced).
     n_samples : int
+    hidden : int or float, default=-1
+        How a target a member must not see is written (see
+        :func:`member_target`).
+    constant_members : bool, default=True
+        Whether a member whose rows hold one class is ``"constant"`` (votes it
+        without a fit). ``False`` for regression: every non-empty member is
+        ``"fit"``.
 
     Returns
     -------
@@ -181,11 +204,24 @@ def build_plan(partition, y_enc, seeds, digests, layout, params, n_samples):
     (('fit', 'constant', 'constant', 'empty'), [-1, 1, 1, -1])
     >>> plan.diff(plan.fingerprints).tolist()
     [False, False, False, False]
+
+    Real-valued targets, fingerprinted exactly:
+
+    >>> y = np.array([1.0, 1.5, 2.0, 2.5])
+    >>> a = build_plan(part, y, member_seeds(None, 4), *row_digests(X), {}, 4,
+    ...                hidden=np.nan, constant_members=False)
+    >>> a.kinds
+    ('fit', 'fit', 'fit', 'empty')
+    >>> y[1] = 1.25
+    >>> b = build_plan(part, y, member_seeds(None, 4), *row_digests(X), {}, 4,
+    ...                hidden=np.nan, constant_members=False)
+    >>> b.diff(a.fingerprints).tolist()
+    [True, False, False, False]
     """
     kinds, fingerprints = [], []
     constants = np.full(partition.n_members, -1, dtype=np.int64)
     for j, own in enumerate(partition.rows):
-        present = np.unique(y_enc[own])
+        present = np.unique(y_enc[own]) if constant_members else ()
         kind = "empty" if not len(own) else "constant" if len(present) == 1 else "fit"
         if kind == "constant":
             constants[j] = present[0]
@@ -199,7 +235,7 @@ def build_plan(partition, y_enc, seeds, digests, layout, params, n_samples):
                 digests,
                 layout,
                 fit_rows,
-                member_target(y_enc, fit_rows, own_rows),
+                member_target(y_enc, fit_rows, own_rows, hidden),
                 extra,
             )
         )

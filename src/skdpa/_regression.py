@@ -6,81 +6,41 @@ engine (:func:`skdpa._engine.fit_members`) -> member outputs -> aggregate. The
 aggregate is the median (:func:`skdpa.certify.median_prediction`) and the
 certificate an interval of order statistics (:func:`skdpa.certify.median_interval`).
 
-Pieces shared with the classifiers are called, not copied: the partition
-value (:func:`skdpa._partition.partition`), member seeds and the
-:class:`~skdpa._plan.FitPlan` with its warm-start ``diff``, the engine and its
-row source; X validation, the size check, fit-parameter routing, the base seed
-and the warm-start key from :class:`~skdpa._base.BasePartitionEnsemble`, the
-hashers from :class:`~skdpa.DPAClassifier`, the embedding from
-:class:`~skdpa.SSDPAClassifier` (their methods only read parameters these
-estimators share). ``_SHARED`` below lists every such method call.
-
-The plan is built here (:func:`regression_plan`) rather than by
-:func:`skdpa._plan.build_plan`, which serves class labels: a regression
-member has no single-class shortcut, and its fingerprint must cover float
-targets exactly (``member_fingerprint`` hashes targets as int64 class
-indices, so they go into its ``extra`` bytes).
+The fit flow, validation, parameters, seeds and warm start are
+:class:`~skdpa._ensemble.PartitionEnsemble`'s, shared with the classifiers;
+:class:`DPARegressor` partitions as :class:`~skdpa.DPAClassifier` does
+(:class:`~skdpa._ensemble.HashPartitionMixin`) and :class:`SSDPARegressor` as
+:class:`~skdpa.SSDPAClassifier` (:class:`~skdpa._ensemble.EmbeddingPartitionMixin`).
+What is the regressors' own: float targets (NaN hidden or missing, no
+single-class shortcut: every non-empty member is fit, its fingerprint covers
+its targets exactly), the median and its certificate.
 """
 
-from abc import ABCMeta, abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
 from sklearn import config_context as sklearn_config_context
-from sklearn.base import (
-    BaseEstimator,
-    MetaEstimatorMixin,
-    RegressorMixin,
-    _fit_context,
-    is_classifier,
-)
+from sklearn.base import RegressorMixin, _fit_context, is_classifier
 from sklearn.tree import DecisionTreeRegressor
-from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils._tags import get_tags
-from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 
 from . import certify
-from ._base import _CHUNK_ITEMS, BasePartitionEnsemble, _check_positive_int
 from ._config import get_config
-from ._dpa import DPAClassifier
-from ._engine import _add_note, _batches, _thread_limits, fit_members
-from ._fingerprint import member_fingerprint, params_digest, row_digests
-from ._hashing import (
-    canonical_order,
-    content_hash,
-    is_text_input,
-    take_rows,
-    unique_sample_ids,
+from ._engine import _add_note, _batches, _thread_limits
+from ._ensemble import (
+    _CHUNK_ITEMS,
+    EmbeddingPartitionMixin,
+    HashPartitionMixin,
+    PartitionEnsemble,
 )
+from ._hashing import take_rows
 from ._members import num_rows as _num_rows
-from ._members import sample_aligned, slice_params
-from ._partition import partition, spread_shifts
-from ._plan import FitPlan, member_seeds
-from ._ssdpa import SSDPAClassifier
 
 __all__ = ["DPARegressor", "SSDPARegressor", "RegressionCertificate"]
-
-# The classifiers' methods these estimators call on themselves. They read only
-# parameters both kinds share (k, spread, hasher, embedding, random_state, ...)
-# and the hooks defined below.
-_SHARED = {
-    "check_X": BasePartitionEnsemble._check_X,
-    "check_X_unfitted": BasePartitionEnsemble._check_X_unfitted,
-    "check_size": BasePartitionEnsemble._check_size,
-    "member_fit_params": BasePartitionEnsemble._member_fit_params,
-    "base_seed": BasePartitionEnsemble._base_seed,
-    "warm_key": BasePartitionEnsemble._warm_key,
-    "previous_fit": BasePartitionEnsemble._previous_fit,
-    "hash": DPAClassifier._hash,
-    "embed_fit": SSDPAClassifier._fit_inputs,
-    "embed": SSDPAClassifier._predict_inputs,
-    "check_embedded": SSDPAClassifier._check_embedded,
-}
 
 
 @dataclass(frozen=True)
@@ -169,101 +129,6 @@ def _check_member_output(pred, n_samples, where):
     return pred
 
 
-def hidden_targets(y, fit_rows, own_rows):
-    """The targets a member is fit on: its rows' targets, or (``own_rows``
-    given) the targets of ``fit_rows`` with those outside ``own_rows`` hidden
-    as NaN (missing).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skdpa._regression import hidden_targets
-    >>> y = np.array([0.5, 1.5, 2.5])
-    >>> hidden_targets(y, np.array([2, 0]), None).tolist()
-    [2.5, 0.5]
-    >>> hidden_targets(y, np.arange(3), np.array([1])).tolist()
-    [nan, 1.5, nan]
-    """
-    if own_rows is None:
-        return y[fit_rows]
-    target = np.full(len(fit_rows), np.nan)
-    mine = np.isin(fit_rows, own_rows)
-    target[mine] = y[fit_rows[mine]]
-    return target
-
-
-@dataclass(frozen=True, eq=False)
-class RegressionSource:
-    """In-memory training data for regression members (a row source).
-
-    As :class:`skdpa._sources.ArraySource`, but the targets are floats and a
-    member fit on every row sees the targets outside its own rows as NaN.
-    """
-
-    X: object
-    y: np.ndarray
-    params: dict
-
-    def member_data(self, task):
-        """(X, y, fit parameters) of one member's fit, rows in the task's order."""
-        rows = task.fit_rows
-        return (
-            _safe_indexing(self.X, rows),
-            hidden_targets(self.y, rows, task.own_rows),
-            slice_params(self.params, rows, len(self.y)),
-        )
-
-
-def regression_plan(partition, y, seeds, digests, layout, params, n_samples):
-    """The :class:`~skdpa._plan.FitPlan` of a regression ensemble. Fits nothing.
-
-    Kinds are ``"empty"`` (abstains) and ``"fit"``; each fingerprint covers the
-    member's rows (by content digest, in order), its float targets exactly, its
-    fit parameters and its seed.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skdpa._fingerprint import row_digests
-    >>> from skdpa._partition import partition
-    >>> from skdpa._plan import member_seeds
-    >>> from skdpa._regression import regression_plan
-    >>> X = np.array([[0.0], [1.0], [2.0]])
-    >>> part = partition(np.array([0, 0, 1]), np.arange(3), 3)
-    >>> digests, layout = row_digests(X)
-    >>> a = regression_plan(part, np.array([1.0, 1.5, 2.0]), member_seeds(None, 3),
-    ...                     digests, layout, {}, 3)
-    >>> a.kinds
-    ('fit', 'fit', 'empty')
-    >>> b = regression_plan(part, np.array([1.0, 1.25, 2.0]), member_seeds(None, 3),
-    ...                     digests, layout, {}, 3)
-    >>> b.diff(a.fingerprints).tolist()  # a float target changed in member 0
-    [True, False, False]
-    """
-    kinds, fingerprints = [], []
-    for j, own in enumerate(partition.rows):
-        kind = "fit" if len(own) else "empty"
-        fit_rows = partition.fit_rows(j)
-        own_rows = own if partition.hides_labels() else None
-        target = hidden_targets(y, fit_rows, own_rows)
-        extra = np.ascontiguousarray(target, dtype=np.float64).tobytes()
-        if params:
-            extra += params_digest(params, fit_rows, n_samples)
-        fingerprints.append(
-            member_fingerprint(
-                kind, seeds[j], digests, layout, fit_rows, np.zeros(0), extra
-            )
-        )
-        kinds.append(kind)
-    return FitPlan(
-        partition=partition,
-        kinds=tuple(kinds),
-        seeds=np.asarray(seeds, dtype=np.int64),
-        constants=np.full(partition.n_members, -1, dtype=np.int64),
-        fingerprints=tuple(fingerprints),
-    )
-
-
 def _predict_batch(batch, X):
     out = []
     for index, member, n_rows in batch:
@@ -285,107 +150,44 @@ def _finite_numeric(X):
     )
 
 
-class BasePartitionRegressor(
-    RegressorMixin, MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta
-):
+class BasePartitionRegressor(RegressorMixin, PartitionEnsemble):
     """Machinery shared by :class:`DPARegressor` and :class:`SSDPARegressor`.
 
-    Not public: subclasses choose each row's bucket (``_buckets``), the shifts,
-    what members are fit on and which targets count as missing.
+    Not public. The fit flow, validation and warm start are
+    :class:`~skdpa._ensemble.PartitionEnsemble`'s; subclasses choose the
+    partition (``_partition``), what members are fit on and which targets
+    count as missing. What is the regressors' own: float targets (hidden or
+    missing ones NaN), every non-empty member fit (no single-class
+    shortcut), the median and its certificate.
     """
-
-    _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "predict"]), None],
-        "k": [Interval(Integral, 1, None, closed="left")],
-        "warm_start": ["boolean"],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
 
     _threat_model = "changes to"
     _attack_unit = "training samples"
 
-    @abstractmethod
-    def __init__(
-        self,
-        estimator=None,
-        k=50,
-        *,
-        warm_start=False,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-    ):
-        self.estimator = estimator
-        self.k = k
-        self.warm_start = warm_start
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
+    _hidden_target = np.nan
+    _constant_members = False
+    _no_targets_message = "y has no targets (all NaN); at least one is required."
 
     # -- hooks ---------------------------------------------------------------
-
-    @abstractmethod
-    def _buckets(self, X, h, labeled):
-        """Bucket of each training row in [0, n_members), -1 for none."""
-
-    def _n_spread(self):
-        return 1
-
-    def _shifts(self):
-        return np.zeros(1, dtype=np.int64)
-
-    def _fit_inputs(self, X, X_content, h, base_seed, previous):
-        return X, {}
-
-    def _predict_inputs(self, X):
-        return X
 
     def _missing_targets(self, y):
         """Rows without a target: none for DPA; NaN for SS-DPA."""
         return np.zeros(len(y), dtype=bool)
 
-    def _shared_rows(self, X, h, aligned, y_fit):
-        """None, or the rows every member is fit on (targets outside its own
-        partition hidden as NaN), in one canonical order."""
-        return None
+    def _fit_targets(self, y, labeled):
+        """(targets, NaN where missing; the sort key, 0 there; no state)."""
+        # NaN would not sort; a missing target is never fit on
+        return np.where(labeled, y, np.nan), np.where(labeled, y, 0.0), {}
 
-    def _input_tags_source(self):
-        return self._base_estimator()
+    def _members_to_build(self, plan, previous_fingerprints):
+        # an empty member abstains: nothing to build, nothing refitted
+        changed = plan.diff(previous_fingerprints)
+        return changed & np.array([kind == "fit" for kind in plan.kinds])
 
     # -- helpers -------------------------------------------------------------
 
     def _base_estimator(self):
         return DecisionTreeRegressor() if self.estimator is None else self.estimator
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self._input_tags_source())
-        for name in ("allow_nan", "sparse", "string", "categorical", "two_d_array"):
-            setattr(tags.input_tags, name, getattr(inner.input_tags, name))
-        return tags
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "estimators_")
-
-    def get_metadata_routing(self):
-        """Metadata routing of this ensemble: ``fit`` parameters go to every member.
-
-        Returns
-        -------
-        routing : MetadataRouter
-            Routes ``fit`` metadata (e.g. ``sample_weight``) to the base
-            estimator's ``fit``; sample-aligned values are sliced to each
-            member's rows.
-        """
-        return MetadataRouter(owner=self).add(
-            estimator=self._base_estimator(),
-            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
-        )
-
-    def _check_X(self, X, reset):
-        return _SHARED["check_X"](self, X, reset)
 
     def _check_member(self, estimator):
         if is_classifier(estimator):
@@ -396,7 +198,7 @@ class BasePartitionRegressor(
             )
 
     def _check_y(self, y):
-        """Targets as float64 and the mask of rows that have one."""
+        """Targets as float64 and the mask of rows without one."""
         y = column_or_1d(y, warn=True)
         try:
             y = np.asarray(y, dtype=np.float64)
@@ -412,7 +214,7 @@ class BasePartitionRegressor(
                 f"y must be finite{self._missing_hint()}; got {float(y[bad][0])!r} at "
                 f"row {int(np.flatnonzero(bad)[0])}."
             )
-        return y, ~missing
+        return y, missing
 
     def _missing_hint(self):
         return ""
@@ -447,96 +249,6 @@ class BasePartitionRegressor(
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
-
-    def _fit(self, X, y, fit_params):
-        # validate -> partition -> plan -> diff -> engine -> state, as in the
-        # classifiers (BasePartitionEnsemble._fit), with float targets
-        name = type(self).__name__
-        _check_positive_int(self.k, "k", name)
-        previous = _SHARED["previous_fit"](self)
-        for attr in [a for a in vars(self) if a.endswith("_") and a[:2] != "__"]:
-            delattr(self, attr)
-        estimator = self._base_estimator()
-        self._check_member(estimator)
-        self._text_input = is_text_input(X)
-        if y is None:
-            validate_data(self, X, y=None, skip_check_array=True)
-        X_members, X_content = self._check_X(X, reset=True)
-        y, labeled = self._check_y(y)
-        n_samples = len(y)
-        if _num_rows(X_content) != n_samples:
-            raise ValueError(
-                "X and y have inconsistent numbers of samples: "
-                f"X has {_num_rows(X_content)}, y has {n_samples}."
-            )
-        if not labeled.any():
-            raise ValueError("y has no targets (all NaN); at least one is required.")
-        _SHARED["check_size"](self, int(labeled.sum()), X_content)
-        params = _SHARED["member_fit_params"](self, estimator, fit_params, n_samples)
-
-        # partition: buckets from each row alone, rows in canonical order
-        h = content_hash(X_content)
-        aligned = [
-            np.asarray(v)
-            for _, v in sorted(params.items())
-            if sample_aligned(v, n_samples)
-        ]
-        y_fit = np.where(labeled, y, 0.0)  # NaN would not sort; never fit on
-        order = canonical_order(X_content, h, tiebreak=[y_fit, *aligned])
-        shifts = self._shifts()
-        part = partition(
-            np.asarray(self._buckets(X_content, h, labeled)),
-            order[labeled[order]],
-            self.k * len(shifts),
-            shifts,
-            shared_rows=self._shared_rows(X_content, h, aligned, y_fit),
-        )
-
-        # plan: rows, seeds, fingerprints; a warm refit builds what changed
-        base_seed = _SHARED["base_seed"](self)
-        key = _SHARED["warm_key"](self)
-        reuse = previous is not None and key is not None and previous["key"] == key
-        X_fit, extra_state = self._fit_inputs(
-            X_members, X_content, h, base_seed, previous if reuse else None
-        )
-        plan = regression_plan(
-            part,
-            np.where(labeled, y, np.nan),
-            member_seeds(base_seed, part.n_members),
-            *row_digests(X_fit),
-            params,
-            n_samples,
-        )
-        build = plan.diff(previous["fingerprints"] if reuse else None)
-        build &= np.array([kind == "fit" for kind in plan.kinds])
-        members = fit_members(
-            estimator,
-            plan,
-            build,
-            RegressionSource(X_fit, np.where(labeled, y, np.nan), params),
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-            desc=f"{name} fit",
-            member_threads=get_config()["member_threads"],
-        )
-        for j in np.flatnonzero(~build):
-            if plan.kinds[j] == "fit":
-                members[j] = previous["members"][j]
-
-        # fitted state, assigned once
-        for attr, value in extra_state.items():
-            setattr(self, attr, value)
-        self.estimator_ = estimator
-        self.n_members_ = plan.n_members
-        self.shifts_ = part.shifts
-        self.estimators_samples_ = part.rows
-        self.partition_sizes_ = plan.sizes
-        self.estimators_ = members
-        self.refitted_ = build
-        self._fingerprints = plan.fingerprints
-        self._fit_key = key
-        self.certificate_ = self._make_certificate()
-        return self
 
     def _make_certificate(self):
         n_voting = int(np.count_nonzero(self.partition_sizes_))
@@ -574,11 +286,6 @@ class BasePartitionRegressor(
             :func:`skdpa.certify.median_radius`.
         """
         return self._outputs(self._member_input(X))
-
-    def _member_input(self, X):
-        check_is_fitted(self)
-        X_members, _ = self._check_X(X, reset=False)
-        return self._predict_inputs(X_members)
 
     def _map_chunks(self, X, func):
         """``[func(rows, n, outputs) for each row chunk of X]``: one chunk of
@@ -765,7 +472,7 @@ def _fill(doc):
     )
 
 
-class DPARegressor(BasePartitionRegressor):
+class DPARegressor(HashPartitionMixin, BasePartitionRegressor):
     """Deep Partition Aggregation for regression: the median of partition members.
 
     The training set is split into ``k`` partitions by a deterministic hash of
@@ -867,19 +574,6 @@ class DPARegressor(BasePartitionRegressor):
         self.spread = spread
         self.hasher = hasher
 
-    def _n_spread(self):
-        return self.spread
-
-    def _shifts(self):
-        _check_positive_int(self.spread, "spread", type(self).__name__)
-        return spread_shifts(self.k, self.spread)
-
-    def _hash(self, X, content=None):
-        return _SHARED["hash"](self, X, content)
-
-    def _buckets(self, X, h, labeled):
-        return (self._hash(X, h) % np.uint64(self.k * self.spread)).astype(np.int64)
-
     def assign_partitions(self, X):
         """Bucket each sample would be placed in, were it in the training set.
 
@@ -908,20 +602,13 @@ class DPARegressor(BasePartitionRegressor):
         >>> bool(p[0] == p[1]), bool(0 <= p.min() and p.max() < 7)
         (True, True)
         """
-        self._validate_params()
-        if self.__sklearn_is_fitted__():
-            _, X = self._check_X(X, reset=False)
-        else:
-            X = _SHARED["check_X_unfitted"](self, X)
-        _check_positive_int(self.k, "k", type(self).__name__)
-        _check_positive_int(self.spread, "spread", type(self).__name__)
-        return (self._hash(X) % np.uint64(self.k * self.spread)).astype(np.int64)
+        return self._assign_partitions(X)
 
 
 DPARegressor.__doc__ = _fill(DPARegressor.__doc__).replace("%%", "%")
 
 
-class SSDPARegressor(BasePartitionRegressor):
+class SSDPARegressor(EmbeddingPartitionMixin, BasePartitionRegressor):
     """Semi-Supervised DPA for regression: certified against changed targets.
 
     The samples are trusted, their targets are not. Every distinct sample gets
@@ -1029,45 +716,11 @@ class SSDPARegressor(BasePartitionRegressor):
         self.pass_unlabeled = pass_unlabeled
         self.partitioning = partitioning
 
-    def _input_tags_source(self):
-        return self._base_estimator() if self.embedding is None else self.embedding
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        if self.embedding is not None:
-            member = get_tags(self._base_estimator()).input_tags
-            tags.input_tags.allow_nan = tags.input_tags.allow_nan and member.allow_nan
-        return tags
-
     def _missing_targets(self, y):
         return np.isnan(y)
 
     def _missing_hint(self):
         return " (NaN marks a missing target)"
-
-    def _buckets(self, X, h, labeled):
-        # every sample, with or without a target: its partition is a function
-        # of the features alone
-        if self.partitioning == "hash":
-            return (h % np.uint64(self.k)).astype(np.int64)
-        return unique_sample_ids(X, h) % self.k
-
-    def _shared_rows(self, X, h, aligned, y_fit):
-        if not self.pass_unlabeled:
-            return None
-        # Every member sees every row in one canonical order; identical rows
-        # share a partition, so a member outside it sees them all with NaN
-        # targets and their order (by target last) is invisible to it.
-        return canonical_order(X, h, tiebreak=[*aligned, y_fit])
-
-    def _check_embedded(self, Xt):
-        return _SHARED["check_embedded"](self, Xt)
-
-    def _fit_inputs(self, X, X_content, h, base_seed, previous):
-        return _SHARED["embed_fit"](self, X, X_content, h, base_seed, previous)
-
-    def _predict_inputs(self, X):
-        return _SHARED["embed"](self, X)
 
 
 SSDPARegressor.__doc__ = _fill(SSDPARegressor.__doc__).replace("%%", "%")

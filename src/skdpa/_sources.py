@@ -19,16 +19,20 @@ __all__ = ["ArraySource"]
 
 @dataclass(frozen=True, eq=False)
 class ArraySource:
-    """In-memory training data: member input, encoded labels, fit parameters.
+    """In-memory training data: member input, targets, fit parameters.
 
     Parameters
     ----------
     X : array-like, sparse matrix, DataFrame or sequence
         What the members are fit on (after any shared embedding).
-    y : ndarray of int64
-        Class index of every row (-1 unlabeled).
+    y : ndarray
+        Target of every row: class indices (int64, -1 unlabeled) or real
+        values (float64, NaN missing).
     params : dict
         Fit parameters; sample-aligned ones are sliced to the member's rows.
+    hidden : int or float, default=-1
+        How a target outside a member's own rows is written when it is fit
+        on every row: ``-1`` for class indices, NaN for real values.
 
     Examples
     --------
@@ -39,15 +43,20 @@ class ArraySource:
     >>> X, y, params = source.member_data(MemberTask(0, np.array([2, 0]), None, 0))
     >>> X.tolist(), y.tolist(), params
     ([[4, 5], [0, 1]], [1, 0], {})
+    >>> source = ArraySource(np.arange(4).reshape(2, 2), np.array([0.5, 1.5]), {},
+    ...                      hidden=np.nan)
+    >>> source.member_data(MemberTask(0, np.arange(2), np.array([1]), 0))[1].tolist()
+    [nan, 1.5]
     """
 
     X: object
     y: np.ndarray
     params: dict
+    hidden: object = -1
 
     def member_data(self, task):
         """(X, y, fit parameters) of one member's fit, rows in the task's order."""
         rows = task.fit_rows
         X_fit = _safe_indexing(self.X, rows)
-        y_fit = member_target(self.y, rows, task.own_rows)
+        y_fit = member_target(self.y, rows, task.own_rows, self.hidden)
         return X_fit, y_fit, slice_params(self.params, rows, len(self.y))

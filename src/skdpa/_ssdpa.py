@@ -2,33 +2,17 @@
 
 import numbers
 import warnings
-from contextlib import nullcontext
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, StrOptions
-from sklearn.utils._tags import get_tags
-from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._base import BasePartitionEnsemble
 from ._docstrings import shared_docs
-from ._fingerprint import member_fingerprint, row_digests
-from ._hashing import canonical_order, take_rows, unique_sample_ids
-from ._members import involves_torch, rejects_nan, set_random_states
-from ._partition import partition
-
-
-def _seeded(estimator, seed):
-    """Seed torch around the embedding's fit when (and only when) it uses torch."""
-    if not involves_torch(estimator):
-        return nullcontext()
-    from .torch._seeding import seeded_torch
-
-    return seeded_torch(seed)
+from ._ensemble import EmbeddingPartitionMixin
 
 
 @shared_docs
-class SSDPAClassifier(BasePartitionEnsemble):
+class SSDPAClassifier(EmbeddingPartitionMixin, BasePartitionEnsemble):
     """Semi-Supervised Deep Partition Aggregation (Levine & Feizi, ICLR 2021).
 
     Certifies each prediction against label flips (Theorem 2). The samples are
@@ -169,33 +153,6 @@ class SSDPAClassifier(BasePartitionEnsemble):
         self.pass_unlabeled = pass_unlabeled
         self.partitioning = partitioning
 
-    def _input_tags_source(self):
-        if self.embedding is not None:
-            return self.embedding
-        return self._base_estimator()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        if self.embedding is not None:
-            # NaN passes through most embeddings to the members
-            member = get_tags(self._base_estimator()).input_tags
-            tags.input_tags.allow_nan = tags.input_tags.allow_nan and member.allow_nan
-        return tags
-
-    def _check_embedded(self, Xt):
-        """The embedding's output, refused here when the members would refuse
-        NaN or inf (rows in single-class partitions never reach a member)."""
-        if rejects_nan(self._base_estimator()):
-            check_array(
-                Xt,
-                accept_sparse=True,
-                dtype=None,
-                ensure_all_finite=True,
-                input_name="embedded X",
-                estimator=self._base_estimator(),
-            )
-        return Xt
-
     def _unlabeled_mask(self, y):
         y = np.asarray(y)
         if y.dtype.kind in "iuf":
@@ -237,63 +194,14 @@ class SSDPAClassifier(BasePartitionEnsemble):
             )
         return y, unlabeled
 
-    def _buckets(self, X, h, labeled):
-        bucket = np.full(len(h), -1, dtype=np.int64)
-        rows = np.flatnonzero(labeled)
-        if self.partitioning == "hash":
-            bucket[rows] = (h[rows] % np.uint64(self.k)).astype(np.int64)
-        else:
-            # Rank over every sample, labeled or not (the samples are trusted):
-            # a label changed to or from -1 then moves no other sample.
-            ids = unique_sample_ids(X, h)
-            bucket[rows] = ids[rows] % self.k
-        return bucket
-
     def _partition(self, X, h, labeled, y_enc, aligned):
-        order = canonical_order(X, h, tiebreak=[y_enc, *aligned])
-        shared = None
+        part = super()._partition(X, h, labeled, y_enc, aligned)
         if self.pass_unlabeled:
-            # every member sees every row in one canonical order; equal rows
-            # are ordered by the other tie-breaks first and by label last, so a
-            # flip swaps only rows that look identical to a member outside
-            # their partition
-            shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
             # for cost_aware: the partition of every row, unlabeled ones
             # included (a label given to one joins that partition)
-            every = self._buckets(X, h, np.ones(len(h), dtype=bool))
-            self._editable_state = (shared, every)
-        return partition(
-            self._buckets(X, h, labeled),
-            order[labeled[order]],
-            self.k,
-            shared_rows=shared,
-        )
-
-    def _fit_inputs(self, X, X_content, h, base_seed, previous):
-        if self.embedding is None:
-            return X, {}
-        # Fit on all samples in a canonical order (content only): the embedding
-        # never sees a label and does not depend on the row order. A warm refit
-        # keeps the fitted embedding when its input and seed are unchanged.
-        order = canonical_order(X_content, h)
-        X_order = take_rows(X, order)
-        seed = 0
-        if base_seed is not None:
-            sequence = np.random.SeedSequence([base_seed, 2**32 - 1])
-            seed = int(sequence.generate_state(1)[0])
-        digests, layout = row_digests(X_order)
-        fingerprint = member_fingerprint(
-            "embedding", seed, digests, layout, np.arange(len(order)), np.zeros(0)
-        )
-        if previous is not None and previous["embedding_fingerprint"] == fingerprint:
-            embedding = previous["embedding"]
-        else:
-            embedding = clone(self.embedding)
-            set_random_states(embedding, seed)
-            with _seeded(embedding, seed):
-                embedding.fit(X_order)
-        state = {"embedding_": embedding, "_embedding_fingerprint": fingerprint}
-        return self._check_embedded(embedding.transform(X)), state
+            every = self._rank_buckets(X, h, np.ones(len(h), dtype=bool))
+            self._editable_state = (part.shared_rows, every)
+        return part
 
     def _editable(self, j):
         """Rows member ``j`` was fit on whose labels count against its budget.
@@ -308,12 +216,6 @@ class SSDPAClassifier(BasePartitionEnsemble):
             return None
         shared, every = state
         return every[shared] == j
-
-    def _predict_inputs(self, X):
-        if self.embedding is None:
-            return X
-        check_is_fitted(self, "embedding_")
-        return self._check_embedded(self.embedding_.transform(X))
 
     def _check_fitted_members(self, members):
         if not self.pass_unlabeled:
