@@ -20,6 +20,7 @@ from numpy.testing import assert_array_equal
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
 
@@ -355,6 +356,20 @@ def test_ssdpa_options_that_need_all_rows_raise(client, data):
         SSDPAClassifier(k=3, partitioning="hash", embedding=PCA(2)).fit(Xd, yd)
     with pytest.raises(ValueError, match=r"every member would need every row"):
         SSDPAClassifier(k=3, partitioning="hash", pass_unlabeled=True).fit(Xd, yd)
+
+
+def test_cost_aware_options_are_checked_before_the_cluster_fits(client, data):
+    """As in memory: a member without costs, run-off or spread refuse at fit,
+    and the estimator is left unfitted."""
+    Xd, yd = _xy(data)
+    est = DPAClassifier(k=3, cost_aware=True)
+    with pytest.raises(TypeError, match="DecisionTreeClassifier offers none"):
+        est.fit(Xd, yd)
+    assert not hasattr(est, "estimators_")
+    with pytest.raises(ValueError, match="voting='runoff'"):
+        DPAClassifier(
+            KNeighborsClassifier(3), k=3, voting="runoff", cost_aware=True
+        ).fit(Xd, yd)
 
 
 def test_dask_input_without_distributed_raises(client, data, monkeypatch):

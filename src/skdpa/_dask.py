@@ -503,6 +503,9 @@ def dask_fit(est, X, y, fit_params):
     _check_ssdpa(est, name)
     blocks = _blocks(X, y, name)
     _check_fit_params(fit_params, name)
+    # the options the in-memory fit checks first (cost_aware: members with
+    # costs, plurality, no spread), before anything is sent to the cluster
+    est._check_options(est._base_estimator())
 
     previous = est._previous_fit()
     for attr in [a for a in vars(est) if a.endswith("_") and a[:2] != "__"]:
