@@ -3,7 +3,7 @@
 ``benchmarks/_fmnist_members.Neighbours.poison_costs`` claims lower bounds on
 the images inserted into or removed from a member's partition that make it
 output each class. Checked by brute force: every set of up to two insertions
-(from a candidate pool, any label) and removals is applied, the member refit,
+(from a pool: the queries, any label) and removals is applied, the member refit,
 and the cheapest set reaching each class compared with the claim.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -29,11 +30,11 @@ def _images(rng, labels, prototypes, noise=0.35):
 def _problem(seed):
     rng = np.random.RandomState(seed)
     prototypes = rng.rand(N_CLASSES, 784)
-    y = rng.randint(0, N_CLASSES, 9)
+    y = rng.randint(0, N_CLASSES, 7)
     X = _images(rng, y, prototypes)
     queries = _images(rng, rng.randint(0, N_CLASSES, 3), prototypes, noise=0.6)
-    pool = np.vstack([queries, _images(rng, np.arange(N_CLASSES), prototypes)])
-    return X, y, queries, pool
+    # the queries themselves are the strongest insertions (distance 0)
+    return X, y, queries, queries
 
 
 def _cheapest(params, X, y, queries, pool, max_ops=2):
@@ -66,17 +67,20 @@ def _sound(claimed, cheapest, max_ops=2):
     return bool(np.all((cheapest > max_ops) | (claimed <= cheapest)))
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # hundreds of tiny neighbour searches: thread start-up would dominate
+    with threadpool_limits(1):
+        yield
+
+
 @pytest.mark.parametrize(
     "params",
-    [
-        {"n_neighbors": 5},
-        {"n_neighbors": 5, "offsets": ((0, 0), (1, 0))},
-        {"n_neighbors": 3, "offsets": ((0, 0), (0, 1), (1, 0))},
-    ],
+    [{"n_neighbors": 5}, {"n_neighbors": 5, "offsets": ((0, 0), (1, 0))}],
 )
 def test_poison_costs_sound_and_tight_by_brute_force(params):
     tight = 0
-    for seed in range(3):
+    for seed in range(2):
         X, y, queries, pool = _problem(seed)
         member = Neighbours(**params).fit(X, y)
         costs = member.poison_costs(queries, N_CLASSES)
