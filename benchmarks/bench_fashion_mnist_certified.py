@@ -44,10 +44,10 @@ Runs (``--runs method:k ...``):
 
 ``--cost-aware`` adds, for every plurality run whose members state costs
 (``poison_costs`` for DPA, ``flip_costs`` for SS-DPA), the median of the
-member-aware certificate (:func:`skdpa.certify.cost_certify`), computed from
-the fitted ensemble as ``cost_aware=True`` computes it (empty and
-single-class partitions priced as there), and checks that its winner is the
-estimator's prediction. Run-off and finite aggregation are not covered.
+member-aware certificate: the fitted ensemble with ``cost_aware=True``
+(:func:`skdpa.certify.cost_certify`; nothing is refit), whose winner is
+checked to be the estimator's prediction. Run-off and finite aggregation are
+not covered.
 
 ``--validation N`` carves N training rows (seeded by ``--validation-seed``)
 and evaluates on them, fitting on the rest; the test set is not read. Use it
@@ -426,79 +426,37 @@ def evaluate(clf, X_test, y_test):
     }
 
 
-def member_cost_array(clf, X_in, kind, n_jobs):
-    """Every member's costs on member inputs X_in: (n, n_members, n_classes + 1).
+def evaluate_cost_aware(clf, X_test, y_test, y_pred):
+    """Median radius of the member-aware plurality certificate.
 
-    What ``cost_aware=True`` computes inside the estimators (branch "aware"),
-    here from the fitted ensemble until it lands: fitted members state their
-    own bounds (``skdpa.member_costs.poison_costs`` / ``flip_costs``); an empty
-    partition's member abstains and any class costs it one sample; a
-    single-class partition's constant member costs one sample for any other
-    class and its partition's size to abstain (every row removed/unlabelled).
+    ``cost_aware=True`` on the fitted ensemble (a certificate-only parameter:
+    nothing is refit): :func:`skdpa.certify.cost_certify` over the members'
+    ``poison_costs`` (DPA) or ``flip_costs`` (SS-DPA). Checked against the
+    estimator: the winner must be ``y_pred``, its plurality prediction.
+    Run-off and finite aggregation are not covered by the certificate, and
+    members without costs have none: such runs get no cost-aware radius.
     """
-    from sklearn.utils.parallel import Parallel, delayed
-
-    from skdpa import member_costs
-
-    n, n_classes = len(X_in), clf.n_classes_
-    out = np.ones((n, clf.n_members_, n_classes + 1))
-    work = []
-    for j, member in enumerate(clf.estimators_):
-        c = clf._constants[j]
-        if member is None:
-            out[:, j, -1] = 0
-        elif c >= 0:
-            out[:, j, c] = 0
-            out[:, j, -1] = clf.partition_sizes_[j]
-        else:
-            work.append((j, member))
-
-    def fill(j, member):
-        out[:, j, :] = getattr(member_costs, kind)(member, X_in, n_classes)
-
-    Parallel(n_jobs=n_jobs, require="sharedmem")(
-        delayed(fill)(j, member) for j, member in work
-    )
-    return out
-
-
-def evaluate_cost_aware(clf, X_test, y_test, y_pred, n_jobs, chunk=1000):
-    """Median radius of the member-aware plurality certificate (cost_certify).
-
-    Checked against the estimator: the winner must be ``y_pred``, the
-    estimator's own (plurality) prediction. Run-off and finite aggregation are
-    not covered by ``cost_certify``, and members without costs have none:
-    such runs get no cost-aware radius.
-    """
-    from skdpa.certify import cost_certify
+    from skdpa import SSDPAClassifier
     from skdpa.metrics import median_certified_radius
 
     if clf.voting != "plurality" or len(clf.shifts_) != 1:
         return {"cost_aware_median": None, "cost_aware_note": "not covered"}
-    from skdpa import SSDPAClassifier
-
     kind = "flip_costs" if isinstance(clf, SSDPAClassifier) else "poison_costs"
     if not callable(getattr(clf.estimator_, kind, None)):
         return {"cost_aware_median": None, "cost_aware_note": "no costs"}
     start = load_average()
-    X_in = clf._member_input(X_test)  # what the members see (embedded for SS-DPA)
-
-    def certify():
-        winners, radii = [], []
-        for lo in range(0, len(X_in), chunk):
-            w, r = cost_certify(
-                member_cost_array(clf, X_in[lo : lo + chunk], kind, n_jobs)
-            )
-            winners.append(w)
-            radii.append(r)
-        return np.concatenate(winners), np.concatenate(radii)
-
-    seconds, _, (winner, radius) = timed(certify)
-    if not np.array_equal(clf.classes_[winner], y_pred):
-        raise AssertionError("cost_certify's winner differs from the prediction")
+    clf.set_params(cost_aware=True)
+    try:
+        seconds, _, report = timed(lambda: clf.certificate_report(X_test))
+    finally:
+        clf.set_params(cost_aware=False)
+    if not np.array_equal(report.y_pred, y_pred):
+        raise AssertionError("the cost-aware winner differs from the prediction")
     return {
-        "cost_aware_median": median_certified_radius(y_test, y_pred, radius),
-        "cost_aware_radius": np.asarray(radius).tolist(),
+        "cost_aware_median": median_certified_radius(
+            y_test, report.y_pred, report.radius
+        ),
+        "cost_aware_radius": np.asarray(report.radius).tolist(),
         "cost_aware_s": seconds,
         "cost_aware_load": [start, load_average()],
     }
@@ -558,11 +516,7 @@ def run_one(run, data, args, state):
     info["fit_s"], info["fit_cpu_s"], _ = timed(lambda: clf.fit(X, y))
     info.update(evaluate(clf, X_test, y_test))
     if args.cost_aware:
-        info.update(
-            evaluate_cost_aware(
-                clf, X_test, y_test, np.array(info["y_pred"]), args.n_jobs
-            )
-        )
+        info.update(evaluate_cost_aware(clf, X_test, y_test, np.array(info["y_pred"])))
     info["load_end"] = load_average()
     info["options"] = {
         key: getattr(args, key)
