@@ -327,6 +327,7 @@ def ssdpa_estimator(kind, k, args, embedding, extra):
             alpha=args.ls_alpha,
             max_iter=args.ls_iter,
             class_mass=None if args.ls_class_mass == "none" else args.ls_class_mass,
+            vote=args.ls_vote,
         )
         if kind == "vote":
             linear = make_pipeline(
@@ -527,6 +528,7 @@ def run_one(run, data, args, state):
             "ls_alpha",
             "ls_iter",
             "ls_class_mass",
+            "ls_vote",
             "logreg_c",
             "vote_c",
             "cnn_channels",
@@ -666,6 +668,12 @@ def main(argv=None):
     parser.add_argument("--ls-iter", type=int, default=100)
     parser.add_argument(
         "--ls-class-mass", choices=("none", "labels", "uniform"), default="uniform"
+    )
+    parser.add_argument(
+        "--ls-vote",
+        choices=("hard", "soft"),
+        default="hard",
+        help="KNNLabelSpreading vote; 'soft' has flip_costs (class mass none)",
     )
     parser.add_argument("--logreg-c", type=float, default=1.0)
     parser.add_argument("--vote-c", type=float, default=0.1)
