@@ -159,3 +159,111 @@ class ShiftAugmented(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         check_is_fitted(self)
         return self.estimator_.predict(X)
+
+
+class Neighbours(ClassifierMixin, BaseEstimator):
+    """k-nearest-neighbour vote with certified costs, on pixels' HOG or as given.
+
+    ``features="hog"`` (DPA: the member sees pixels) describes every image by
+    :func:`hog`, a fixed feature map with nothing fitted, and, with
+    ``offsets``, adds the HOG of shifted copies of the member's own images;
+    ``features=None`` (SS-DPA: the member sees the shared, label-blind
+    embedding) uses its input as it is. Then a uniform k-nearest-neighbour
+    vote (:class:`~sklearn.neighbors.KNeighborsClassifier`, ties to the
+    smaller class index).
+
+    :meth:`poison_costs` and :meth:`flip_costs` bound what it costs to turn
+    the member on a query (see :meth:`poison_costs` for the proof).
+    """
+
+    def __init__(
+        self, n_neighbors=7, features="hog", offsets=((0, 0),), image_shape=(28, 28)
+    ):
+        self.n_neighbors = n_neighbors
+        self.features = features
+        self.offsets = offsets
+        self.image_shape = image_shape
+
+    def _describe(self, X):
+        if self.features == "hog":
+            return HOGFeatures(tuple(self.image_shape)).fit(X[:1]).transform(X)
+        return X
+
+    def fit(self, X, y):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        if self.features not in ("hog", None):
+            raise ValueError(
+                f"features must be 'hog' or None; got features={self.features!r}."
+            )
+        self.n_images_ = len(X)
+        if self.features == "hog":
+            X = shifted_copies(X, self.offsets, tuple(self.image_shape))
+            y = np.tile(y, len(self.offsets))
+            self.copies_ = len(self.offsets)
+        else:
+            self.copies_ = 1
+        # fewer rows than neighbours: every row votes
+        k = min(int(self.n_neighbors), len(X))
+        self.knn_ = KNeighborsClassifier(k, algorithm="brute").fit(self._describe(X), y)
+        self.classes_ = self.knn_.classes_
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.knn_.predict(self._describe(X))
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.knn_.predict_proba(self._describe(X))
+
+    def poison_costs(self, X, n_classes):
+        """Fewest images inserted into or removed from the partition to turn it.
+
+        Returns ``(n_samples, n_classes + 1)`` lower bounds: column ``c`` the
+        images that make the member output class index ``c`` on each query,
+        the last column abstaining; 0 at the current output.
+
+        Proof. Let ``m = copies_`` rows describe each image (the image and its
+        shifts) and ``n = m * n_images_`` rows be fit, ``k`` of them voting.
+        The feature map is fixed, so poisoning moves no row: it only adds or
+        removes rows. Inserting one image adds ``m`` rows; each can enter the
+        ``k`` nearest of a query and push one out, so at most ``m`` of the
+        ``k`` votes are replaced; removing one image takes ``m`` rows out, each
+        letting at most one in: again at most ``m`` replaced votes, as long as
+        at least ``k`` rows remain. :func:`skdpa.member_costs.knn_costs` gives
+        ``v``, the fewest replaced votes that make class ``c`` win the vote
+        (exact); ``s`` images replace at most ``s * m`` votes, so class ``c``
+        needs at least ``ceil(v / m)`` images. The claim reaches only budgets
+        after which at least ``k`` rows remain: below ``b`` images with
+        ``n - m * (b - 1) >= k``, i.e. it is capped at
+        ``floor((n - k) / m) + 1`` (and at 1 when ``n <= k``, where a removal
+        takes a vote away without a replacement). The member abstains only on
+        an empty partition: all ``n_images_`` images removed. For label flips
+        (:meth:`flip_costs`, SS-DPA: ``m = 1``, no shifted copies) a flip
+        relabels one row (one vote replaced), or labels/unlabels one (one row
+        enters or leaves the labeled rows: as an insertion or removal), the
+        same bound.
+        """
+        from skdpa.member_costs import knn_costs
+
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        n_rows = self.n_images_ * self.copies_
+        votes = knn_costs(self.knn_, self._describe(X), n_classes, n_rows)[
+            :, :n_classes
+        ]
+        k = int(self.knn_.n_neighbors)
+        cap = 1 if n_rows <= k else (n_rows - k) // self.copies_ + 1
+        costs = np.empty((len(X), n_classes + 1))
+        costs[:, :n_classes] = np.minimum(np.ceil(votes / self.copies_), cap)
+        costs[:, :n_classes][votes == 0] = 0
+        costs[:, n_classes] = self.n_images_
+        return costs
+
+    def flip_costs(self, X, n_classes):
+        """Fewest label flips in the partition to turn it (see :meth:`poison_costs`)."""
+        return self.poison_costs(X, n_classes)
