@@ -185,6 +185,32 @@ def _fit_group(template, source, group, size, member_threads):
     return fitted
 
 
+def _run_units(fit_unit, template, source, units, extra, members, n_jobs, verbose, bar):
+    """Fit units of tasks (batches or groups) in parallel; place each member.
+
+    ``fit_unit(template, source, unit, *extra)`` returns the unit's fitted
+    members in task order; warnings raised in workers are collected and
+    reported once.
+    """
+    parallel = Parallel(
+        n_jobs=n_jobs,
+        verbose=0 if bar is not None else verbose,
+        return_as="generator" if bar is not None else "list",
+    )
+    n_tasks = sum(len(unit) for unit in units)
+    with collect_member_warnings(n_tasks, "fitting") as member_warnings:
+        results = parallel(
+            delayed(member_warnings.worker(fit_unit))(template, source, unit, *extra)
+            for unit in units
+        )
+        for unit, returned in zip(units, results, strict=True):
+            fitted = member_warnings.unwrap(returned)
+            for task, member in zip(unit, fitted, strict=True):
+                members[task.index] = member
+            if bar is not None:
+                bar.update(len(fitted))
+
+
 def _fit_groups(template, tasks, members, source, n_jobs, verbose, bar, threads):
     """Group path of :func:`fit_members`: groups by member index, in parallel.
 
@@ -196,24 +222,17 @@ def _fit_groups(template, tasks, members, source, n_jobs, verbose, bar, threads)
     for task in tasks:
         groups.setdefault(task.index // size, []).append(task)
     groups = [groups[g] for g in sorted(groups)]
-    parallel = Parallel(
-        n_jobs=n_jobs,
-        verbose=0 if bar is not None else verbose,
-        return_as="generator" if bar is not None else "list",
+    _run_units(
+        _fit_group,
+        template,
+        source,
+        groups,
+        (size, threads),
+        members,
+        n_jobs,
+        verbose,
+        bar,
     )
-    with collect_member_warnings(len(tasks), "fitting") as member_warnings:
-        results = parallel(
-            delayed(member_warnings.worker(_fit_group))(
-                template, source, g, size, threads
-            )
-            for g in groups
-        )
-        for group, returned in zip(groups, results, strict=True):
-            fitted = member_warnings.unwrap(returned)
-            for task, member in zip(group, fitted, strict=True):
-                members[task.index] = member
-            if bar is not None:
-                bar.update(len(fitted))
 
 
 def _batches(items, n_batches):
@@ -295,25 +314,18 @@ def fit_members(
     if bar is not None:
         n_batches = max(n_batches, 20)  # the bar moves about every 5%
     torch_member = involves_torch(template)
-    parallel = Parallel(
-        n_jobs=n_jobs,
-        verbose=0 if bar is not None else verbose,
-        return_as="generator" if bar is not None else "list",
-    )
     batches = _batches(tasks, n_batches)
-    with collect_member_warnings(len(tasks), "fitting") as member_warnings:
-        results = parallel(
-            delayed(member_warnings.worker(_fit_batch))(
-                template, source, batch, member_threads, torch_member
-            )
-            for batch in batches
-        )
-        for batch, returned in zip(batches, results, strict=True):
-            fitted = member_warnings.unwrap(returned)
-            for task, member in zip(batch, fitted, strict=True):
-                members[task.index] = member
-            if bar is not None:
-                bar.update(len(fitted))
+    _run_units(
+        _fit_batch,
+        template,
+        source,
+        batches,
+        (member_threads, torch_member),
+        members,
+        n_jobs,
+        verbose,
+        bar,
+    )
     if bar is not None:
         bar.close()
     return members
