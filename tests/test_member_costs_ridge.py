@@ -289,3 +289,26 @@ def test_ssdpa_certificate_holds_against_brute_force():
         assert (poisoned != y).sum() == radius[i] + 1
         refit = SSDPAClassifier(RidgeClassifier(), **params).fit(X, poisoned)
         assert refit.predict(queries[i : i + 1])[0] != y_pred[i]
+
+
+def test_ssdpa_refuses_cost_aware_ridge_without_the_unlabeled_rows():
+    """Fit on its labelled rows only, a label given to an unlabeled row of
+    high leverage moves the member below its costs: refused, at fit and at
+    a certificate after set_params."""
+    rng = np.random.RandomState(0)
+    y = rng.randint(2, size=8)
+    X = (np.array([[-2.0, 0], [2.0, 0]])[y] + rng.normal(size=(8, 2))).round(2)
+    queries = rng.normal(size=(4, 2)) * 2
+    member = RidgeClassifier().fit(X, y)
+    costs = member.flip_costs(queries, 2)
+    grown = RidgeClassifier().fit(np.vstack([X, [[-30.0, 5.0]]]), np.r_[y, 0])
+    moved = grown.predict(queries) != member.predict(queries)
+    assert (costs[moved, grown.predict(queries)[moved]] > 1).any()  # the gap
+
+    match = "needs pass_unlabeled=True: their flip_costs price label edits"
+    with pytest.raises(ValueError, match=match):
+        SSDPAClassifier(RidgeClassifier(), k=2, cost_aware=True).fit(X, y)
+    est = SSDPAClassifier(RidgeClassifier(), k=2).fit(X, y)
+    est.set_params(cost_aware=True)
+    with pytest.raises(ValueError, match=match):
+        est.predict_certified(queries)

@@ -96,6 +96,9 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
     # flip_costs count a tie as reached wherever the tied class sorts, so its
     # cost for a class index after every class holds for a new label first
     _costs_count_ties = True
+    # flip_costs price edits of the rows it was fit on (a graph or Gram matrix
+    # over them): SSDPAClassifier must give it every row (pass_unlabeled=True)
+    _flip_costs_need_unlabeled_rows = True
 
     def __init__(self, alpha=1.0, *, fit_intercept=True):
         self.alpha = alpha
