@@ -69,7 +69,7 @@ def test_any_order_of_tied_rows_after_one_sample_is_priced(algorithm):
     y = np.array([0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0])
     pool = [(np.array([1.0, 0.0]), c) for c in (0, 1)]  # a tied insertion
     pool += [(np.array([7.0, 7.0]), 0), (QUERY[0], 1)]
-    for order in [np.arange(len(y))] + [rng.permutation(len(y)) for _ in range(5)]:
+    for order in [np.arange(len(y))] + [rng.permutation(len(y)) for _ in range(3)]:
         Xo, yo = X[order], y[order]
         member = KNeighborsClassifier(5, algorithm=algorithm).fit(Xo, yo)
         costs = knn_costs(member, QUERY, 2, n_rows=len(y))
@@ -77,7 +77,7 @@ def test_any_order_of_tied_rows_after_one_sample_is_priced(algorithm):
         attacks += [(np.vstack([Xo, [x]]), np.r_[yo, c]) for x, c in pool]
         for Xa, ya in attacks:
             for perm in [np.arange(len(ya))] + [
-                rng.permutation(len(ya)) for _ in range(4)
+                rng.permutation(len(ya)) for _ in range(2)
             ]:
                 out = _vote(Xa[perm], ya[perm], algorithm)
                 assert costs[0, out] <= 1, (order, out, costs)
@@ -94,7 +94,7 @@ def test_free_slots_still_count_votes_of_nearer_rows():
         dtype=float,
     )
     y = np.array([0, 0, 0, 0, 0, 1, 1, 1])
-    member = KNeighborsClassifier(5).fit(X, y)
+    member = KNeighborsClassifier(5, algorithm="kd_tree").fit(X, y)
     costs = knn_costs(member, QUERY, 2, n_rows=len(y))
     assert costs[0].tolist() == [0.0, 2.0, 4.0]
     rng = np.random.RandomState(1)
@@ -113,7 +113,7 @@ def test_free_slots_still_count_votes_of_nearer_rows():
                 continue
             for _ in range(4):
                 perm = rng.permutation(len(ya))
-                if _vote(Xa[perm], ya[perm]) == 1:
+                if _vote(Xa[perm], ya[perm], "kd_tree") == 1:
                     reached = min(reached, t)
     assert reached >= costs[0, 1]
 
@@ -131,7 +131,7 @@ def test_abstaining_needs_too_few_rows_to_predict():
         short.predict([[0.0]])
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     k=st.sampled_from([1, 3, 5]),
