@@ -312,3 +312,11 @@ def test_ssdpa_refuses_cost_aware_ridge_without_the_unlabeled_rows():
     est.set_params(cost_aware=True)
     with pytest.raises(ValueError, match=match):
         est.predict_certified(queries)
+
+
+def test_costs_do_not_follow_the_callers_array():
+    X, y, queries = _problem(0)
+    member = RidgeClassifier().fit(X, y)
+    before = member.flip_costs(queries, 2)
+    X[:] = 0.0
+    np.testing.assert_array_equal(member.flip_costs(queries, 2), before)

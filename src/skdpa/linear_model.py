@@ -121,6 +121,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         self : RidgeClassifier
             The fitted member.
         """
+        given = X
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         y = column_or_1d(y, warn=True)
         if y.dtype.kind in "iuf":
@@ -150,7 +151,10 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         self.coef_ = ridge.coef_
         self.intercept_ = ridge.intercept_
         # what flip_costs needs: the rows, their mean and the penalised Gram
-        self._X_fit = X
+        # the caller's own array is copied: changing it later must not change
+        # what the costs read
+        shared = isinstance(given, np.ndarray) and np.shares_memory(X, given)
+        self._X_fit = X.copy() if shared else X
         self._labels = np.where(labeled, 0, -1)
         self._labels[labeled] = codes
         self._x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
