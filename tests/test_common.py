@@ -9,6 +9,7 @@ from sklearn.semi_supervised import SelfTrainingClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdpa import DPAClassifier, DPARegressor, SSDPAClassifier, SSDPARegressor
+from skdpa.linear_model import RidgeClassifier
 
 # Small k: the checks fit on ~30-300 samples, and members need a few each.
 ESTIMATORS = [
@@ -24,6 +25,9 @@ ESTIMATORS = [
     SSDPAClassifier(
         SelfTrainingClassifier(LogisticRegression()), k=2, pass_unlabeled=True
     ),
+    # a member with proven costs, alone and in an ensemble that prices it
+    RidgeClassifier(),
+    SSDPAClassifier(RidgeClassifier(), k=2, pass_unlabeled=True, cost_aware=True),
     DPARegressor(k=3, random_state=0),
     DPARegressor(make_pipeline(StandardScaler(), Ridge()), k=3, spread=2),
     SSDPARegressor(k=3, random_state=0),
@@ -35,6 +39,13 @@ ESTIMATORS = [
 ]
 
 EXPECTED_FAILED_CHECKS = {
+    "RidgeClassifier": {
+        "check_classifiers_classes": (
+            "skdpa.linear_model.RidgeClassifier reads y == -1 as unlabeled (a "
+            "zero target row, for SS-DPA's edits to and from -1), so the "
+            "check's -1/1 labels are one class plus unlabeled rows"
+        ),
+    },
     "SSDPAClassifier": {
         "check_classifiers_classes": (
             "y == -1 marks unlabeled rows (scikit-learn's semi-supervised "

@@ -203,6 +203,23 @@ class SSDPAClassifier(EmbeddingPartitionMixin, BasePartitionEnsemble):
             self._editable_state = (part.shared_rows, every)
         return part
 
+    def _check_cost_aware(self, estimator=None):
+        super()._check_cost_aware(estimator)
+        if not self.cost_aware or self.pass_unlabeled:
+            return
+        member = self._base_estimator() if estimator is None else estimator
+        if getattr(member, "_flip_costs_need_unlabeled_rows", False):
+            # its costs price edits of the rows it was fit on; without
+            # pass_unlabeled a label given to (taken from) a row adds (drops)
+            # a row it never saw, which can move it by any amount
+            raise ValueError(
+                f"cost_aware=True with {type(member).__name__} members needs "
+                "pass_unlabeled=True: their flip_costs price label edits of the "
+                "rows they were fit on, and without it a label given to an "
+                "unlabeled row (or taken from a labelled one) adds (or removes) "
+                "a row of the member's fit; got pass_unlabeled=False."
+            )
+
     def _editable(self, j):
         """Rows member ``j`` was fit on whose labels count against its budget.
 

@@ -64,8 +64,20 @@ def knn_costs(member, X, n_classes, n_rows):
     leaves and lets one in. So the member outputs ``c`` only after at least as
     many replacements as it takes to make ``c`` win the neighbour vote (ties
     to the smaller class index, as scikit-learn's mode), which is exact for
-    label flips. Abstaining needs every row of the partition removed
-    (``n_rows``).
+    label flips away from distance ties.
+
+    Distance ties: when rows outside the ``k`` nearest lie at the ``k``-th
+    distance (within a tolerance of ``1e-6`` times the query's norm plus
+    that distance), which tied rows fill the last slots depends on the rows'
+    order and the search structure, and one poisoned sample anywhere in the
+    partition can change it (a k-d tree is rebuilt, positions shift). There
+    the tied slots are the attacker's from the first sample: class ``c``
+    takes as many of them as tied rows of ``c`` exist, the rest vote for no
+    one, and the replacements are counted from there (at least 1).
+
+    Abstaining: a member left with fewer rows than ``n_neighbors`` cannot
+    vote (scikit-learn raises at predict); that counts as abstaining and
+    costs ``n_rows - n_neighbors + 1`` removals.
 
     Parameters
     ----------
@@ -93,9 +105,10 @@ def knn_costs(member, X, n_classes, n_rows):
     >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
     >>> member = KNeighborsClassifier(3).fit(X, [0, 0, 0, 1, 1])
     >>> knn_costs(member, [[0.05]], n_classes=2, n_rows=5)
-    array([[0., 2., 5.]])
+    array([[0., 2., 3.]])
 
-    Near ``0.05`` all three neighbours vote 0: class 1 needs two of them.
+    Near ``0.05`` all three neighbours vote 0: class 1 needs two of them;
+    three removals leave too few rows to vote.
     """
     if not isinstance(member, KNeighborsClassifier):
         raise TypeError(
@@ -108,21 +121,77 @@ def knn_costs(member, X, n_classes, n_rows):
             f"knn_costs covers weights='uniform' only; got weights={member.weights!r}."
         )
     k = int(member.n_neighbors)
+    n_fit = int(member.n_samples_fit_)
     proba = member.predict_proba(X)
     classes = np.asarray(member.classes_).astype(np.int64)
     counts = np.zeros((proba.shape[0], n_classes), dtype=np.int64)
     counts[:, classes] = np.rint(proba * k).astype(np.int64)
+    slots, fixed, tied_counts = _free_tied_slots(member, X, k, n_fit, counts, classes)
+    free = slots > 0
     costs = np.empty((proba.shape[0], n_classes + 1))
     for c in range(n_classes):
-        costs[:, c] = _greedy_takeover(counts, c, k)
-    costs[:, n_classes] = n_rows
+        held = counts.copy()
+        # slots the tie order decides: c takes as many as tied rows of c
+        # allow; the rest vote for no one (never worse for the attacker than
+        # a vote for a rival), see _free_tied_slots
+        held[free] = fixed[free]
+        held[:, c] += np.minimum(slots, tied_counts[:, c])
+        costs[:, c] = np.maximum(_greedy_takeover(held, c, k), free)
+    # fewer rows than n_neighbors: the member cannot vote (scikit-learn
+    # raises at predict), which counts as abstaining
+    costs[:, n_classes] = max(1, min(n_rows, n_fit) - k + 1)
     # Where the member's own prediction differs from the neighbour vote read
     # here (a tie in distances resolved otherwise), claim nothing: one sample.
     current = classes[np.argmax(proba, axis=1)]
-    agrees = costs[np.arange(len(current)), current] == 0
+    agrees = np.argmax(counts, axis=1) == current
     costs[~agrees, :n_classes] = 1
     costs[np.arange(len(current)), current] = 0
     return costs
+
+
+def _free_tied_slots(member, X, k, n_fit, counts, classes):
+    """Neighbour slots whose votes the tie order, not the distances, decides.
+
+    When rows outside the ``k`` nearest lie at the ``k``-th distance (or
+    within rounding of it), which of the tied rows fill the last slots
+    depends on the order of the rows and the search structure, and one
+    inserted or removed row anywhere in the partition can change that order
+    (a k-d tree is rebuilt, positions shift). So the attacker's first
+    poisoned sample may refill every slot tied with the ``k``-th neighbour
+    from the tied rows. Returns ``(slots, fixed, tied_counts)``: per query,
+    the number of such slots (0 where the ``k``-th distance is not tied
+    beyond ``k``), the vote counts of the strictly nearer rows and the
+    labels of every tied row (where ``slots > 0``).
+    """
+    n = len(counts)
+    slots = np.zeros(n, dtype=np.int64)
+    fixed = counts.copy()
+    tied_counts = np.zeros_like(counts)
+    if n_fit <= k or n == 0:
+        return slots, fixed, tied_counts
+    query = np.asarray(X, dtype=np.float64).reshape(n, -1)
+    norm = np.linalg.norm(query, axis=1)
+    width = min(n_fit, 2 * k + 1)
+    while True:
+        dist, ind = member.kneighbors(X, width)
+        # distances are compared with a tolerance far above rounding (scaled
+        # by the query's norm, which bounds the rows' norms through the
+        # distance); a larger tolerance only finds more ties: lower costs
+        tol = 1e-6 * (norm + dist[:, k] + 1e-300)
+        kth = dist[:, k - 1]
+        if width == n_fit or (dist[:, -1] - kth > tol).all():
+            break
+        width = min(n_fit, 2 * width)
+    beyond = dist[:, k] - kth <= tol
+    tied = np.abs(dist - kth[:, None]) <= tol[:, None]
+    slots = np.where(beyond, tied[:, :k].sum(axis=1), 0)
+    labels = classes[np.asarray(member._y)[ind]]
+    rows = np.repeat(np.arange(n), width)
+    strict = (~tied & (np.arange(width) < k)).ravel()
+    fixed = np.zeros_like(counts)
+    np.add.at(fixed, (rows[strict], labels.ravel()[strict]), 1)
+    np.add.at(tied_counts, (rows[tied.ravel()], labels.ravel()[tied.ravel()]), 1)
+    return slots, fixed, tied_counts
 
 
 def _dispatch(kind, member, X, n_classes, editable=None):

@@ -633,6 +633,9 @@ class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
     # the tie goes to: its cost for a class index the member never saw holds
     # wherever that label sorts (the ensembles read this for a new label)
     _costs_count_ties = True
+    # flip_costs price edits of the rows it was fit on (a graph or Gram matrix
+    # over them): SSDPAClassifier must give it every row (pass_unlabeled=True)
+    _flip_costs_need_unlabeled_rows = True
 
     def flip_costs(self, X, n_classes, editable=None):
         """Fewest label edits that can turn this member, per row and class.

@@ -1,0 +1,322 @@
+"""skdpa.linear_model.RidgeClassifier: scikit-learn's predictions, and label-
+edit costs checked against brute force (every small set of edits, refit)."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import RidgeClassifier as SkRidgeClassifier
+
+from skdpa import SSDPAClassifier
+from skdpa.linear_model import RidgeClassifier
+
+
+def _problem(seed, n=9, n_classes=2, n_unlabeled=2, n_features=2):
+    rng = np.random.RandomState(seed)
+    centers = 2.0 * rng.normal(size=(n_classes, n_features))
+    y = rng.randint(n_classes, size=n)
+    y[:n_classes] = np.arange(n_classes)  # every class present
+    X = (centers[y] + rng.normal(size=(n, n_features))).round(2)
+    y[n - n_unlabeled :] = -1
+    # queries at the centers (costly to turn) and at random (cheap)
+    queries = np.vstack([centers, rng.normal(size=(3, n_features))]).round(2)
+    return X, y, queries
+
+
+def _outcome(X, y, queries, **params):
+    """What the member's vote becomes after an attack, as the ensembles run it:
+    no label left abstains, one class left votes it without a fit."""
+    present = np.unique(y[y >= 0])
+    if len(present) == 0:
+        return np.full(len(queries), -1)
+    if len(present) == 1:
+        return np.full(len(queries), present[0])
+    return RidgeClassifier(**params).fit(X, y).predict(queries)
+
+
+def _reached(X, y, queries, n_classes, editable, max_edits=3, **params):
+    """Fewest edits (class flips, to/from -1) of editable rows found to reach
+    each output (last column: abstain); inf where none within max_edits."""
+    idx = np.arange(len(queries))
+    reached = np.full((len(queries), n_classes + 1), np.inf)
+    reached[idx, _outcome(X, y, queries, **params)] = 0
+    values = range(-1, n_classes)
+    for t in range(1, max_edits + 1):
+        for rows in itertools.combinations(np.flatnonzero(editable), t):
+            choices = [[v for v in values if v != y[r]] for r in rows]
+            for labels in itertools.product(*choices):
+                edited = y.copy()
+                edited[list(rows)] = labels
+                out = _outcome(X, edited, queries, **params)
+                reached[idx, out] = np.minimum(reached[idx, out], t)
+    return reached
+
+
+def _check_sound(costs, reached):
+    """Nothing reached below its cost."""
+    finite = np.isfinite(reached)
+    return bool((reached[finite] >= costs[finite]).all())
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("n_classes", [2, 3, 4])
+def test_predicts_like_scikit_learn(n_classes, fit_intercept):
+    rng = np.random.RandomState(n_classes)
+    X = rng.normal(size=(40, 3))
+    y = rng.randint(n_classes, size=40)
+    queries = rng.normal(size=(30, 3))
+    for alpha in (0.0, 0.3, 10.0):
+        ours = RidgeClassifier(alpha=alpha, fit_intercept=fit_intercept).fit(X, y)
+        ref = SkRidgeClassifier(alpha=alpha, fit_intercept=fit_intercept).fit(X, y)
+        np.testing.assert_allclose(
+            ours.decision_function(queries), ref.decision_function(queries), atol=1e-10
+        )
+        np.testing.assert_array_equal(ours.predict(queries), ref.predict(queries))
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-10)
+        np.testing.assert_array_equal(ours.classes_, ref.classes_)
+
+
+def test_string_labels_and_unlabeled_rows():
+    X = np.array([[0.0], [0.1], [0.5], [1.0], [1.1]])
+    y = np.array(["a", "a", -1, "b", "b"], dtype=object)
+    member = RidgeClassifier().fit(X, y)
+    assert member.classes_.tolist() == ["a", "b"]
+    assert member.predict([[0.0], [1.1]]).tolist() == ["a", "b"]
+    # the -1 row stays in the fit with a zero target: not scikit-learn's fit
+    # on the labelled rows alone
+    ref = SkRidgeClassifier().fit(X[[0, 1, 3, 4]], y[[0, 1, 3, 4]].astype(str))
+    assert not np.allclose(member.coef_, ref.coef_)
+
+
+@pytest.mark.parametrize("fit_intercept, alpha", [(True, 1.0), (False, 0.5)])
+@pytest.mark.parametrize("seed", [0, 2])
+def test_two_class_costs_are_sound_and_exact(seed, fit_intercept, alpha):
+    """Every set of <= 3 edits: nothing below its cost; two-class costs
+    within three edits are reached exactly (raising one by one fails)."""
+    X, y, queries = _problem(seed)
+    params = {"alpha": alpha, "fit_intercept": fit_intercept}
+    member = RidgeClassifier(**params).fit(X, y)
+    costs = member.flip_costs(queries, 2)
+    reached = _reached(X, y, queries, 2, np.ones(len(y), bool), **params)
+    assert _check_sound(costs, reached)
+    small = costs[:, :2] <= 3
+    assert np.array_equal(reached[:, :2][small], costs[:, :2][small])
+    # teeth: one more on any cost fails soundness
+    for i, c in zip(*np.nonzero(small & (costs[:, :2] > 0)), strict=True):
+        bumped = costs.copy()
+        bumped[i, c] += 1
+        assert not _check_sound(bumped, reached)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_multiclass_costs_are_sound_with_a_mask(seed):
+    """Three seen classes plus an index the member never saw; only some rows
+    are the attacker's (a labelled row outside them: abstaining is inf)."""
+    X, y, queries = _problem(seed, n=7, n_classes=3, n_unlabeled=2)
+    editable = np.ones(len(y), bool)
+    editable[[0, 5]] = False
+    member = RidgeClassifier(alpha=0.5).fit(X, y)
+    costs = member.flip_costs(queries, 4, editable=editable)
+    assert np.isinf(costs[:, -1]).all()
+    reached = _reached(X, y, queries, 4, editable, alpha=0.5)
+    assert _check_sound(costs, reached)
+    assert (costs[:, :4] >= 2).any()
+    # some cost is reached exactly
+    assert ((reached == costs) & (costs >= 1)).any()
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_classes=st.integers(2, 3),
+    alpha=st.sampled_from([0.01, 0.3, 3.0]),
+    fit_intercept=st.booleans(),
+)
+def test_costs_are_sound_on_random_problems(seed, n_classes, alpha, fit_intercept):
+    X, y, queries = _problem(seed, n=6, n_classes=n_classes, n_unlabeled=1)
+    params = {"alpha": alpha, "fit_intercept": fit_intercept}
+    member = RidgeClassifier(**params).fit(X, y)
+    costs = member.flip_costs(queries, n_classes + 1)
+    assert (costs.min(axis=1) == 0).all()
+    assert ((costs == 0).sum(axis=1) == 1).all()
+    reached = _reached(
+        X, y, queries, n_classes + 1, np.ones(len(y), bool), max_edits=2, **params
+    )
+    assert _check_sound(costs, reached)
+
+
+def test_costs_above_one_are_reached_exactly():
+    """Costs of 2 and 3 occur, and an attack of exactly that size is found."""
+    X, y, queries = _problem(0)
+    params = {"alpha": 0.5, "fit_intercept": False}
+    costs = RidgeClassifier(**params).fit(X, y).flip_costs(queries, 2)
+    reached = _reached(X, y, queries, 2, np.ones(len(y), bool), **params)
+    for cost in (2, 3):
+        hit = costs[:, :2] == cost
+        assert hit.any() and np.array_equal(reached[:, :2][hit], costs[:, :2][hit])
+
+
+def test_duplicate_rows_and_exact_ties_are_not_overstated():
+    """Duplicate rows with different labels, queries on the decision boundary
+    (scores tied exactly) and just off it: brute force finds nothing cheaper."""
+    X = np.array([[-1.0], [-1.0], [-1.0], [1.0], [1.0], [1.0], [0.0]])
+    y = np.array([0, 0, 1, 1, 1, 0, -1])
+    queries = np.array([[0.0], [1e-12], [-1e-12], [1.0], [-1.0]])
+    for fit_intercept in (True, False):
+        member = RidgeClassifier(fit_intercept=fit_intercept).fit(X, y)
+        costs = member.flip_costs(queries, 2)
+        editable = np.ones(len(y), bool)
+        reached = _reached(
+            X, y, queries, 2, editable, max_edits=2, fit_intercept=fit_intercept
+        )
+        assert _check_sound(costs, reached)
+        # on the boundary a tie is one edit away whatever the tie order
+        assert costs[0, :2].max() == 1
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
+def test_flip_costs_errors():
+    member = RidgeClassifier().fit([[0.0], [1.0], [2.0]], [0, 1, 1])
+    with pytest.raises(ValueError, match="n_classes must be an integer above"):
+        member.flip_costs([[0.0]], 1)
+    with pytest.raises(
+        ValueError, match=r"editable must be a boolean array of shape \(3,\)"
+    ):
+        member.flip_costs([[0.0]], 2, editable=np.ones(2, bool))
+    singular = RidgeClassifier(alpha=0.0).fit([[0.0, 0.0], [1.0, 1.0]], [0, 1])
+    with pytest.raises(ValueError, match="alpha > 0 or features of full column rank"):
+        singular.flip_costs([[0.0, 0.0]], 2)
+    with pytest.raises(ValueError, match="no labeled samples"):
+        RidgeClassifier().fit([[0.0], [1.0]], [-1, -1])
+
+
+def test_poison_costs_claim_one_sample():
+    X, y, queries = _problem(0)
+    member = RidgeClassifier().fit(X, y)
+    costs = member.poison_costs(queries, 3)
+    pred = member.predict(queries)
+    assert (costs[np.arange(len(pred)), pred] == 0).all()
+    assert ((costs[:, :3] == 1).sum(axis=1) == 2).all()
+    assert (costs[:, 3] == (y >= 0).sum()).all()
+
+
+# ---------------------------------------------------------------------------
+# end to end: SSDPAClassifier(RidgeClassifier(), pass_unlabeled=True,
+# cost_aware=True) against every small set of label edits
+
+
+def _member_vote(X, y_member, queries):
+    present = np.unique(y_member[y_member >= 0])
+    if len(present) == 0:
+        return np.full(len(queries), -1)
+    if len(present) == 1:
+        return np.full(len(queries), present[0])
+    return RidgeClassifier().fit(X, y_member).predict(queries)
+
+
+def _winner(votes, n_classes):
+    counts = np.array([(votes == c).sum() for c in range(n_classes)])
+    return int(np.argmax(counts))
+
+
+def test_ssdpa_certificate_holds_against_brute_force():
+    rng = np.random.RandomState(5)
+    n, k = 18, 3
+    y = rng.randint(2, size=n)
+    X = (np.array([[-2.0, 0.0], [2.0, 0.0]])[y] + rng.normal(size=(n, 2))).round(2)
+    y[rng.choice(n, 4, replace=False)] = -1
+    queries = np.array([[-2.0, 0.0], [2.0, 0.0], [-0.5, 0.3], [0.4, -1.0]])
+    params = dict(k=k, pass_unlabeled=True, classes=[0, 1])
+    est = SSDPAClassifier(RidgeClassifier(), cost_aware=True, **params).fit(X, y)
+    plain = SSDPAClassifier(RidgeClassifier(), **params).fit(X, y)
+    y_pred, radius = est.predict_certified(queries)
+    _, plain_radius = plain.predict_certified(queries)
+    assert (radius >= plain_radius).all() and (radius > plain_radius).any()
+
+    # each row's partition, found black-box: a labelled row is in its member's
+    # samples; an unlabeled row joins the samples of its member once labelled
+    owner = np.full(n, -1)
+    for j, rows in enumerate(est.estimators_samples_):
+        owner[rows] = j
+    for i in np.flatnonzero(owner < 0):
+        labelled = y.copy()
+        labelled[i] = 0
+        probe = SSDPAClassifier(RidgeClassifier(), **params).fit(X, labelled)
+        owner[i] = next(
+            j for j, rows in enumerate(probe.estimators_samples_) if i in rows
+        )
+    # fewest edits inside each partition that reach each member vote
+    budget = int(radius.max()) + 1
+    n_out = 3  # classes 0, 1, abstain (-1 -> index 2)
+    cheapest = np.full((k, len(queries), n_out), np.inf)
+    attack = {}
+    for j in range(k):
+        own = np.flatnonzero(owner == j)
+        hidden = np.where(owner == j, y, -1)
+        for t in range(budget + 1):
+            for rows in itertools.combinations(own, t):
+                choices = [[v for v in (-1, 0, 1) if v != y[r]] for r in rows]
+                for labels in itertools.product(*choices):
+                    edited = hidden.copy()
+                    edited[list(rows)] = labels
+                    out = _member_vote(X, edited, queries)
+                    for i, o in enumerate(out):
+                        if t < cheapest[j, i, o]:
+                            cheapest[j, i, o] = t
+                            attack[j, i, o] = dict(zip(rows, labels, strict=True))
+    # the cheapest combination of member votes that changes each winner
+    moved_at = np.full(len(queries), np.inf)
+    best = [None] * len(queries)
+    for i in range(len(queries)):
+        for outs in itertools.product(range(n_out), repeat=k):
+            cost = sum(cheapest[j, i, o] for j, o in enumerate(outs))
+            votes = np.array([o if o < 2 else -1 for o in outs])
+            if _winner(votes, 2) != y_pred[i] and cost < moved_at[i]:
+                moved_at[i], best[i] = cost, outs
+    # nothing within the radius moves a prediction ...
+    assert (moved_at > radius).all()
+    # ... and where an attack of radius + 1 exists, refitting the whole
+    # ensemble on it moves the prediction (the radius is tight there)
+    tight = np.flatnonzero(moved_at == radius + 1)
+    assert len(tight)
+    for i in tight:
+        poisoned = y.copy()
+        for j, o in enumerate(best[i]):
+            for row, label in attack.get((j, i, o), {}).items():
+                poisoned[row] = label
+        assert (poisoned != y).sum() == radius[i] + 1
+        refit = SSDPAClassifier(RidgeClassifier(), **params).fit(X, poisoned)
+        assert refit.predict(queries[i : i + 1])[0] != y_pred[i]
+
+
+def test_ssdpa_refuses_cost_aware_ridge_without_the_unlabeled_rows():
+    """Fit on its labelled rows only, a label given to an unlabeled row of
+    high leverage moves the member below its costs: refused, at fit and at
+    a certificate after set_params."""
+    rng = np.random.RandomState(0)
+    y = rng.randint(2, size=8)
+    X = (np.array([[-2.0, 0], [2.0, 0]])[y] + rng.normal(size=(8, 2))).round(2)
+    queries = rng.normal(size=(4, 2)) * 2
+    member = RidgeClassifier().fit(X, y)
+    costs = member.flip_costs(queries, 2)
+    grown = RidgeClassifier().fit(np.vstack([X, [[-30.0, 5.0]]]), np.r_[y, 0])
+    moved = grown.predict(queries) != member.predict(queries)
+    assert (costs[moved, grown.predict(queries)[moved]] > 1).any()  # the gap
+
+    match = "needs pass_unlabeled=True: their flip_costs price label edits"
+    with pytest.raises(ValueError, match=match):
+        SSDPAClassifier(RidgeClassifier(), k=2, cost_aware=True).fit(X, y)
+    est = SSDPAClassifier(RidgeClassifier(), k=2).fit(X, y)
+    est.set_params(cost_aware=True)
+    with pytest.raises(ValueError, match=match):
+        est.predict_certified(queries)
+
+
+def test_costs_do_not_follow_the_callers_array():
+    X, y, queries = _problem(0)
+    member = RidgeClassifier().fit(X, y)
+    before = member.flip_costs(queries, 2)
+    X[:] = 0.0
+    np.testing.assert_array_equal(member.flip_costs(queries, 2), before)
