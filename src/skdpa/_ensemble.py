@@ -65,6 +65,7 @@ from ._members import (
     set_random_states,
 )
 from ._partition import partition, spread_shifts
+from ._persistence import ParamDefaultsOnLoad
 from ._plan import build_plan, member_seeds
 from ._sources import ArraySource
 
@@ -99,7 +100,9 @@ _MIN_BOOKKEEPING = 1 << 26
 # The base
 
 
-class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
+class PartitionEnsemble(
+    ParamDefaultsOnLoad, MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Machinery shared by every partition ensemble. Not public.
 
     A concrete subclass lists every parameter in its ``__init__`` (passing
@@ -107,7 +110,9 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     ``_partition`` (which rows each member owns), ``_base_estimator``,
     ``_check_member``, ``_check_y`` (targets and the mask of rows without
     one), ``_fit_targets`` and ``_make_certificate``; it may override the
-    hooks below.
+    hooks below. A copy saved before one of its parameters existed loads
+    with that parameter at its default
+    (:class:`~skdpa._persistence.ParamDefaultsOnLoad`).
     """
 
     _parameter_constraints: dict = {
