@@ -30,7 +30,7 @@ def _fitted(name, X, y):
         return DPAClassifier(KNeighborsClassifier(3), k=5, random_state=0).fit(X, y)
     if name == "ssdpa":
         return SSDPAClassifier(
-            KNNLabelSpreading(5), k=3, pass_unlabeled=True, cost_aware=True
+            KNNLabelSpreading(5, vote="soft"), k=3, pass_unlabeled=True, cost_aware=True
         ).fit(X, hidden)
     if name == "dpa_reg":
         return DPARegressor(k=5).fit(X, y.astype(float))
@@ -115,3 +115,72 @@ def test_unfitted_estimator_without_a_later_parameter():
     old = KNNLabelSpreading(3, vote="soft")
     del old.__dict__["vote"]
     assert pickle.loads(pickle.dumps(old)).get_params()["vote"] == "hard"
+
+
+# -- 2. the partition is a value; state is set once, after the engine ---------
+
+
+def _half_hidden(y):
+    hidden = y.copy()
+    hidden[::3] = -1
+    return hidden
+
+
+def test_partition_hook_sets_nothing(iris):
+    X, y = iris
+    hidden = _half_hidden(y)
+    clf = SSDPAClassifier(KNNLabelSpreading(5), k=3, pass_unlabeled=True)
+    before = dict(vars(clf))
+    labeled = hidden != -1
+    part = clf._partition(
+        X, skdpa._hashing.content_hash(X), labeled, np.where(labeled, hidden, 0), []
+    )
+    assert vars(clf).keys() == before.keys()
+    # every row's owner: the partition holding it, labeled or not
+    assert part.owners.shape == (len(y),)
+    for j, rows in enumerate(part.rows):
+        assert (part.owners[rows] == j).all()
+    # unlabeled rows have owners too, spread over the partitions
+    assert sorted(set(part.owners[~labeled].tolist())) == [0, 1, 2]
+    # the same partition of the labeled rows as without pass_unlabeled
+    clf.set_params(pass_unlabeled=False)
+    alone = clf._partition(
+        X, skdpa._hashing.content_hash(X), labeled, np.where(labeled, hidden, 0), []
+    )
+    assert alone.owners is None
+    for own, shared in zip(alone.rows, part.rows, strict=True):
+        np.testing.assert_array_equal(own, shared)
+
+
+def test_editable_masks_come_from_the_fitted_partition(iris):
+    X, y = iris
+    clf = SSDPAClassifier(
+        KNNLabelSpreading(5, vote="soft"), k=3, pass_unlabeled=True, cost_aware=True
+    ).fit(X, _half_hidden(y))
+    masks = [clf._editable(j) for j in range(3)]
+    # the masks split the shared rows between the members
+    np.testing.assert_array_equal(np.sum(masks, axis=0), np.ones(len(y)))
+    for j, mask in enumerate(masks):
+        # a member's labeled rows are among its editable ones
+        assert mask.sum() >= clf.partition_sizes_[j]
+    assert SSDPAClassifier(k=3).fit(X, _half_hidden(y))._editable(0) is None
+
+
+def test_failed_fit_leaves_the_fitted_ensemble_as_it_was(iris):
+    X, y = iris
+    clf = SSDPAClassifier(
+        KNNLabelSpreading(5, vote="soft"), k=3, pass_unlabeled=True, cost_aware=True
+    ).fit(X, _half_hidden(y))
+    state = {name: pickle.dumps(value) for name, value in vars(clf).items()}
+    y_pred, radius = clf.predict_certified(X)
+    other = y.copy()
+    other[1::4] = -1
+    # fails after the partition and the engine: k-NN learns -1 as a class
+    clf.set_params(estimator=KNeighborsClassifier(3))
+    with pytest.raises(ValueError, match="learned -1 as a class"):
+        clf.fit(X[::-1], other)
+    clf.set_params(estimator=pickle.loads(state["estimator"]))
+    assert {n: pickle.dumps(v) for n, v in vars(clf).items()} == state
+    again = clf.predict_certified(X)
+    np.testing.assert_array_equal(again[0], y_pred)
+    np.testing.assert_array_equal(again[1], radius)

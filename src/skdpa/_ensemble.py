@@ -588,18 +588,24 @@ class EmbeddingPartitionMixin:
 
     def _partition(self, X, h, labeled, y_enc, aligned):
         order = canonical_order(X, h, tiebreak=[y_enc, *aligned])
-        shared = None
-        if self.pass_unlabeled:
-            # every member sees every row in one canonical order; equal rows
-            # are ordered by the other tie-breaks first and by label last, so a
-            # flip swaps only rows that look identical to a member outside
-            # their partition
-            shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
+        if not self.pass_unlabeled:
+            return partition(
+                self._rank_buckets(X, h, labeled), order[labeled[order]], self.k
+            )
+        # every member sees every row in one canonical order; equal rows are
+        # ordered by the other tie-breaks first and by label last, so a flip
+        # swaps only rows that look identical to a member outside their
+        # partition
+        shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
+        # the partition of every row, unlabeled ones included (a label given
+        # to one joins that partition): a row's place never depends on labels
+        every = self._rank_buckets(X, h, np.ones(len(h), dtype=bool))
         return partition(
-            self._rank_buckets(X, h, labeled),
+            np.where(labeled, every, -1),
             order[labeled[order]],
             self.k,
             shared_rows=shared,
+            owners=every,
         )
 
     def _fit_inputs(self, X, X_content, h, base_seed, previous):
