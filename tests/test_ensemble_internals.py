@@ -3,11 +3,13 @@ release, and what a failed fit leaves behind."""
 
 import inspect
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_iris
+from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
@@ -184,3 +186,70 @@ def test_failed_fit_leaves_the_fitted_ensemble_as_it_was(iris):
     again = clf.predict_certified(X)
     np.testing.assert_array_equal(again[0], y_pred)
     np.testing.assert_array_equal(again[1], radius)
+
+
+# -- 3. one predict path for classifiers and regressors -----------------------
+
+
+class _ChattyRegressor(DummyRegressor):
+    """Warns at every predict, as members with feature-name checks do."""
+
+    def predict(self, X):
+        warnings.warn("member says hello", UserWarning, stacklevel=2)
+        return super().predict(X)
+
+
+def test_regressor_member_warnings_are_shown_once_with_a_count(iris):
+    X, y = iris
+    reg = DPARegressor(_ChattyRegressor(), k=6, random_state=0).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg.predict(X[:4])
+    texts = [str(w.message) for w in caught if "hello" in str(w.message)]
+    assert texts == [
+        "member says hello\n[skdpa: shown once; raised by 6 of 6 members "
+        "(first: member 0) while predicting.]"
+    ]
+
+
+@pytest.mark.parametrize("per_chunk", [1, 7, 1000])
+def test_regressor_and_classifier_share_the_chunking(iris, monkeypatch, per_chunk):
+    import skdpa._base as base
+    import skdpa._regression as regression
+
+    X, y = iris
+    reg = DPARegressor(k=5, random_state=0).fit(X, y.astype(float))
+    clf = DPAClassifier(k=5, random_state=0).fit(X, y)
+    whole = reg.predict_certified(X, 0.5), clf.predict_certified(X)
+    seen = []
+    in_chunks = skdpa._ensemble.in_chunks
+
+    def spy(X_in, per_row, outputs, func, items):
+        seen.append((per_row, items))
+        return in_chunks(X_in, per_row, outputs, func, items)
+
+    monkeypatch.setattr(regression, "in_chunks", spy)
+    monkeypatch.setattr(base, "in_chunks", spy)
+    monkeypatch.setattr(regression, "_CHUNK_ITEMS", 5 * per_chunk)
+    monkeypatch.setattr(base, "_CHUNK_ITEMS", 5 * per_chunk)
+    chunked = reg.predict_certified(X, 0.5), clf.predict_certified(X)
+    assert seen == [(5, 5 * per_chunk)] * 2
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_in_chunks_covers_every_row_once():
+    from skdpa._ensemble import in_chunks
+
+    X = np.arange(23.0)[:, None]
+    for items in (1, 4, 22, 23, 100):
+        parts = in_chunks(
+            X, 2, lambda rows: rows[:, 0] * 10, lambda r, o: (r, o), items
+        )
+        starts = [r.start for r, _ in parts]
+        assert starts == list(range(0, 23, max(1, items // 2)))[: len(parts)]
+        np.testing.assert_array_equal(
+            np.concatenate([o for _, o in parts]), np.arange(23.0) * 10
+        )
+        assert all(len(o) <= max(1, items // 2) for _, o in parts)
