@@ -54,7 +54,7 @@ from ._members import (
 )
 from ._report import CertificateReport
 from ._rules import RULES, make_rule
-from ._warnings import warn_one_hot_runoff
+from ._warnings import _user_stacklevel, warn_one_hot_runoff
 
 # ---------------------------------------------------------------------------
 # Certificates
@@ -341,20 +341,21 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                 f"Members vote with class labels: {what} are not votes."
             )
 
-    def _check_torch_member(self, estimator):
+    def _check_torch_member(self, estimator, remote=False):
         """Once per fit, for members that involve torch only: stop a fit whose
-        members could not come back from worker processes, and warn about
-        what would silently go wrong (a skorch validation split, positional
-        outputs without a fixed label set)."""
+        members could not come back from worker processes (always the case
+        when ``remote``: the Dask fit), and warn about what would silently go
+        wrong (a skorch validation split, positional outputs without a fixed
+        label set)."""
         if not involves_torch(estimator):
             return
         from .torch import check_main_objects, torch_member_warnings
 
-        check_main_objects(estimator, n_jobs=self.n_jobs)
+        check_main_objects(estimator, n_jobs=-1 if remote else self.n_jobs)
         for message in torch_member_warnings(
             estimator, classes_given=self.classes is not None
         ):
-            warnings.warn(message, UserWarning, stacklevel=5)
+            warnings.warn(message, UserWarning, stacklevel=_user_stacklevel())
 
     # -- fit -----------------------------------------------------------------
 

@@ -69,6 +69,7 @@ from ._partition import partition, spread_shifts
 from ._persistence import ParamDefaultsOnLoad
 from ._plan import build_plan, member_seeds
 from ._sources import ArraySource
+from ._warnings import _user_stacklevel
 
 # ---------------------------------------------------------------------------
 # Validation helpers
@@ -218,8 +219,9 @@ class PartitionEnsemble(
     def _check_options(self, estimator):
         """Hook: refuse parameter combinations before any data is read."""
 
-    def _check_torch_member(self, estimator):
-        """Hook: checks once per fit for members that involve torch."""
+    def _check_torch_member(self, estimator, remote=False):
+        """Hook: checks once per fit for members that involve torch
+        (``remote``: members are fit in other processes)."""
 
     def _check_content(self, X_content):
         """Hook: warnings about the content input, once per fit."""
@@ -235,7 +237,8 @@ class PartitionEnsemble(
         """Hook: fitted state beyond the shared attributes."""
 
     def _after_fit(self, X_members, n_samples):
-        """Hook: checks on the fitted ensemble (run-off scores)."""
+        """Hook: checks on the fitted ensemble (run-off scores), given the
+        member input of (the first) ``n_samples`` training rows."""
 
     # -- helpers -------------------------------------------------------------
 
@@ -348,7 +351,7 @@ class PartitionEnsemble(
                 f"samples: at least {n_members - n_labeled} members get no "
                 "sample and abstain.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=_user_stacklevel(),
             )
 
     def _member_fit_params(self, estimator, fit_params, n_samples):
@@ -450,8 +453,17 @@ class PartitionEnsemble(
             raise ValueError(self._no_targets_message)
         return X_members, X_content, y, unlabeled
 
-    def _fit(self, X, y, fit_params):
-        # validate -> targets -> partition -> plan -> diff -> engine -> state
+    # The fit's steps. The in-memory fit (``_fit``) and the Dask fit
+    # (:func:`skdpa._dask.dask_fit`) both run ``_fit_start``, then
+    # ``_check_fit_data`` once the rows are known, ``_reusable``, and
+    # ``_fit_finish`` with the plan the members were built from: a check
+    # added to one of these reaches both paths.
+
+    def _fit_start(self):
+        """Checks before any data is read; clears the fitted state.
+
+        Returns (base estimator, what a warm refit may reuse or None).
+        """
         _check_positive_int(self.k, "k", type(self).__name__)
         previous = self._previous_fit()
         for attr in [a for a in vars(self) if a.endswith("_") and a[:2] != "__"]:
@@ -459,12 +471,66 @@ class PartitionEnsemble(
         estimator = self._base_estimator()
         self._check_member(estimator)
         self._check_options(estimator)
+        return estimator, previous
+
+    def _check_fit_data(
+        self, estimator, fit_params, n_samples, n_labeled, X_content, remote=False
+    ):
+        """Checks once the rows are counted; returns the members' fit parameters.
+
+        ``remote``: members are fit in other processes (the Dask fit).
+        """
+        self._check_size(n_labeled, X_content)
+        params = self._member_fit_params(estimator, fit_params, n_samples)
+        self._check_torch_member(estimator, remote=remote)
+        return params
+
+    def _reusable(self, previous):
+        """(warm key, whether the previous fit's members and embedding may be
+        reused: same key)."""
+        key = self._warm_key()
+        return key, previous is not None and key is not None and previous["key"] == key
+
+    def _fit_finish(
+        self, estimator, plan, members, build, previous, key, state, X_members
+    ):
+        """Check what was built, reuse the rest, set the fitted state once.
+
+        ``members`` holds the members built (``build``) per ``plan``;
+        ``X_members`` is (a sample of) the member input, for ``_after_fit``.
+        """
+        fitted = [members[j] for j in np.flatnonzero(build) if plan.kinds[j] == "fit"]
+        self._check_fitted_members(fitted)
+        for j in np.flatnonzero(~build):
+            if plan.kinds[j] != "empty":  # an empty member is None
+                members[j] = previous["members"][j]
+
+        # fitted state, assigned once
+        for attr, value in state.items():
+            setattr(self, attr, value)
+        self.estimator_ = estimator
+        self.n_members_ = plan.n_members
+        self.shifts_ = plan.partition.shifts
+        self.estimators_samples_ = plan.partition.rows
+        self.partition_sizes_ = plan.sizes
+        self.estimators_ = members
+        self.refitted_ = build
+        self._set_fit_state(estimator, plan)
+        self._fingerprints = plan.fingerprints
+        self._fit_key = key
+        self.certificate_ = self._make_certificate()
+        self._after_fit(X_members, num_rows(X_members))
+        return self
+
+    def _fit(self, X, y, fit_params):
+        # validate -> targets -> partition -> plan -> diff -> engine -> state
+        estimator, previous = self._fit_start()
         X_members, X_content, y, unlabeled = self._validate_fit_input(X, y)
         n_samples, labeled = len(y), ~unlabeled
         targets, sort_key, target_state = self._fit_targets(y, labeled)
-        self._check_size(int(labeled.sum()), X_content)
-        params = self._member_fit_params(estimator, fit_params, n_samples)
-        self._check_torch_member(estimator)
+        params = self._check_fit_data(
+            estimator, fit_params, n_samples, int(labeled.sum()), X_content
+        )
 
         h = content_hash(X_content)
         self._check_content(X_content)
@@ -476,8 +542,7 @@ class PartitionEnsemble(
         partition = self._partition(X_content, h, labeled, sort_key, aligned)
 
         base_seed = self._base_seed()
-        key = self._warm_key()
-        reuse = previous is not None and key is not None and previous["key"] == key
+        key, reuse = self._reusable(previous)
         X_fit, extra_state = self._fit_inputs(
             X_members, X_content, h, base_seed, previous if reuse else None
         )
@@ -504,28 +569,16 @@ class PartitionEnsemble(
             desc=f"{type(self).__name__} fit",
             member_threads=get_config()["member_threads"],
         )
-        fitted = [members[j] for j in np.flatnonzero(build) if plan.kinds[j] == "fit"]
-        self._check_fitted_members(fitted)
-        for j in np.flatnonzero(~build):
-            if plan.kinds[j] != "empty":  # an empty member is None
-                members[j] = previous["members"][j]
-
-        # fitted state, assigned once
-        for attr, value in {**extra_state, **target_state}.items():
-            setattr(self, attr, value)
-        self.estimator_ = estimator
-        self.n_members_ = plan.n_members
-        self.shifts_ = partition.shifts
-        self.estimators_samples_ = partition.rows
-        self.partition_sizes_ = plan.sizes
-        self.estimators_ = members
-        self.refitted_ = build
-        self._set_fit_state(estimator, plan)
-        self._fingerprints = plan.fingerprints
-        self._fit_key = key
-        self.certificate_ = self._make_certificate()
-        self._after_fit(X_members, n_samples)
-        return self
+        return self._fit_finish(
+            estimator,
+            plan,
+            members,
+            build,
+            previous,
+            key,
+            {**extra_state, **target_state},
+            X_members,
+        )
 
 
 # ---------------------------------------------------------------------------
