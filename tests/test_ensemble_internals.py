@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LogisticRegression
@@ -253,3 +253,77 @@ def test_in_chunks_covers_every_row_once():
             np.concatenate([o for _, o in parts]), np.arange(23.0) * 10
         )
         assert all(len(o) <= max(1, items // 2) for _, o in parts)
+
+
+# -- 5. which members involve torch ------------------------------------------
+
+
+class _Majority(ClassifierMixin, BaseEstimator):
+    """Votes its rows' majority class; ``module`` is only a parameter."""
+
+    def __init__(self, module=None):
+        self.module = module
+
+    def fit(self, X, y):
+        self.classes_, counts = np.unique(y, return_counts=True)
+        self.vote_ = self.classes_[np.argmax(counts)]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.vote_)
+
+
+def _torch_tagged():
+    torch = pytest.importorskip("torch")
+    return _Majority(module=torch.nn.Linear)
+
+
+def test_member_outputs_decide_torch_member_by_member(iris, monkeypatch):
+    import skdpa._engine as engine
+
+    X, y = iris
+    plain = _Majority().fit(X, y)
+    tagged = _torch_tagged().fit(X, y)
+    seen = []
+    limits = engine._thread_limits
+    monkeypatch.setattr(
+        engine,
+        "_thread_limits",
+        lambda threads, torch_member: (
+            seen.append(torch_member) or limits(threads, torch_member)
+        ),
+    )
+    for members, expected in [
+        ([plain, tagged], True),  # the first member says no torch
+        ([tagged, plain], True),
+        ([plain, None, plain], False),
+    ]:
+        out = engine.member_outputs(
+            members,
+            None,
+            np.full(len(members), 10),
+            X[:3],
+            kind="predict",
+            method="predict",
+            n_classes=3,
+            n_jobs=None,
+            member_threads=None,
+        )
+        assert out.shape == (3, len(members))
+        assert seen.pop() is expected
+
+
+def test_every_called_member_is_a_clone_of_the_base_estimator(iris):
+    """What lets the ensembles decide torch once, from ``estimator_``: a warm
+    refit with another base estimator keeps none of the old members."""
+    X, y = iris
+    clf = DPAClassifier(_torch_tagged(), k=4, classes=[0, 1, 2], warm_start=True)
+    clf.fit(X, y)
+    assert skdpa._members.involves_torch(clf.estimator_)
+    clf.set_params(estimator=_Majority()).fit(X, y)
+    fitted = clf.partition_sizes_ > 0
+    assert clf.refitted_[fitted].all()
+    called = fitted & (clf._constants < 0)
+    assert called.any()
+    for member in np.asarray(clf.estimators_, dtype=object)[called]:
+        assert type(member) is _Majority and member.module is None

@@ -486,6 +486,7 @@ def member_outputs(
     n_classes=None,
     n_jobs,
     member_threads,
+    torch_member=None,
 ):
     """Every member's output on ``X`` as one array.
 
@@ -508,6 +509,13 @@ def member_outputs(
         Classes a member never saw score ``-inf`` (one-hot: ``0``).
     n_classes : int, default=None
         Number of classes (class outputs only).
+    torch_member : bool, default=None
+        Whether a member involves torch (torch's thread limit, the direct
+        path for skorch members). ``None``: decided member by member (any
+        called member). The ensembles pass what their base estimator says:
+        every member they call is a clone of it (a warm refit reuses members
+        only under the same warm key, which covers the estimator's
+        parameters), and deciding once saves a parameter walk per member.
     """
     n_samples = num_rows(X)
     n_members = len(members)
@@ -541,7 +549,8 @@ def member_outputs(
     # its own column of ``out``, so no second copy of the outputs is held.
     # Most predict methods release the GIL (NumPy, torch). Each thread gets
     # member_threads BLAS threads, so n_jobs threads do not oversubscribe.
-    torch_member = any(involves_torch(m) for _, m, _ in work[:1])
+    if torch_member is None:
+        torch_member = any(involves_torch(m) for _, m, _ in work)
     direct = None
     if torch_member and (kind == "predict" or method in ("predict", "predict_proba")):
         # skorch members: call the fitted modules directly (same values)

@@ -431,6 +431,8 @@ class PartitionEnsemble(
                 kind=kind,
                 n_jobs=self.n_jobs,
                 member_threads=get_config()["member_threads"],
+                # every member called is a clone of estimator_ (see there)
+                torch_member=involves_torch(self.estimator_),
                 **options,
             )
 
