@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -497,3 +498,35 @@ def test_dask_runoff_fit_warns_about_one_hot_members_as_in_memory(client, data):
         DPAClassifier(k=5, voting="runoff").fit(X, y)
     with pytest.warns(UserWarning, match=match):
         DPAClassifier(k=5, voting="runoff").fit(*_xy((X, y)))
+
+
+def test_dask_fit_runs_the_content_checks_on_every_block(client):
+    """_check_content (the lossy-integer warning) reaches Dask input too."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "id": 2.0**60 + 4096.0 * np.arange(120),
+            "x": rng.normal(size=120),
+            "label": np.arange(120) % 2,
+        }
+    )
+    ddf = dd.from_pandas(frame, npartitions=3)
+
+    def lossy(fit):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit()
+        return [
+            (str(w.message), w.filename)
+            for w in caught
+            if "integers beyond 2**53" in str(w.message)
+        ]
+
+    in_memory = lossy(
+        lambda: DPAClassifier(k=3).fit(frame.drop(columns="label"), frame["label"])
+    )
+    on_dask = lossy(
+        lambda: DPAClassifier(k=3).fit(ddf.drop(columns="label"), ddf["label"])
+    )
+    assert len(in_memory) == 1 and "column 'id'" in in_memory[0][0]
+    assert on_dask == [(in_memory[0][0], __file__)]
