@@ -1,6 +1,7 @@
 """Loading skops files that trust exactly skdpa's own classes, and
 estimators saved before a parameter existed."""
 
+import functools
 import importlib
 import inspect
 import io
@@ -9,8 +10,10 @@ import os
 __all__ = ["ParamDefaultsOnLoad", "load"]
 
 
+@functools.cache
 def _init_defaults(cls):
-    """``{name: default}`` of the ``__init__`` parameters of ``cls`` that have one."""
+    """``{name: default}`` of the ``__init__`` parameters of ``cls`` that have
+    one (read once per class: members unpickled by the thousand ask)."""
     init = cls.__init__
     if init is object.__init__:
         return {}
