@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -436,3 +437,96 @@ def test_small_skorch_member_is_the_in_memory_fit(client):
         da.from_array(X, chunks=(40, 64)), da.from_array(y, chunks=40)
     )
     _assert_same_fit(mem, dk, X[:30])
+
+
+# -- the Dask fit runs the in-memory fit's steps ------------------------------
+
+FIT_STEPS = (
+    "_fit_start",
+    "_check_options",
+    "_check_member",
+    "_check_fit_data",
+    "_check_size",
+    "_member_fit_params",
+    "_check_torch_member",
+    "_reusable",
+    "_fit_finish",
+    "_check_fitted_members",
+    "_set_fit_state",
+    "_make_certificate",
+    "_after_fit",
+)
+
+
+def test_dask_fit_runs_every_step_of_the_in_memory_fit(client, data, monkeypatch):
+    """A check added to one of the fit's steps reaches the Dask fit too."""
+    X, y = data
+    calls = []
+    for step in FIT_STEPS:
+        original = getattr(DPAClassifier, step)
+
+        def spy(self, *args, _original=original, _step=step, **kwargs):
+            calls.append(_step)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DPAClassifier, step, spy)
+    DPAClassifier(k=5, random_state=0).fit(X, y)
+    in_memory = sorted(calls)
+    calls.clear()
+    DPAClassifier(k=5, random_state=0).fit(*_xy(data))
+    assert sorted(calls) == in_memory
+    assert set(in_memory) == set(FIT_STEPS)
+
+
+def test_dask_fit_checks_k_as_in_memory(client, data):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = data
+    match = r"The 'k' parameter of DPAClassifier must be an int .* Got True"
+    with pytest.raises(InvalidParameterError, match=match):
+        DPAClassifier(k=True).fit(X, y)
+    with pytest.raises(InvalidParameterError, match=match):
+        DPAClassifier(k=True).fit(*_xy(data))
+
+
+def test_dask_runoff_fit_warns_about_one_hot_members_as_in_memory(client, data):
+    # rows without the fixture's relabelled duplicates: fully grown trees
+    # score every training row one-hot
+    X, y = data[0][100:900], data[1][100:900]
+    match = r"voting='runoff' with 5 of 5 fitted members that give one-hot"
+    with pytest.warns(UserWarning, match=match):
+        DPAClassifier(k=5, voting="runoff").fit(X, y)
+    with pytest.warns(UserWarning, match=match):
+        DPAClassifier(k=5, voting="runoff").fit(*_xy((X, y)))
+
+
+def test_dask_fit_runs_the_content_checks_on_every_block(client):
+    """_check_content (the lossy-integer warning) reaches Dask input too."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "id": 2.0**60 + 4096.0 * np.arange(120),
+            "x": rng.normal(size=120),
+            "label": np.arange(120) % 2,
+        }
+    )
+    ddf = dd.from_pandas(frame, npartitions=3)
+
+    def lossy(fit):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit()
+        return [
+            (str(w.message), w.filename)
+            for w in caught
+            if "integers beyond 2**53" in str(w.message)
+        ]
+
+    in_memory = lossy(
+        lambda: DPAClassifier(k=3).fit(frame.drop(columns="label"), frame["label"])
+    )
+    on_dask = lossy(
+        lambda: DPAClassifier(k=3).fit(ddf.drop(columns="label"), ddf["label"])
+    )
+    assert len(in_memory) == 1 and "column 'id'" in in_memory[0][0]
+    assert on_dask == [(in_memory[0][0], __file__)]

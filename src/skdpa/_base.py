@@ -12,11 +12,9 @@ certificate. The certificate maths lives in :mod:`skdpa.certify`.
 
 import warnings
 from abc import abstractmethod
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn import config_context as sklearn_config_context
 from sklearn.base import (
     ClassifierMixin,
     _fit_context,
@@ -35,11 +33,15 @@ from sklearn.utils.validation import (
 )
 
 from . import member_costs
-from ._config import get_config
 from ._cost_rule import CostRule
 from ._dask import is_dask_collection
-from ._engine import member_outputs
-from ._ensemble import _CHUNK_ITEMS, PartitionEnsemble, _is_frame
+from ._ensemble import (
+    _CHUNK_ITEMS,
+    PartitionEnsemble,
+    _is_frame,
+    checked_once,
+    in_chunks,
+)
 from ._hashing import (
     take_rows,
     warn_lossy_integers,
@@ -52,7 +54,7 @@ from ._members import (
 )
 from ._report import CertificateReport
 from ._rules import RULES, make_rule
-from ._warnings import warn_one_hot_runoff
+from ._warnings import _user_stacklevel, warn_one_hot_runoff
 
 # ---------------------------------------------------------------------------
 # Certificates
@@ -339,20 +341,21 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                 f"Members vote with class labels: {what} are not votes."
             )
 
-    def _check_torch_member(self, estimator):
+    def _check_torch_member(self, estimator, remote=False):
         """Once per fit, for members that involve torch only: stop a fit whose
-        members could not come back from worker processes, and warn about
-        what would silently go wrong (a skorch validation split, positional
-        outputs without a fixed label set)."""
+        members could not come back from worker processes (always the case
+        when ``remote``: the Dask fit), and warn about what would silently go
+        wrong (a skorch validation split, positional outputs without a fixed
+        label set)."""
         if not involves_torch(estimator):
             return
         from .torch import check_main_objects, torch_member_warnings
 
-        check_main_objects(estimator, n_jobs=self.n_jobs)
+        check_main_objects(estimator, n_jobs=-1 if remote else self.n_jobs)
         for message in torch_member_warnings(
             estimator, classes_given=self.classes is not None
         ):
-            warnings.warn(message, UserWarning, stacklevel=5)
+            warnings.warn(message, UserWarning, stacklevel=_user_stacklevel())
 
     # -- fit -----------------------------------------------------------------
 
@@ -524,27 +527,9 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
     # -- aggregation -----------------------------------------------------------
 
     def _outputs(self, X, kind):
-        # Every member would check the same rows for NaN and inf again (for
-        # 1,200 cheap members that check costs a sixth of the prediction):
-        # check them once here, and let the members skip it when they are
-        # finite. Rows with NaN or inf reach the members unchanged.
-        finite = (
-            isinstance(X, np.ndarray)
-            and X.dtype.kind in "biuf"
-            and bool(np.isfinite(X).all())
+        return self._member_outputs(
+            X, kind, method=self.score_method_, n_classes=self.n_classes_
         )
-        with sklearn_config_context(assume_finite=True) if finite else nullcontext():
-            return member_outputs(
-                self.estimators_,
-                self._constants,
-                self.partition_sizes_,
-                X,
-                kind=kind,
-                method=self.score_method_,
-                n_classes=self.n_classes_,
-                n_jobs=self.n_jobs,
-                member_threads=get_config()["member_threads"],
-            )
 
     def _member_costs(self, X, rule):
         """Every member's costs on ``X``: (n_samples, n_members, rule.width).
@@ -599,12 +584,7 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                 )
             out[:, j, :] = costs
 
-        finite = (
-            isinstance(X, np.ndarray)
-            and X.dtype.kind in "biuf"
-            and bool(np.isfinite(X).all())
-        )
-        with sklearn_config_context(assume_finite=True) if finite else nullcontext():
+        with checked_once(X):
             Parallel(n_jobs=self.n_jobs, require="sharedmem")(
                 delayed(fill)(j, member) for j, member in work
             )
@@ -612,8 +592,8 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
 
     def _map_chunks(self, X, func, certify=False):
         """``[func(rule, outputs) for each row chunk of X]``: the vote rule and
-        the member outputs it reads (class indices or scores), one chunk at a
-        time.
+        the member outputs it reads (class indices, scores or costs), one
+        chunk at a time (:func:`~skdpa._ensemble.in_chunks`).
 
         A chunk's outputs take at most ``_CHUNK_ITEMS`` array items and are
         released before the next chunk is computed, so prediction holds one
@@ -623,21 +603,24 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
         X_in = self._member_input(X)
         # the winner and the votes never need member costs
         rule = self._rule() if certify else self._plain_rule()
-        n = num_rows(X_in)
         width = {"scores": self.n_classes_, "costs": getattr(rule, "width", 1)}
-        per_row = self.n_members_ * width.get(rule.output, 1)
-        step = max(1, _CHUNK_ITEMS // per_row)
-        outputs = self._member_costs if rule.output == "costs" else self._outputs
-        kind = rule if rule.output == "costs" else rule.output
-        if step >= n:
-            return [func(rule, outputs(X_in, kind))]
-        results = []
-        for start in range(0, n, step):
-            rows = np.arange(start, min(n, start + step))
-            out = outputs(take_rows(X_in, rows), kind)
-            results.append(func(rule, out))
-            del out  # before the next chunk's outputs exist
-        return results
+        if rule.output == "costs":
+
+            def outputs(X_rows):
+                return self._member_costs(X_rows, rule)
+
+        else:
+
+            def outputs(X_rows):
+                return self._outputs(X_rows, rule.output)
+
+        return in_chunks(
+            X_in,
+            self.n_members_ * width.get(rule.output, 1),
+            outputs,
+            lambda rows, out: func(rule, out),
+            _CHUNK_ITEMS,
+        )
 
     def certificate_report(self, X):
         """Per-sample certificate report: prediction, votes, runner-up, radii.

@@ -49,10 +49,11 @@ from ._config import get_config
 from ._engine import _fit_batch, constant_member
 from ._fingerprint import member_fingerprint, params_digest, row_digests
 from ._hashing import canonical_order, content_hash, take_rows
-from ._members import involves_torch, score_method
-from ._partition import spread_shifts
-from ._plan import MemberTask, member_seeds
+from ._members import involves_torch
+from ._partition import Partition, spread_shifts
+from ._plan import FitPlan, MemberTask, member_seeds
 from ._sources import ArraySource
+from ._warnings import _user_stacklevel
 
 __all__ = ["is_dask_collection", "dask_fit", "dask_method"]
 
@@ -330,16 +331,21 @@ def _split_block(est, X, y, n_groups):
     if n == 0:  # an empty block: nothing to validate (check_array refuses it)
         if len(y):
             raise _misaligned(0, len(y))
-        facts = {"n": 0, "n_labeled": 0, "labels": y}
+        facts = {"n": 0, "n_labeled": 0, "labels": y, "warnings": []}
         return (facts, *(_empty_piece(X, y) for _ in range(n_groups)))
     X_members, X_content = est._check_X(X, reset=False)
     if len(y) != n:
         raise _misaligned(n, len(y))
     unlabeled = est._unlabeled_mask(y)
+    # the fit's content checks, on this block; their warnings go home
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est._check_content(X_content)
     facts = {
         "n": n,
         "n_labeled": int((~unlabeled).sum()),
         "labels": np.unique(y),
+        "warnings": [(w.category, str(w.message)) for w in caught],
     }
     h = content_hash(X_content)
     # labels only order a partition's rows; membership comes from content
@@ -471,13 +477,14 @@ def _fit_group(
 # Fit (client side)
 
 
-def _head(X):
-    """The first row of X, for the column checks (one row comes home)."""
+def _head(X, n):
+    """The first ``n`` rows of X or fewer (at least one when X has one): for
+    the column checks and the checks on the fitted ensemble."""
     if _kind(X) == "array":
-        return X[:1].compute()
-    head = X.head(1)
+        return X[:n].compute()
+    head = X.head(n)
     if len(head) == 0:
-        head = X.head(1, npartitions=-1)
+        head = X.head(n, npartitions=-1)
     return head
 
 
@@ -489,12 +496,36 @@ def _n_groups(client, n_members, n_blocks):
     return int(max(1, min(n_members, max(4 * workers, min(n_blocks, 64)))))
 
 
+def _content_warnings(facts):
+    """The blocks' ``_check_content`` warnings, each distinct one shown once.
+
+    A block's check sees the block alone: it warns wherever the whole data
+    would (a float column of integers beyond ``2**53`` overall is one in
+    every block that reaches beyond), and may warn about a column whose other
+    blocks would clear it.
+    """
+    distinct = {}
+    for f in facts:
+        for category, text in f["warnings"]:
+            distinct.setdefault((category, text), None)
+    for category, text in distinct:
+        warnings.warn(text, category, stacklevel=_user_stacklevel())
+
+
+# training rows whose member input the checks on the fitted ensemble read (as
+# the in-memory fit's run-off check reads the first 64)
+_HEAD_ROWS = 64
+
+
 def dask_fit(est, X, y, fit_params):
     """``est.fit(X, y, **fit_params)`` for Dask ``X`` and ``y`` (see module doc).
 
     Sets the same fitted state as the in-memory fit of
     ``(X.compute(), y.compute())``, with ``estimators_samples_`` holding
-    positions in the collection's row order.
+    positions in the collection's row order. The steps are the in-memory
+    fit's (``PartitionEnsemble._fit_start``, ``_check_fit_data``,
+    ``_reusable``, ``_fit_finish``); what differs is where the rows are
+    validated, placed and fit: on the workers, block by block.
     """
     import dask
 
@@ -503,17 +534,10 @@ def dask_fit(est, X, y, fit_params):
     _check_ssdpa(est, name)
     blocks = _blocks(X, y, name)
     _check_fit_params(fit_params, name)
-    # the options the in-memory fit checks first (cost_aware: members with
-    # costs, plurality, no spread), before anything is sent to the cluster
-    est._check_options(est._base_estimator())
-
-    previous = est._previous_fit()
-    for attr in [a for a in vars(est) if a.endswith("_") and a[:2] != "__"]:
-        delattr(est, attr)
-    estimator = est._base_estimator()
-    est._check_member(estimator)
+    estimator, previous = est._fit_start()
     est._text_input = False
-    est._check_X(_head(X), reset=True)  # n_features_in_, feature_names_in_
+    # n_features_in_, feature_names_in_; the member input of the first rows
+    X_head, _ = est._check_X(_head(X, _HEAD_ROWS), reset=True)
     n_members = est.k * est._n_spread()
     shifts = spread_shifts(est.k, est._n_spread())
 
@@ -540,26 +564,22 @@ def dask_fit(est, X, y, fit_params):
         )
     y_unique, unlabeled = est._check_y(np.unique(np.concatenate(labels)))
     if n_labeled == 0:
-        raise ValueError("y has no labeled samples; at least one is required.")
-    classes, _ = est._encode_labels(y_unique, ~unlabeled)
+        raise ValueError(est._no_targets_message)
+    # the label set from the distinct labels (a small array)
+    _, _, target_state = est._fit_targets(y_unique, ~unlabeled)
+    classes = target_state["classes_"]
     shim = SimpleNamespace(
         shape=(n_samples, getattr(est, "n_features_in_", 1)),
         nbytes=X.nbytes if _kind(X) == "array" else None,
     )
-    est._check_size(n_labeled, shim)
-    params = est._member_fit_params(estimator, fit_params, n_samples)
-    if involves_torch(estimator):
-        from .torch import check_main_objects, torch_member_warnings
-
-        check_main_objects(estimator, n_jobs=-1)  # members come back from workers
-        for message in torch_member_warnings(
-            estimator, classes_given=est.classes is not None
-        ):
-            warnings.warn(message, UserWarning, stacklevel=4)
+    # members come back from the workers: remote
+    params = est._check_fit_data(
+        estimator, fit_params, n_samples, n_labeled, shim, remote=True
+    )
+    _content_warnings(facts)
 
     seeds = member_seeds(est._base_seed(), n_members)
-    key = est._warm_key()
-    reuse = previous is not None and key is not None and previous["key"] == key
+    key, reuse = est._reusable(previous)
     old = previous["fingerprints"] if reuse else None
     if old is not None and len(old) != n_members:
         old = None
@@ -596,43 +616,36 @@ def dask_fit(est, X, y, fit_params):
     results = client.gather(tasks)
     del tasks
 
+    # the plan the workers fit, as a value (rows: positions in the collection)
     members = [None] * n_members
-    refitted = np.ones(n_members, dtype=bool)
+    build = np.ones(n_members, dtype=bool)
+    kinds = [None] * n_members
     fingerprints = [None] * n_members
     constants = np.full(n_members, -1, dtype=np.int64)
     rows = [None] * n_members
     for group in results:
         for r in group:
             j = r["index"]
-            rows[j] = offsets[r["block"]] + r["local"]
+            rows[j] = np.asarray(offsets[r["block"]] + r["local"], dtype=np.int64)
+            kinds[j] = r["kind"]
             fingerprints[j] = r["fingerprint"]
             constants[j] = r["constant"]
             if old is not None and old[j] == r["fingerprint"]:
-                members[j] = previous["members"][j]
-                refitted[j] = False
+                build[j] = False  # _fit_finish takes the previous member
             elif r["kind"] == "constant":
                 members[j] = constant_member(r["constant"], len(rows[j]))
             else:
                 members[j] = r["member"]
-    est._check_fitted_members(
-        [m for j, m in enumerate(members) if refitted[j] and m is not None]
+    plan = FitPlan(
+        partition=Partition(rows=rows, shifts=shifts),
+        kinds=tuple(kinds),
+        seeds=seeds,
+        constants=constants,
+        fingerprints=tuple(fingerprints),
     )
-
-    est.estimator_ = estimator
-    est.classes_ = classes
-    est.n_classes_ = len(classes)
-    est.n_members_ = n_members
-    est.shifts_ = shifts
-    est.estimators_samples_ = [np.asarray(r, dtype=np.int64) for r in rows]
-    est.partition_sizes_ = np.array([len(r) for r in rows], dtype=np.int64)
-    est.estimators_ = members
-    est.refitted_ = refitted
-    est.score_method_ = score_method(estimator)
-    est._constants = constants
-    est._fingerprints = tuple(fingerprints)
-    est._fit_key = key
-    est.certificate_ = est._make_certificate()
-    return est
+    return est._fit_finish(
+        estimator, plan, members, build, previous, key, target_state, X_head
+    )
 
 
 # ---------------------------------------------------------------------------

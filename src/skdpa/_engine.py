@@ -335,15 +335,21 @@ def fit_members(
 # Outputs
 
 
-def _check_prediction(pred, n_samples, n_classes, where):
+def _one_per_row(pred, n_samples, where, what):
+    """``pred`` as a 1-D array of one entry per row (``what`` says of what)."""
     pred = np.asarray(pred)
     if pred.ndim == 2 and pred.shape[1] == 1:
         pred = pred.ravel()
     if pred.shape != (n_samples,):
         raise ValueError(
             f"{where} returned predictions of shape {pred.shape}; expected "
-            f"({n_samples},): one class index per sample."
+            f"({n_samples},): {what}."
         )
+    return pred
+
+
+def _check_prediction(pred, n_samples, n_classes, where):
+    pred = _one_per_row(pred, n_samples, where, "one class index per sample")
     if pred.dtype.kind not in "biuf":
         raise ValueError(
             f"{where} returned predictions of dtype {pred.dtype} (e.g. "
@@ -401,12 +407,33 @@ def _global_columns(values, member, n_classes, where):
     return out
 
 
+def _check_value(pred, n_samples, where):
+    """A regression member's predictions: one finite number per row."""
+    pred = _one_per_row(
+        pred, n_samples, where, "one number per sample (single-output regressors)"
+    )
+    if pred.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{where} returned predictions of dtype {pred.dtype}; members must "
+            "predict numbers."
+        )
+    pred = pred.astype(np.float64)
+    if not np.isfinite(pred).all():
+        raise ValueError(
+            f"{where} returned a non-finite prediction "
+            f"({float(pred[~np.isfinite(pred)][0])!r}); member outputs must be finite."
+        )
+    return pred
+
+
 def _member_block(member, X, kind, method, n_classes, where, direct=None):
-    """One fitted member's output on X: indices (n,) or scores (n, C).
+    """One fitted member's output on X: indices (n,), scores (n, C) or values (n,).
 
     ``direct(member)``, when given, is the member's ``predict_proba(X)`` by
     :mod:`skdpa.torch._direct`'s fast path, or None (use its own methods).
     """
+    if kind == "values":
+        return _check_value(member.predict(X), num_rows(X), where)
     proba = None if direct is None else direct(member)
     if kind == "predict" or method == "predict":
         raw = member.predict(X) if proba is None else proba.argmax(axis=1)
@@ -455,10 +482,11 @@ def member_outputs(
     X,
     *,
     kind,
-    method,
-    n_classes,
+    method=None,
+    n_classes=None,
     n_jobs,
     member_threads,
+    torch_member=None,
 ):
     """Every member's output on ``X`` as one array.
 
@@ -466,21 +494,35 @@ def member_outputs(
     ----------
     members : list
         Fitted members; ``None`` abstains.
-    constants : ndarray of int
-        Class index a single-class member votes for without being called, or -1.
+    constants : ndarray of int or None
+        Class index a single-class member votes for without being called, or
+        -1; ``None``: every member is called (regression).
     sizes : ndarray of int
         Rows each member was fit on (for error messages).
-    kind : {"predict", "scores"}
-        Class indices (n_samples, n_members), -1 where a member abstains; or
-        scores (n_samples, n_members, n_classes), NaN rows where it abstains.
-    method : {"predict_proba", "decision_function", "predict"}
+    kind : {"predict", "scores", "values"}
+        Class indices (n_samples, n_members), -1 where a member abstains;
+        scores (n_samples, n_members, n_classes), NaN rows where it abstains;
+        or a regressor's predictions (n_samples, n_members), NaN where it
+        abstains, each checked finite.
+    method : {"predict_proba", "decision_function", "predict"}, default=None
         Where scores come from (``"predict"``: one-hot of the prediction).
         Classes a member never saw score ``-inf`` (one-hot: ``0``).
+    n_classes : int, default=None
+        Number of classes (class outputs only).
+    torch_member : bool, default=None
+        Whether a member involves torch (torch's thread limit, the direct
+        path for skorch members). ``None``: decided member by member (any
+        called member). The ensembles pass what their base estimator says:
+        every member they call is a clone of it (a warm refit reuses members
+        only under the same warm key, which covers the estimator's
+        parameters), and deciding once saves a parameter walk per member.
     """
     n_samples = num_rows(X)
     n_members = len(members)
     if kind == "predict":
         out = np.full((n_samples, n_members), -1, dtype=np.int64)
+    elif kind == "values":
+        out = np.full((n_samples, n_members), np.nan)
     else:
         out = np.full((n_samples, n_members, n_classes), np.nan)
     absent = 0.0 if method == "predict" else -np.inf
@@ -488,7 +530,7 @@ def member_outputs(
     for j, member in enumerate(members):
         if member is None:
             continue
-        c = constants[j]
+        c = -1 if constants is None else constants[j]
         if c >= 0:
             if kind == "predict":
                 out[:, j] = c
@@ -507,7 +549,8 @@ def member_outputs(
     # its own column of ``out``, so no second copy of the outputs is held.
     # Most predict methods release the GIL (NumPy, torch). Each thread gets
     # member_threads BLAS threads, so n_jobs threads do not oversubscribe.
-    torch_member = any(involves_torch(m) for _, m, _ in work[:1])
+    if torch_member is None:
+        torch_member = any(involves_torch(m) for _, m, _ in work)
     direct = None
     if torch_member and (kind == "predict" or method in ("predict", "predict_proba")):
         # skorch members: call the fitted modules directly (same values)

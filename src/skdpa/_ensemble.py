@@ -26,6 +26,7 @@ from contextlib import nullcontext
 from numbers import Integral
 
 import numpy as np
+from sklearn import config_context as sklearn_config_context
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
@@ -44,7 +45,7 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._config import get_config
-from ._engine import fit_members
+from ._engine import fit_members, member_outputs
 from ._fingerprint import member_fingerprint, row_digests, warm_key
 from ._hashing import (
     canonical_order,
@@ -65,8 +66,10 @@ from ._members import (
     set_random_states,
 )
 from ._partition import partition, spread_shifts
+from ._persistence import ParamDefaultsOnLoad
 from ._plan import build_plan, member_seeds
 from ._sources import ArraySource
+from ._warnings import _user_stacklevel
 
 # ---------------------------------------------------------------------------
 # Validation helpers
@@ -89,6 +92,45 @@ def _check_positive_int(value, name, owner):
 # (8 bytes each): 64 MiB a chunk.
 _CHUNK_ITEMS = 1 << 23
 
+
+def checked_once(X):
+    """Context in which members skip scikit-learn's NaN/inf check of ``X``.
+
+    Every member would check the same rows again (for 1,200 cheap members
+    that check costs a sixth of the prediction): a numeric array is checked
+    once here, and when it is finite the members are told so. Rows with NaN
+    or inf reach the members unchanged, and each member decides.
+    """
+    finite = (
+        isinstance(X, np.ndarray)
+        and X.dtype.kind in "biuf"
+        and bool(np.isfinite(X).all())
+    )
+    return sklearn_config_context(assume_finite=True) if finite else nullcontext()
+
+
+def in_chunks(X, per_row, outputs, func, items=_CHUNK_ITEMS):
+    """``[func(rows, outputs(X[rows])) for each chunk of rows of X]``.
+
+    ``rows`` is the chunk's slice of the rows of ``X``; a chunk's outputs
+    take at most ``items`` array items (``per_row`` a row, at least one row
+    a chunk) and are released before the next chunk's exist, so a
+    predict-like method holds one chunk of member outputs whatever the
+    number of rows.
+    """
+    n = num_rows(X)
+    step = max(1, items // per_row)
+    if step >= n:
+        return [func(slice(0, n), outputs(X))]
+    results = []
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        out = outputs(take_rows(X, np.arange(start, stop)))
+        results.append(func(slice(start, stop), out))
+        del out  # before the next chunk's outputs exist
+    return results
+
+
 # Memory the fit keeps per member (index array, seed, fingerprint, estimator
 # slot): a k far beyond the data would need more for bookkeeping than the data.
 _BYTES_PER_MEMBER = 256
@@ -99,7 +141,9 @@ _MIN_BOOKKEEPING = 1 << 26
 # The base
 
 
-class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
+class PartitionEnsemble(
+    ParamDefaultsOnLoad, MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Machinery shared by every partition ensemble. Not public.
 
     A concrete subclass lists every parameter in its ``__init__`` (passing
@@ -107,7 +151,9 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     ``_partition`` (which rows each member owns), ``_base_estimator``,
     ``_check_member``, ``_check_y`` (targets and the mask of rows without
     one), ``_fit_targets`` and ``_make_certificate``; it may override the
-    hooks below.
+    hooks below. A copy saved before one of its parameters existed loads
+    with that parameter at its default
+    (:class:`~skdpa._persistence.ParamDefaultsOnLoad`).
     """
 
     _parameter_constraints: dict = {
@@ -173,8 +219,9 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     def _check_options(self, estimator):
         """Hook: refuse parameter combinations before any data is read."""
 
-    def _check_torch_member(self, estimator):
-        """Hook: checks once per fit for members that involve torch."""
+    def _check_torch_member(self, estimator, remote=False):
+        """Hook: checks once per fit for members that involve torch
+        (``remote``: members are fit in other processes)."""
 
     def _check_content(self, X_content):
         """Hook: warnings about the content input, once per fit."""
@@ -190,7 +237,8 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         """Hook: fitted state beyond the shared attributes."""
 
     def _after_fit(self, X_members, n_samples):
-        """Hook: checks on the fitted ensemble (run-off scores)."""
+        """Hook: checks on the fitted ensemble (run-off scores), given the
+        member input of (the first) ``n_samples`` training rows."""
 
     # -- helpers -------------------------------------------------------------
 
@@ -303,7 +351,7 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
                 f"samples: at least {n_members - n_labeled} members get no "
                 "sample and abstain.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=_user_stacklevel(),
             )
 
     def _member_fit_params(self, estimator, fit_params, n_samples):
@@ -371,6 +419,23 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         X_members, _ = self._check_X(X, reset=False)
         return self._predict_inputs(X_members)
 
+    def _member_outputs(self, X_in, kind, **options):
+        """Every member's output on the member input ``X_in`` (see
+        :func:`~skdpa._engine.member_outputs`), members in threads."""
+        with checked_once(X_in):
+            return member_outputs(
+                self.estimators_,
+                getattr(self, "_constants", None),
+                self.partition_sizes_,
+                X_in,
+                kind=kind,
+                n_jobs=self.n_jobs,
+                member_threads=get_config()["member_threads"],
+                # every member called is a clone of estimator_ (see there)
+                torch_member=involves_torch(self.estimator_),
+                **options,
+            )
+
     # -- fit -----------------------------------------------------------------
 
     def _validate_fit_input(self, X, y):
@@ -390,8 +455,17 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError(self._no_targets_message)
         return X_members, X_content, y, unlabeled
 
-    def _fit(self, X, y, fit_params):
-        # validate -> targets -> partition -> plan -> diff -> engine -> state
+    # The fit's steps. The in-memory fit (``_fit``) and the Dask fit
+    # (:func:`skdpa._dask.dask_fit`) both run ``_fit_start``, then
+    # ``_check_fit_data`` once the rows are known, ``_reusable``, and
+    # ``_fit_finish`` with the plan the members were built from: a check
+    # added to one of these reaches both paths.
+
+    def _fit_start(self):
+        """Checks before any data is read; clears the fitted state.
+
+        Returns (base estimator, what a warm refit may reuse or None).
+        """
         _check_positive_int(self.k, "k", type(self).__name__)
         previous = self._previous_fit()
         for attr in [a for a in vars(self) if a.endswith("_") and a[:2] != "__"]:
@@ -399,12 +473,66 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         estimator = self._base_estimator()
         self._check_member(estimator)
         self._check_options(estimator)
+        return estimator, previous
+
+    def _check_fit_data(
+        self, estimator, fit_params, n_samples, n_labeled, X_content, remote=False
+    ):
+        """Checks once the rows are counted; returns the members' fit parameters.
+
+        ``remote``: members are fit in other processes (the Dask fit).
+        """
+        self._check_size(n_labeled, X_content)
+        params = self._member_fit_params(estimator, fit_params, n_samples)
+        self._check_torch_member(estimator, remote=remote)
+        return params
+
+    def _reusable(self, previous):
+        """(warm key, whether the previous fit's members and embedding may be
+        reused: same key)."""
+        key = self._warm_key()
+        return key, previous is not None and key is not None and previous["key"] == key
+
+    def _fit_finish(
+        self, estimator, plan, members, build, previous, key, state, X_members
+    ):
+        """Check what was built, reuse the rest, set the fitted state once.
+
+        ``members`` holds the members built (``build``) per ``plan``;
+        ``X_members`` is (a sample of) the member input, for ``_after_fit``.
+        """
+        fitted = [members[j] for j in np.flatnonzero(build) if plan.kinds[j] == "fit"]
+        self._check_fitted_members(fitted)
+        for j in np.flatnonzero(~build):
+            if plan.kinds[j] != "empty":  # an empty member is None
+                members[j] = previous["members"][j]
+
+        # fitted state, assigned once
+        for attr, value in state.items():
+            setattr(self, attr, value)
+        self.estimator_ = estimator
+        self.n_members_ = plan.n_members
+        self.shifts_ = plan.partition.shifts
+        self.estimators_samples_ = plan.partition.rows
+        self.partition_sizes_ = plan.sizes
+        self.estimators_ = members
+        self.refitted_ = build
+        self._set_fit_state(estimator, plan)
+        self._fingerprints = plan.fingerprints
+        self._fit_key = key
+        self.certificate_ = self._make_certificate()
+        self._after_fit(X_members, num_rows(X_members))
+        return self
+
+    def _fit(self, X, y, fit_params):
+        # validate -> targets -> partition -> plan -> diff -> engine -> state
+        estimator, previous = self._fit_start()
         X_members, X_content, y, unlabeled = self._validate_fit_input(X, y)
         n_samples, labeled = len(y), ~unlabeled
         targets, sort_key, target_state = self._fit_targets(y, labeled)
-        self._check_size(int(labeled.sum()), X_content)
-        params = self._member_fit_params(estimator, fit_params, n_samples)
-        self._check_torch_member(estimator)
+        params = self._check_fit_data(
+            estimator, fit_params, n_samples, int(labeled.sum()), X_content
+        )
 
         h = content_hash(X_content)
         self._check_content(X_content)
@@ -416,8 +544,7 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         partition = self._partition(X_content, h, labeled, sort_key, aligned)
 
         base_seed = self._base_seed()
-        key = self._warm_key()
-        reuse = previous is not None and key is not None and previous["key"] == key
+        key, reuse = self._reusable(previous)
         X_fit, extra_state = self._fit_inputs(
             X_members, X_content, h, base_seed, previous if reuse else None
         )
@@ -444,28 +571,16 @@ class PartitionEnsemble(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
             desc=f"{type(self).__name__} fit",
             member_threads=get_config()["member_threads"],
         )
-        fitted = [members[j] for j in np.flatnonzero(build) if plan.kinds[j] == "fit"]
-        self._check_fitted_members(fitted)
-        for j in np.flatnonzero(~build):
-            if plan.kinds[j] != "empty":  # an empty member is None
-                members[j] = previous["members"][j]
-
-        # fitted state, assigned once
-        for attr, value in {**extra_state, **target_state}.items():
-            setattr(self, attr, value)
-        self.estimator_ = estimator
-        self.n_members_ = plan.n_members
-        self.shifts_ = partition.shifts
-        self.estimators_samples_ = partition.rows
-        self.partition_sizes_ = plan.sizes
-        self.estimators_ = members
-        self.refitted_ = build
-        self._set_fit_state(estimator, plan)
-        self._fingerprints = plan.fingerprints
-        self._fit_key = key
-        self.certificate_ = self._make_certificate()
-        self._after_fit(X_members, n_samples)
-        return self
+        return self._fit_finish(
+            estimator,
+            plan,
+            members,
+            build,
+            previous,
+            key,
+            {**extra_state, **target_state},
+            X_members,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -583,18 +698,24 @@ class EmbeddingPartitionMixin:
 
     def _partition(self, X, h, labeled, y_enc, aligned):
         order = canonical_order(X, h, tiebreak=[y_enc, *aligned])
-        shared = None
-        if self.pass_unlabeled:
-            # every member sees every row in one canonical order; equal rows
-            # are ordered by the other tie-breaks first and by label last, so a
-            # flip swaps only rows that look identical to a member outside
-            # their partition
-            shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
+        if not self.pass_unlabeled:
+            return partition(
+                self._rank_buckets(X, h, labeled), order[labeled[order]], self.k
+            )
+        # every member sees every row in one canonical order; equal rows are
+        # ordered by the other tie-breaks first and by label last, so a flip
+        # swaps only rows that look identical to a member outside their
+        # partition
+        shared = canonical_order(X, h, tiebreak=[*aligned, y_enc])
+        # the partition of every row, unlabeled ones included (a label given
+        # to one joins that partition): a row's place never depends on labels
+        every = self._rank_buckets(X, h, np.ones(len(h), dtype=bool))
         return partition(
-            self._rank_buckets(X, h, labeled),
+            np.where(labeled, every, -1),
             order[labeled[order]],
             self.k,
             shared_rows=shared,
+            owners=every,
         )
 
     def _fit_inputs(self, X, X_content, h, base_seed, previous):

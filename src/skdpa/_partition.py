@@ -38,11 +38,15 @@ class Partition:
     shared_rows : ndarray of int64 or None
         When set, every member is fit on these rows in this order, with the
         labels of rows outside its own hidden.
+    owners : ndarray of int64 or None
+        With ``shared_rows``: the partition of every training row, labeled
+        or not (a label given to an unlabeled row joins that partition).
     """
 
     rows: list
     shifts: np.ndarray
     shared_rows: np.ndarray = None
+    owners: np.ndarray = None
 
     @property
     def n_members(self):
@@ -57,7 +61,7 @@ class Partition:
         return self.shared_rows is not None
 
 
-def partition(bucket, order, n_members, shifts=None, shared_rows=None):
+def partition(bucket, order, n_members, shifts=None, shared_rows=None, owners=None):
     """The :class:`Partition` of rows placed by ``bucket`` (see :func:`member_rows`).
 
     Parameters
@@ -71,6 +75,8 @@ def partition(bucket, order, n_members, shifts=None, shared_rows=None):
         ``None``: ``[0]`` (one bucket per member).
     shared_rows : ndarray of int, default=None
         See :class:`Partition`.
+    owners : ndarray of int, default=None
+        With ``shared_rows``: the partition of every row, labeled or not.
 
     Returns
     -------
@@ -88,7 +94,14 @@ def partition(bucket, order, n_members, shifts=None, shared_rows=None):
     rows = member_rows(bucket, order, n_members, shifts)
     if shared_rows is not None:
         shared_rows = np.asarray(shared_rows, dtype=np.int64)
-    return Partition(rows=rows, shifts=shifts.astype(np.int64), shared_rows=shared_rows)
+        if owners is not None:
+            owners = np.asarray(owners, dtype=np.int64)
+    return Partition(
+        rows=rows,
+        shifts=shifts.astype(np.int64),
+        shared_rows=shared_rows,
+        owners=owners if shared_rows is not None else None,
+    )
 
 
 # Fixed entropy for the shift draw: shifts are part of the model's definition,

@@ -1,10 +1,57 @@
-"""Loading skops files that trust exactly skdpa's own classes."""
+"""Loading skops files that trust exactly skdpa's own classes, and
+estimators saved before a parameter existed."""
 
+import functools
 import importlib
+import inspect
 import io
 import os
 
-__all__ = ["load"]
+__all__ = ["ParamDefaultsOnLoad", "load"]
+
+
+@functools.cache
+def _init_defaults(cls):
+    """``{name: default}`` of the ``__init__`` parameters of ``cls`` that have
+    one (read once per class: members unpickled by the thousand ask)."""
+    init = cls.__init__
+    if init is object.__init__:
+        return {}
+    return {
+        p.name: p.default
+        for p in inspect.signature(init).parameters.values()
+        if p.name != "self"
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.default is not p.empty
+    }
+
+
+class ParamDefaultsOnLoad:
+    """Mixin: an estimator saved before one of its parameters existed loads
+    with that parameter at its default.
+
+    A pickle or skops file stores the instance ``__dict__``; a parameter added
+    to ``__init__`` in a later release is absent from it, and ``get_params``
+    (so ``clone``, ``repr`` and grid searches) would raise
+    ``AttributeError``. The default is what the estimator did before the
+    parameter existed. Pickle and skops both restore through
+    ``__setstate__``. Put this mixin before ``BaseEstimator`` in the bases.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from skdpa import DPAClassifier
+    >>> old = DPAClassifier(k=5)
+    >>> del old.__dict__["cost_aware"]  # as saved before cost_aware existed
+    >>> pickle.loads(pickle.dumps(old)).get_params()["cost_aware"]
+    False
+    """
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for name, default in _init_defaults(type(self)).items():
+            if name not in self.__dict__:
+                self.__dict__[name] = default
 
 
 def _skdpa_class(name):

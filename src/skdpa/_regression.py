@@ -16,28 +16,23 @@ single-class shortcut: every non-empty member is fit, its fingerprint covers
 its targets exactly), the median and its certificate.
 """
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
-from sklearn import config_context as sklearn_config_context
 from sklearn.base import RegressorMixin, _fit_context, is_classifier
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import column_or_1d
 
 from . import certify
-from ._config import get_config
-from ._engine import _add_note, _batches, _thread_limits
 from ._ensemble import (
     _CHUNK_ITEMS,
     EmbeddingPartitionMixin,
     HashPartitionMixin,
     PartitionEnsemble,
+    in_chunks,
 )
-from ._hashing import take_rows
 from ._members import num_rows as _num_rows
 
 __all__ = ["DPARegressor", "SSDPARegressor", "RegressionCertificate"]
@@ -104,50 +99,6 @@ class RegressionCertificate:
             "tolerance) gives the largest r whose interval stays within the "
             "tolerance of the prediction."
         )
-
-
-def _check_member_output(pred, n_samples, where):
-    pred = np.asarray(pred)
-    if pred.ndim == 2 and pred.shape[1] == 1:
-        pred = pred.ravel()
-    if pred.shape != (n_samples,):
-        raise ValueError(
-            f"{where} returned predictions of shape {pred.shape}; expected "
-            f"({n_samples},): one number per sample (single-output regressors)."
-        )
-    if pred.dtype.kind not in "biuf":
-        raise ValueError(
-            f"{where} returned predictions of dtype {pred.dtype}; members must "
-            "predict numbers."
-        )
-    pred = pred.astype(np.float64)
-    if not np.isfinite(pred).all():
-        raise ValueError(
-            f"{where} returned a non-finite prediction "
-            f"({float(pred[~np.isfinite(pred)][0])!r}); member outputs must be finite."
-        )
-    return pred
-
-
-def _predict_batch(batch, X):
-    out = []
-    for index, member, n_rows in batch:
-        where = f"member {index} ({type(member).__name__}, fit on {n_rows} rows)"
-        try:
-            pred = member.predict(X)
-        except Exception as exc:
-            _add_note(exc, f"skdpa: raised by {where} while predicting.")
-            raise
-        out.append(_check_member_output(pred, _num_rows(X), where))
-    return out
-
-
-def _finite_numeric(X):
-    return (
-        isinstance(X, np.ndarray)
-        and X.dtype.kind in "biuf"
-        and bool(np.isfinite(X).all())
-    )
 
 
 class BasePartitionRegressor(RegressorMixin, PartitionEnsemble):
@@ -290,19 +241,17 @@ class BasePartitionRegressor(RegressorMixin, PartitionEnsemble):
     def _map_chunks(self, X, func):
         """``[func(rows, n, outputs) for each row chunk of X]``: one chunk of
         member outputs (at most ``_CHUNK_ITEMS`` floats) at a time, as the
-        classifiers predict; ``rows`` is the chunk's slice of the ``n`` rows."""
+        classifiers predict (:func:`~skdpa._ensemble.in_chunks`); ``rows`` is
+        the chunk's slice of the ``n`` rows."""
         X_in = self._member_input(X)
         n = _num_rows(X_in)
-        step = max(1, _CHUNK_ITEMS // self.n_members_)
-        if step >= n:
-            return [func(slice(0, n), n, self._outputs(X_in))]
-        results = []
-        for start in range(0, n, step):
-            rows = np.arange(start, min(n, start + step))
-            out = self._outputs(take_rows(X_in, rows))
-            results.append(func(slice(start, rows[-1] + 1), n, out))
-            del out  # before the next chunk's outputs exist
-        return results
+        return in_chunks(
+            X_in,
+            self.n_members_,
+            self._outputs,
+            lambda rows, out: func(rows, n, out),
+            _CHUNK_ITEMS,
+        )
 
     @staticmethod
     def _per_row(value, name):
@@ -323,29 +272,7 @@ class BasePartitionRegressor(RegressorMixin, PartitionEnsemble):
         return take
 
     def _outputs(self, X_in):
-        n = _num_rows(X_in)
-        out = np.full((n, self.n_members_), np.nan)
-        work = [
-            (j, m, int(self.partition_sizes_[j]))
-            for j, m in enumerate(self.estimators_)
-            if m is not None
-        ]
-        from joblib import effective_n_jobs
-
-        batches = _batches(work, effective_n_jobs(self.n_jobs))
-        # members skip scikit-learn's finite check when X was checked once here
-        finite = _finite_numeric(X_in)
-        with (
-            sklearn_config_context(assume_finite=True) if finite else nullcontext(),
-            _thread_limits(get_config()["member_threads"], False),
-        ):
-            parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_predict_batch)(batch, X_in) for batch in batches
-            )
-        for batch, blocks in zip(batches, parts, strict=True):
-            for (j, _, _), block in zip(batch, blocks, strict=True):
-                out[:, j] = block
-        return out
+        return self._member_outputs(X_in, "values")
 
     def predict(self, X):
         """The median of the voting members' predictions.

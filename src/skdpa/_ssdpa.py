@@ -194,14 +194,15 @@ class SSDPAClassifier(EmbeddingPartitionMixin, BasePartitionEnsemble):
             )
         return y, unlabeled
 
-    def _partition(self, X, h, labeled, y_enc, aligned):
-        part = super()._partition(X, h, labeled, y_enc, aligned)
-        if self.pass_unlabeled:
-            # for cost_aware: the partition of every row, unlabeled ones
-            # included (a label given to one joins that partition)
-            every = self._rank_buckets(X, h, np.ones(len(h), dtype=bool))
-            self._editable_state = (part.shared_rows, every)
-        return part
+    def _set_fit_state(self, estimator, plan):
+        super()._set_fit_state(estimator, plan)
+        # for cost_aware (see _editable): the shared row order and every
+        # row's partition, from the partition value, set with the rest of
+        # the fitted state
+        part = plan.partition
+        self._editable_state = (
+            None if part.owners is None else (part.shared_rows, part.owners)
+        )
 
     def _check_cost_aware(self, estimator=None):
         super()._check_cost_aware(estimator)
@@ -231,8 +232,8 @@ class SSDPAClassifier(EmbeddingPartitionMixin, BasePartitionEnsemble):
         state = self.__dict__.get("_editable_state")
         if not self.pass_unlabeled or state is None:
             return None
-        shared, every = state
-        return every[shared] == j
+        shared, owners = state
+        return owners[shared] == j
 
     def _check_fitted_members(self, members):
         if not self.pass_unlabeled:

@@ -330,6 +330,13 @@ class _CertifiedScorer(_Scorer):
     per fold serves every budget. ``"predict"`` in the response methods only
     lets scikit-learn's multimetric cache accept a Pipeline (which has no
     ``predict_certified`` of its own); it is never called.
+
+    Why scikit-learn's private ``_Scorer`` and not a plain callable
+    ``scorer(estimator, X, y)``: the multimetric cache
+    (``_MultimetricScorer._use_cache``) serves ``_BaseScorer`` instances
+    only. A plain callable works everywhere ``scoring=`` is taken, but a dict
+    of three budgets then calls ``predict_certified`` three times a fold
+    (tried; ``tests/test_metrics.py::test_multimetric_scorers_share_*`` fail).
     """
 
     def _score(self, method_caller, estimator, X, y_true, **kwargs):

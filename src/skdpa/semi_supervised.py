@@ -32,6 +32,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._persistence import ParamDefaultsOnLoad
+
 __all__ = [
     "KNNLabelSpreading",
     "LabeledOnly",
@@ -332,7 +334,7 @@ def clear_graph_cache():
             _stats[name] = 0
 
 
-class KNNLabelSpreading(ClassifierMixin, BaseEstimator):
+class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
     """Label spreading (Zhou et al., 2004) over a kNN graph of the samples.
 
     ``fit(X, y)`` treats ``y == -1`` as unlabeled. A k-nearest-neighbour graph
