@@ -8,13 +8,15 @@ groups refuse both; the one-at-a-time contender gets the same module), Adam
 1. ``k`` small partitions (default ``k=128`` on 6,000 rows): a skorch member
    (:func:`skdpa.torch.make_skorch_member`, ``standardize=False``), fit one
    member after another, against :func:`skdpa.torch.make_batched_member` with
-   ``group_size`` 1, 8, 32 and 128; all with ``n_jobs=1`` and one torch
-   thread. Printed: fit time, its ratio to the one-at-a-time fit, clean
-   accuracy and whether the ensemble's predictions equal those of
-   ``group_size=1`` (they must: groups change rounding only).
+   both strategies (``"loop"``: one member after another in the worker by a
+   lean loop; ``"vmap"``: the group as one stacked model) and ``group_size``
+   1, 8, 32 and 128; all with ``n_jobs=1`` and one torch thread. Printed: fit
+   time, its ratio to the skorch fit, clean accuracy and whether the
+   ensemble's predictions equal those of ``"loop"`` with ``group_size=1``
+   (they must: strategies and groups change rounding only).
 2. The settings of ``bench_torch_art.py`` (6,000 rows, ``k=20``, 10 epochs)
-   without dropout and shifts: one-at-a-time against one group of 20. ART
-   itself is timed there (when installed), not here.
+   without dropout and shifts: skorch one at a time against one group of 20,
+   each strategy. ART itself is timed there (when installed), not here.
 
 When a GPU is present (``torch.cuda.is_available()``) section 1 is repeated
 with ``device="cuda"`` for the grouped members, and a larger run (``k=1200``
@@ -54,7 +56,7 @@ def _one_at_a_time(epochs):
     )
 
 
-def _grouped(epochs, group_size, device="cpu"):
+def _grouped(epochs, group_size, device="cpu", strategy="vmap"):
     return make_batched_member(
         CompactCNN,
         n_classes=10,
@@ -63,6 +65,7 @@ def _grouped(epochs, group_size, device="cpu"):
         lr=LR,
         batch_size=BATCH,
         device=device,
+        strategy=strategy,
         channels=CHANNELS,
         dropout=0.0,
         max_shift=0,
@@ -79,7 +82,7 @@ def _fit(member, k, X, y, X_test, y_test):
 def _table(rows, reference, baseline):
     header = (
         f"{'member':<34} {'fit s':>8} {'vs one-at-a-time':>16} {'clean acc':>9} "
-        f"{'same predictions as group_size=1':>33}"
+        f"{'same predictions as loop, group 1':>33}"
     )
     print(header)
     print("-" * len(header))
@@ -127,6 +130,7 @@ def main(argv=None):
     )
     # warm-up: imports and first-call kernels
     _fit(_grouped(1, 2), 4, X[:200], y[:200], X_test[:10], y_test[:10])
+    _fit(_grouped(1, 2, strategy="loop"), 4, X[:200], y[:200], X_test[:10], y_test[:10])
     _fit(_one_at_a_time(1), 2, X[:200], y[:200], X_test[:10], y_test[:10])
     results = {}
 
@@ -136,11 +140,17 @@ def main(argv=None):
         rows["one at a time (skorch)"] = _fit(
             _one_at_a_time(args.epochs), args.k, X, y, X_test, y_test
         )
-    for g in group_sizes:
-        rows[f"grouped, group_size={g}"] = _fit(
-            _grouped(args.epochs, g), args.k, X, y, X_test, y_test
-        )
-    reference = rows[f"grouped, group_size={group_sizes[0]}"][1]
+    for strategy in ("loop", "vmap"):
+        for g in group_sizes:
+            rows[f"{strategy}, group_size={g}"] = _fit(
+                _grouped(args.epochs, g, strategy=strategy),
+                args.k,
+                X,
+                y,
+                X_test,
+                y_test,
+            )
+    reference = rows[f"loop, group_size={group_sizes[0]}"][1]
     baseline = rows.get("one at a time (skorch)", rows[next(iter(rows))])[0]
     results["cpu"] = _table(rows, reference, baseline)
     print(f"load average {format_load()}")
@@ -151,17 +161,25 @@ def main(argv=None):
             "one at a time (skorch)": _fit(
                 _one_at_a_time(10), 20, X, y, X_test, y_test
             ),
-            "grouped, group_size=20": _fit(_grouped(10, 20), 20, X, y, X_test, y_test),
         }
-        results["art_settings"] = _table(rows, None, rows["one at a time (skorch)"][0])
+        for strategy in ("loop", "vmap"):
+            rows[f"{strategy}, group_size=20"] = _fit(
+                _grouped(10, 20, strategy=strategy), 20, X, y, X_test, y_test
+            )
+        results["art_settings"] = _table(
+            rows, rows["loop, group_size=20"][1], rows["one at a time (skorch)"][0]
+        )
         print(f"load average {format_load()}")
 
     if cuda:
         section(f"3. k={args.k}: grouped on the GPU")
         rows = {}
         _fit(_grouped(1, 8, "cuda"), 8, X[:500], y[:500], X_test[:10], y_test[:10])
+        rows["loop cuda, group_size=8"] = _fit(
+            _grouped(args.epochs, 8, "cuda", "loop"), args.k, X, y, X_test, y_test
+        )
         for g in group_sizes:
-            rows[f"grouped cuda, group_size={g}"] = _fit(
+            rows[f"vmap cuda, group_size={g}"] = _fit(
                 _grouped(args.epochs, g, "cuda"), args.k, X, y, X_test, y_test
             )
         results["cuda"] = _table(rows, reference, baseline)
@@ -169,7 +187,7 @@ def main(argv=None):
             section("4. k=1200 on 60,000 rows, grouped on the GPU")
             rows = {}
             for g in (300, 1200):
-                rows[f"grouped cuda, group_size={g}"] = _fit(
+                rows[f"vmap cuda, group_size={g}"] = _fit(
                     _grouped(args.epochs, g, "cuda"),
                     1200,
                     X_all,

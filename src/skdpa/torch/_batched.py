@@ -1,13 +1,31 @@
-"""Torch members trained in groups: one stacked model, members kept independent.
+"""Torch members trained in groups, each kept independent of the others.
 
 :func:`make_batched_member` returns a :class:`BatchedTorchClassifier`. Alone it
 is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
 ``SSDPAClassifier`` the engine hands it ``group_size`` members at a time
-(:meth:`BatchedTorchClassifier.group_fit`) and they are trained as one stacked
-model (``torch.func.stack_module_state`` + ``functional_call`` + ``vmap``).
+(:meth:`BatchedTorchClassifier.group_fit`), trained by one of two strategies:
 
-What keeps the certificate true (each member a function of its own partition
-and seed only):
+``"loop"``
+    one member after another in the worker, by a lean training loop (tensors
+    built once per member, batches by index, direct module calls; no
+    DataLoader). Each member runs under its own seeded torch generator
+    (:func:`~skdpa.torch.seeded_torch`: seeded from the member's seed, saved
+    and restored around it), so dropout, random shifts and batch
+    normalisation are allowed: every draw and every batch statistic is the
+    member's own. A member is bit-identical whatever its group.
+``"vmap"``
+    one stacked model (``torch.func.stack_module_state`` +
+    ``functional_call`` + ``vmap``), all members of the group in every step.
+    Pays on an accelerator; on a CPU ``vmap`` turns each convolution into a
+    grouped one, which runs no faster per member.
+
+``"auto"`` (the default) takes ``"vmap"`` on CUDA when the module can be
+stacked soundly (no batch normalisation, no random draws in training) and
+``"loop"`` otherwise, on the CPU always (measured faster there at every group
+size: docs/benchmarks_torch.rst).
+
+What keeps the certificate true under ``"vmap"`` (each member a function of
+its own partition and seed only):
 
 * group layout by member index: member ``j`` sits in slot ``j % group_size``
   of group ``j // group_size``; a slot without a member to fit is idle, so
@@ -23,6 +41,9 @@ and seed only):
 * no coupling layers: modules with batch normalisation are refused, and so
   are modules that draw random numbers in training (dropout, random shifts):
   under ``vmap`` they would share one random stream across the group.
+
+Both strategies use the same initial weights, data order, loss and update
+rule, so they agree to rounding (predictions are tested equal).
 """
 
 import copy
@@ -39,27 +60,63 @@ from ._seeding import _TORCH_FIT_LOCK, register_main_objects, seeded_torch
 __all__ = ["BatchedTorchClassifier", "make_batched_member"]
 
 _OPTIMIZERS = ("adam", "sgd")
+_STRATEGIES = ("auto", "loop", "vmap")
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
 
 
 def _check_module(net):
-    """Refuse layers that couple the members of a group."""
+    """Refuse layers that would couple the members of a stacked group."""
     for name, sub in net.named_modules():
         if isinstance(sub, torch.nn.modules.batchnorm._NormBase):
             raise ValueError(
                 f"make_batched_member: the module has a normalisation layer with "
                 f"batch statistics ({name or 'module'}: {type(sub).__name__}); "
-                "members trained in groups must not share or track batch "
-                "statistics. Use a module without batch normalisation (e.g. "
-                "GroupNorm or LayerNorm) or make_skorch_member."
+                "members stacked by strategy='vmap' must not share or track "
+                "batch statistics. Use strategy='loop' (each member trained "
+                "alone), a module without batch normalisation (e.g. GroupNorm "
+                "or LayerNorm) or make_skorch_member."
             )
         if isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0:
             raise ValueError(
                 f"make_batched_member: the module has dropout ({name}: "
-                f"p={sub.p}); members trained in groups would draw it from one "
-                "shared random stream. Pass dropout=0 (CompactCNN: dropout=0, "
-                "max_shift=0) or use make_skorch_member."
+                f"p={sub.p}); members stacked by strategy='vmap' would draw it "
+                "from one shared random stream. Use strategy='loop' (each "
+                "member draws from its own seeded generator) or pass dropout=0 "
+                "(CompactCNN: dropout=0, max_shift=0)."
             )
+
+
+def _stackable(net, n_features, device):
+    """Whether ``vmap`` can train stacked copies of ``net`` soundly.
+
+    Static checks (:func:`_check_module`), then one stacked forward pass on
+    zeros with ``randomness="error"``: a module that draws random numbers in
+    training (random shifts) fails it. The answer depends on the module and
+    the number of features only, never on any member's data.
+    """
+    from torch.func import functional_call, stack_module_state, vmap
+
+    try:
+        _check_module(net)
+    except ValueError:
+        return False
+    probe = copy.deepcopy(net).to(device)
+    probe.train()
+    params, buffers = stack_module_state([probe, copy.deepcopy(probe)])
+    base = copy.deepcopy(probe).to("meta")
+
+    def forward(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    x = torch.zeros((2, 2, n_features), device=device)
+    try:
+        with torch.no_grad():
+            vmap(forward, randomness="error")(params, buffers, x)
+    except RuntimeError as exc:
+        if "randomness" in str(exc):
+            return False
+        raise
+    return True
 
 
 class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
@@ -76,6 +133,8 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
         ``0 .. n_classes - 1``: members are fit on class indices.
     n_steps_ : int
         Optimizer steps this member took.
+    strategy_ : {"loop", "vmap"}
+        How it was trained (``strategy="auto"`` resolved).
 
     See Also
     --------
@@ -111,6 +170,7 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
         batch_size=64,
         optimizer="adam",
         device="cpu",
+        strategy="auto",
         predict_batch_size=2048,
         random_state=None,
         module_params=None,
@@ -124,6 +184,7 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.device = device
+        self.strategy = strategy
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.module_params = module_params
@@ -148,14 +209,16 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"optimizer must be one of {_OPTIMIZERS}; got {self.optimizer!r}."
             )
+        if not isinstance(self.strategy, str) or self.strategy not in _STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {_STRATEGIES}; got {self.strategy!r}."
+            )
 
     def _new_module(self):
         params = dict(self.module_params or {})
         if self.n_classes_param is not None:
             params[self.n_classes_param] = int(self.n_classes)
-        net = self.module(**params)
-        _check_module(net)
-        return net
+        return self.module(**params)
 
     def _check_data(self, X, y):
         X = np.asarray(X, dtype=np.float32)
@@ -237,9 +300,19 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 register_main_objects(member)
         return fitted
 
-    def _group_fit(self, data, slots, group_size):
-        from torch.func import functional_call, grad, stack_module_state, vmap
+    def _resolve_strategy(self, n_features, device):
+        """``strategy``, with ``"auto"`` resolved from the device and module.
 
+        Depends on the parameters and the number of features only, so every
+        group of an ensemble resolves alike.
+        """
+        if self.strategy != "auto":
+            return self.strategy
+        if device.type != "cuda":
+            return "loop"  # faster on a CPU at every group size (measured)
+        return "vmap" if _stackable(self._new_module(), n_features, device) else "loop"
+
+    def _group_fit(self, data, slots, group_size):
         G = int(self.group_size if group_size is None else group_size)
         slots = list(range(len(data))) if slots is None else [int(s) for s in slots]
         if len(set(slots)) != len(slots) or any(not 0 <= s < G for s in slots):
@@ -247,18 +320,78 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 f"slots must be distinct and in [0, group_size={G}); got {slots}."
             )
         device = torch.device(self.device)
-        B = int(self.batch_size)
         checked = [self._check_data(X, y) for X, y, _ in data]
         n_features = checked[0][0].shape[1]
         if any(X.shape[1] != n_features for X, _ in checked):
             raise ValueError("All members of a group must have the same features.")
+        strategy = self._resolve_strategy(n_features, device)
+        if strategy == "loop":
+            trained = [
+                self._train_alone(X, y, seed, device)
+                for (X, y), (_, _, seed) in zip(checked, data, strict=True)
+            ]
+        else:
+            trained = self._train_stacked(checked, data, slots, G, device)
+        fitted = []
+        for net, n_steps in trained:
+            net.eval()
+            member = copy.deepcopy(self)
+            member.module_ = net
+            member.classes_ = np.arange(int(self.n_classes))
+            member.n_features_in_ = n_features
+            member.n_steps_ = int(n_steps)
+            member.strategy_ = strategy
+            fitted.append(member)
+        return fitted
 
+    def _train_alone(self, X, y, seed, device):
+        """Strategy "loop": one member, a lean loop; returns (net, steps).
+
+        The same initial weights, data order, loss and update rule as the
+        stacked strategy. Every random draw in training (dropout, shifts)
+        comes from torch's generator seeded from this member's seed inside
+        :func:`seeded_torch`, which puts the caller's state back afterwards:
+        no member's draws depend on another's.
+        """
+        B = int(self.batch_size)
+        n = len(X)
+        with seeded_torch(seed):
+            net = self._new_module().to(device)
+            net.train()
+            rng = np.random.default_rng(int(seed) % (2**32))
+            X_t = torch.from_numpy(X).to(device)
+            y_t = torch.from_numpy(y).to(device)
+            params = list(net.parameters())
+            if self.optimizer == "adam":
+                opt = torch.optim.Adam(params, lr=float(self.lr))
+            else:
+                opt = torch.optim.SGD(params, lr=float(self.lr))
+            loss_of = torch.nn.functional.cross_entropy
+            n_steps = 0
+            for _ in range(self.max_epochs):
+                order = torch.from_numpy(rng.permutation(n)).to(device)
+                for a in range(0, n, B):
+                    idx = order[a : a + B]
+                    loss = loss_of(net(X_t[idx]), y_t[idx])  # mean over its rows
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    n_steps += 1
+        return net, n_steps
+
+    def _train_stacked(self, checked, data, slots, G, device):
+        """Strategy "vmap": the group as one stacked model; [(net, steps)]."""
+        from torch.func import functional_call, grad, stack_module_state, vmap
+
+        B = int(self.batch_size)
+        n_features = checked[0][0].shape[1]
         # Initial weights: each member's from its own seed; idle slots hold a
         # copy of some member's (they never step and are discarded).
         nets = []
         for _, _, seed in data:
             with seeded_torch(seed):
                 nets.append(self._new_module())
+        _check_module(nets[0])
         by_slot = [None] * G
         for net, s in zip(nets, slots, strict=True):
             by_slot[s] = net
@@ -325,9 +458,9 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 if "randomness" in str(exc):
                     raise ValueError(
                         "make_batched_member: the module draws random numbers in "
-                        "training (e.g. random shifts); members trained in groups "
-                        "would share one random stream. Turn it off (CompactCNN: "
-                        "max_shift=0) or use make_skorch_member."
+                        "training (e.g. random shifts); members stacked by "
+                        "strategy='vmap' would share one random stream. Use "
+                        "strategy='loop' or turn it off (CompactCNN: max_shift=0)."
                     ) from exc
                 raise
             taken = taken + active.to(taken.dtype)
@@ -350,19 +483,13 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                     new_p = p - lr * g[k]
                 params[k] = torch.where(on, new_p, p)
 
-        fitted = []
+        trained = []
         for net, s in zip(nets, slots, strict=True):
             state = {k: v[s].detach().cpu().clone() for k, v in params.items()}
             state.update({k: v[s].cpu().clone() for k, v in buffers.items()})
             net.load_state_dict(state)
-            net.eval()
-            member = copy.deepcopy(self)
-            member.module_ = net.to(device)
-            member.classes_ = np.arange(int(self.n_classes))
-            member.n_features_in_ = n_features
-            member.n_steps_ = int(n_steps[s])
-            fitted.append(member)
-        return fitted
+            trained.append((net.to(device), n_steps[s]))
+        return trained
 
     # -- prediction -------------------------------------------------------
     def predict_proba(self, X):
@@ -412,30 +539,39 @@ def make_batched_member(
     batch_size=64,
     device="cpu",
     optimizer="adam",
+    strategy="auto",
     n_classes_param="n_classes",
     predict_batch_size=2048,
     **module_params,
 ):
     """A torch member that DPA / SS-DPA ensembles train ``group_size`` at a time.
 
-    The ensemble stacks the members of a group (members ``g * group_size`` to
-    ``(g + 1) * group_size - 1``) into one model and trains them together with
-    ``torch.func.vmap``; groups run in parallel under ``n_jobs``. Each member
-    stays a function of its own partition and seed: its own initial weights,
-    data order, loss (mean over its own batch), optimizer state and number of
-    steps; a member whose partition is exhausted skips the remaining steps.
-    Changing one partition leaves every other member bit-identical.
+    The ensemble hands a worker the members of a group (members
+    ``g * group_size`` to ``(g + 1) * group_size - 1``); groups run in
+    parallel under ``n_jobs``. The worker trains them one after another by a
+    lean training loop (``strategy="loop"``) or as one stacked model with
+    ``torch.func.vmap`` (``strategy="vmap"``). Each member stays a function
+    of its own partition and seed: its own initial weights, data order,
+    random draws, loss (mean over its own batch), optimizer state and number
+    of steps; under ``"vmap"`` a member whose partition is exhausted skips
+    the remaining steps. Changing one partition leaves every other member
+    bit-identical, and the two strategies agree to rounding.
 
     Parameters
     ----------
     module : type of torch.nn.Module, default=CompactCNN
-        Module class, taking rows of flattened inputs. It must not couple the
-        members: batch normalisation and dropout (or other random draws in
-        training) are refused at fit time.
+        Module class, taking rows of flattened inputs. Under
+        ``strategy="vmap"`` it must not couple the members: batch
+        normalisation and dropout (or other random draws in training) are
+        refused at fit time; ``"loop"`` accepts both.
     n_classes : int
         Number of classes of the whole label set (the module's logits).
     group_size : int, default=32
-        Members trained at once.
+        Members handed to a worker at once (and, under ``"vmap"``, stacked
+        into one model). Under ``"loop"`` it only sets how the work is split
+        between workers: with ``n_jobs`` workers, about ``k / n_jobs`` keeps
+        them all busy. A member's result does not depend on it under
+        ``"loop"``, and only to rounding under ``"vmap"``.
     max_epochs : int, default=10
         Epochs of every member.
     lr : float, default=1e-3
@@ -449,6 +585,15 @@ def make_batched_member(
         context.
     optimizer : {"adam", "sgd"}, default="adam"
         Per-member Adam (torch's default betas and eps) or plain SGD.
+    strategy : {"auto", "loop", "vmap"}, default="auto"
+        How a worker trains its group. ``"loop"``: one member after another,
+        each under its own seeded torch generator (dropout and random shifts
+        allowed). ``"vmap"``: the group stacked into one model, every member
+        in every step (pays on a GPU; on a CPU it was slower than ``"loop"``
+        at every group size measured). ``"auto"``: ``"vmap"`` on CUDA when
+        the module has no batch normalisation and draws no random numbers in
+        training, otherwise ``"loop"``; the fitted member's ``strategy_``
+        says which ran.
     n_classes_param : str or None, default="n_classes"
         Name of the module's argument for its number of logits.
     predict_batch_size : int, default=2048
@@ -492,6 +637,7 @@ def make_batched_member(
         batch_size=batch_size,
         optimizer=optimizer,
         device=device,
+        strategy=strategy,
         predict_batch_size=predict_batch_size,
         module_params=module_params or None,
     )
