@@ -626,6 +626,8 @@ def make_batched_member(
     >>> clf = DPAClassifier(member, k=8, classes=[0, 1], random_state=0).fit(X, y)
     >>> clf.predict(X[:3]).shape
     (3,)
+    >>> clf.estimators_[0].strategy_  # "auto" on a CPU
+    'loop'
     """
     return BatchedTorchClassifier(
         module,
