@@ -6,8 +6,8 @@ up to 2 pixels), same optimiser, learning rate, batch size and epochs. Our
 contenders: skorch members (:func:`skdpa.torch.make_skorch_member`) and
 members trained in groups (:func:`skdpa.torch.make_batched_member`, default
 ``strategy="auto"``, which trains one member after another by a lean loop on
-a CPU), each with ``n_jobs=1`` and ``n_jobs=2`` (batched: ``group_size=k``
-and ``ceil(k / 2)``, so each worker gets one group). Prints, from one run:
+a CPU, and then splits the members between workers as skorch members are),
+each with ``n_jobs=1`` and ``n_jobs=2``. Prints, from one run:
 fit time of each contender, the ratio to ART, clean accuracy, and whether
 each gives certificates.
 
@@ -38,7 +38,6 @@ Usage::
 
 import argparse
 import importlib.util
-import math
 
 import numpy as np
 import torch
@@ -127,11 +126,10 @@ def main(argv=None):
             member, k=args.k, classes=range(10), random_state=0, n_jobs=n_jobs
         )
 
-    def batched(n_jobs):
+    def batched(n_jobs):  # strategy="auto": "loop" on a CPU
         grouped = make_batched_member(
             CompactCNN,
             n_classes=10,
-            group_size=math.ceil(args.k / n_jobs),  # one group per worker
             max_epochs=args.epochs,
             lr=lr,
             batch_size=batch_size,

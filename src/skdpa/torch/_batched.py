@@ -300,6 +300,18 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 register_main_objects(member)
         return fitted
 
+    def _trains_members_alone(self):
+        """Whether each member is trained alone, whatever its group.
+
+        True for ``"loop"``, and for ``"auto"`` off CUDA (where it resolves
+        to ``"loop"``). The engine then splits the members between workers
+        freely instead of grouping them by index (``group_size`` is not
+        needed to keep members apart).
+        """
+        if self.strategy == "loop":
+            return True
+        return self.strategy == "auto" and torch.device(self.device).type != "cuda"
+
     def _resolve_strategy(self, n_features, device):
         """``strategy``, with ``"auto"`` resolved from the device and module.
 
@@ -546,11 +558,10 @@ def make_batched_member(
 ):
     """A torch member that DPA / SS-DPA ensembles train ``group_size`` at a time.
 
-    The ensemble hands a worker the members of a group (members
-    ``g * group_size`` to ``(g + 1) * group_size - 1``); groups run in
-    parallel under ``n_jobs``. The worker trains them one after another by a
-    lean training loop (``strategy="loop"``) or as one stacked model with
-    ``torch.func.vmap`` (``strategy="vmap"``). Each member stays a function
+    The ensemble's workers (``n_jobs``) train them one after another by a
+    lean training loop (``strategy="loop"``), or a group at a time (members
+    ``g * group_size`` to ``(g + 1) * group_size - 1``) as one stacked model
+    with ``torch.func.vmap`` (``strategy="vmap"``). Each member stays a function
     of its own partition and seed: its own initial weights, data order,
     random draws, loss (mean over its own batch), optimizer state and number
     of steps; under ``"vmap"`` a member whose partition is exhausted skips
@@ -567,11 +578,11 @@ def make_batched_member(
     n_classes : int
         Number of classes of the whole label set (the module's logits).
     group_size : int, default=32
-        Members handed to a worker at once (and, under ``"vmap"``, stacked
-        into one model). Under ``"loop"`` it only sets how the work is split
-        between workers: with ``n_jobs`` workers, about ``k / n_jobs`` keeps
-        them all busy. A member's result does not depend on it under
-        ``"loop"``, and only to rounding under ``"vmap"``.
+        Members stacked into one model under ``"vmap"`` (the ensemble hands
+        a worker ``min(group_size, k)`` members by index). Under ``"loop"``
+        the ensemble ignores it and splits the members between workers as it
+        does members fit one by one; a member's result does not depend on
+        it there, and only to rounding under ``"vmap"``.
     max_epochs : int, default=10
         Epochs of every member.
     lr : float, default=1e-3
