@@ -367,3 +367,34 @@ def test_dropout_member_is_bit_identical_when_another_partition_changes(group_si
     grouped = member.group_fit(parts, group_size=4)
     (alone,) = member.group_fit(parts[2:3], group_size=1)
     assert _same_weights(alone, grouped[2])
+
+
+class _Counting(BatchedTorchClassifier):
+    """Records the size of every group the ensemble hands a worker."""
+
+    calls = []
+
+    def group_fit(self, data, slots=None, group_size=None):
+        type(self).calls.append(len(data))
+        return super().group_fit(data, slots=slots, group_size=group_size)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_loop_members_are_split_between_workers_not_grouped(strategy):
+    X, y = _data()
+    member = _Counting(
+        MLP, n_classes=N_CLASSES, group_size=32, max_epochs=2, lr=1e-2,
+        batch_size=8, strategy=strategy,
+    )  # fmt: skip
+    _Counting.calls.clear()
+    with parallel_backend("threading", n_jobs=2):
+        clf = _dpa(member, n_jobs=2).fit(X, y)
+    fitted = sum(isinstance(e, BatchedTorchClassifier) for e in clf.estimators_)
+    assert sum(_Counting.calls) == fitted == clf.n_members_
+    if strategy == "loop":  # work for both workers, whatever group_size says
+        assert len(_Counting.calls) > 1
+    else:  # one stacked group of min(group_size, k) members
+        assert _Counting.calls == [clf.n_members_]
+    serial = _dpa(clone(member), n_jobs=1).fit(X, y)
+    for a, b in zip(clf.estimators_, serial.estimators_, strict=True):
+        assert _same_weights(a, b)
