@@ -327,6 +327,33 @@ def test_auto_loops_on_cpu_and_stacks_only_sound_modules():
     assert not _stackable(WithBatchNorm(n_classes=3), 4, cpu)
 
 
+@pytest.mark.parametrize(
+    "group_size, k, params, expected",
+    [
+        (16, 16, {}, "vmap"),  # in the CPU band, stackable
+        (8, 12, {}, "vmap"),
+        (32, 12, {}, "loop"),  # group_size outside the band, whatever k
+        (4, 12, {}, "loop"),
+        (16, 6, {}, "loop"),  # a group of 6 slots
+        (16, 12, {"dropout": 0.25}, "loop"),  # statically not stackable
+        (16, 12, {"max_shift": 1}, "loop"),  # the probe finds random draws
+    ],
+)
+def test_auto_on_cpu_stacks_only_in_the_measured_band(group_size, k, params, expected):
+    Xi, yi = _images(60)
+    clf = _dpa(_cnn(group_size=group_size, max_epochs=1, **params), k=k).fit(Xi, yi)
+    assert {e.strategy_ for e in clf.estimators_ if hasattr(e, "strategy_")} == {
+        expected
+    }
+    # the same as asking for that strategy: bit for bit
+    same = _dpa(
+        _cnn(group_size=group_size, max_epochs=1, strategy=expected, **params), k=k
+    ).fit(Xi, yi)
+    for a, b in zip(clf.estimators_, same.estimators_, strict=True):
+        if hasattr(a, "module_"):
+            assert _same_weights(a, b)
+
+
 def test_loop_accepts_batch_norm_statistics_of_its_own_batches():
     X, y = _data(80)
     member = make_batched_member(

@@ -16,13 +16,14 @@ is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
 ``"vmap"``
     one stacked model (``torch.func.stack_module_state`` +
     ``functional_call`` + ``vmap``), all members of the group in every step.
-    Pays on an accelerator; on a CPU ``vmap`` turns each convolution into a
-    grouped one, which runs no faster per member.
+    Meant for an accelerator; on a CPU ``vmap`` turns each convolution into a
+    grouped one, which measured cheaper than the loop at group sizes 8 to 20
+    and as costly or up to twice as costly at 1, 32 and 128.
 
-``"auto"`` (the default) takes ``"vmap"`` on CUDA when the module can be
-stacked soundly (no batch normalisation, no random draws in training) and
-``"loop"`` otherwise, on the CPU always (measured faster there at every group
-size: docs/benchmarks_torch.rst).
+``"auto"`` (the default) takes ``"vmap"`` when the module can be stacked
+soundly (no batch normalisation, no random draws in training) on CUDA, and
+on a CPU when ``group_size`` and the group's slot count are between 8 and 20
+as well; ``"loop"`` otherwise (docs/benchmarks_torch.rst has the figures).
 
 What keeps the certificate true under ``"vmap"`` (each member a function of
 its own partition and seed only):
@@ -61,6 +62,10 @@ __all__ = ["BatchedTorchClassifier", "make_batched_member"]
 
 _OPTIMIZERS = ("adam", "sgd")
 _STRATEGIES = ("auto", "loop", "vmap")
+# group sizes at which "vmap" took less CPU than "loop" on a CPU (two runs of
+# benchmarks/bench_torch_batched.py and a direct timing; 32 and more, and 1,
+# took as much or up to twice as much): where "auto" stacks on a CPU
+_CPU_VMAP_GROUP_SIZES = (8, 20)
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
 
 
@@ -300,28 +305,51 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 register_main_objects(member)
         return fitted
 
+    def _cpu_stacks(self):
+        """``"auto"`` on a CPU may stack: ``group_size`` is in the band where
+        ``"vmap"`` measured faster there (docs/benchmarks_torch.rst)."""
+        low, high = _CPU_VMAP_GROUP_SIZES
+        return low <= int(self.group_size) <= high
+
     def _trains_members_alone(self):
         """Whether each member is trained alone, whatever its group.
 
-        True for ``"loop"``, and for ``"auto"`` off CUDA (where it resolves
-        to ``"loop"``). The engine then splits the members between workers
-        freely instead of grouping them by index (``group_size`` is not
-        needed to keep members apart).
+        True for ``"loop"``, and for ``"auto"`` off CUDA unless it may stack
+        (``group_size`` in the CPU band and no batch normalisation or
+        dropout). The engine then splits the members between workers freely
+        instead of grouping them by index. Whenever this is True the groups
+        resolve to ``"loop"`` (:meth:`_resolve_strategy`).
         """
-        if self.strategy == "loop":
+        self._check_params()
+        if self.strategy != "auto":
+            return self.strategy == "loop"
+        if torch.device(self.device).type == "cuda":
+            return False
+        if not self._cpu_stacks():
             return True
-        return self.strategy == "auto" and torch.device(self.device).type != "cuda"
+        try:
+            with seeded_torch(0):  # building it draws weights: not the caller's
+                _check_module(self._new_module())
+        except ValueError:
+            return True
+        return False
 
-    def _resolve_strategy(self, n_features, device):
-        """``strategy``, with ``"auto"`` resolved from the device and module.
+    def _resolve_strategy(self, n_features, device, G):
+        """``strategy``, with ``"auto"`` resolved.
 
-        Depends on the parameters and the number of features only, so every
-        group of an ensemble resolves alike.
+        A function of the parameters, the number of features and the group's
+        slot count ``G`` (``min(group_size, k)`` from the engine) only, so
+        every group of an ensemble resolves alike, whatever the data. On CUDA
+        ``"vmap"`` when the module stacks soundly; on a CPU also only when
+        ``group_size`` and ``G`` are in the band where it measured faster;
+        otherwise ``"loop"``.
         """
         if self.strategy != "auto":
             return self.strategy
         if device.type != "cuda":
-            return "loop"  # faster on a CPU at every group size (measured)
+            low = _CPU_VMAP_GROUP_SIZES[0]
+            if not (self._cpu_stacks() and G >= low):
+                return "loop"
         return "vmap" if _stackable(self._new_module(), n_features, device) else "loop"
 
     def _group_fit(self, data, slots, group_size):
@@ -336,7 +364,7 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
         n_features = checked[0][0].shape[1]
         if any(X.shape[1] != n_features for X, _ in checked):
             raise ValueError("All members of a group must have the same features.")
-        strategy = self._resolve_strategy(n_features, device)
+        strategy = self._resolve_strategy(n_features, device, G)
         if strategy == "loop":
             trained = [
                 self._train_alone(X, y, seed, device)
@@ -600,11 +628,13 @@ def make_batched_member(
         How a worker trains its group. ``"loop"``: one member after another,
         each under its own seeded torch generator (dropout and random shifts
         allowed). ``"vmap"``: the group stacked into one model, every member
-        in every step (pays on a GPU; on a CPU it was slower than ``"loop"``
-        at every group size measured). ``"auto"``: ``"vmap"`` on CUDA when
-        the module has no batch normalisation and draws no random numbers in
-        training, otherwise ``"loop"``; the fitted member's ``strategy_``
-        says which ran.
+        in every step (meant for a GPU; on a CPU it took less time than
+        ``"loop"`` at group sizes 8 to 20 and as much or up to twice as much
+        at 1, 32 and 128). ``"auto"``: ``"vmap"`` when the module has no
+        batch normalisation and draws no random numbers in training, on CUDA
+        at any group size and on a CPU when ``group_size`` and
+        ``min(group_size, k)`` are between 8 and 20; otherwise ``"loop"``.
+        The fitted member's ``strategy_`` says which ran.
     n_classes_param : str or None, default="n_classes"
         Name of the module's argument for its number of logits.
     predict_batch_size : int, default=2048
