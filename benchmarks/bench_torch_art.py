@@ -5,8 +5,9 @@ Same data (Fashion-MNIST rows scaled to [0, 1]), same torch module
 up to 2 pixels), same optimiser, learning rate, batch size and epochs. Our
 contenders: skorch members (:func:`skdpa.torch.make_skorch_member`) and
 members trained in groups (:func:`skdpa.torch.make_batched_member`, default
-``strategy="auto"``, which trains one member after another by a lean loop on
-a CPU, and then splits the members between workers as skorch members are),
+``strategy="auto"``, which for this module (it has dropout) trains one
+member after another by a lean loop, the members split between workers as
+skorch members are),
 each with ``n_jobs=1`` and ``n_jobs=2``. Prints, from one run:
 fit time of each contender, the ratio to ART, clean accuracy, and whether
 each gives certificates.
@@ -126,7 +127,7 @@ def main(argv=None):
             member, k=args.k, classes=range(10), random_state=0, n_jobs=n_jobs
         )
 
-    def batched(n_jobs):  # strategy="auto": "loop" on a CPU
+    def batched(n_jobs):  # strategy="auto": "loop" here (dropout)
         grouped = make_batched_member(
             CompactCNN,
             n_classes=10,
