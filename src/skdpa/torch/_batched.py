@@ -2,23 +2,25 @@
 
 :func:`make_batched_member` returns a :class:`BatchedTorchClassifier`. Alone it
 is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
-``SSDPAClassifier`` the engine hands it ``group_size`` members at a time
+``SSDPAClassifier`` the engine hands a worker several members at a time
 (:meth:`BatchedTorchClassifier.group_fit`), trained by one of two strategies:
 
 ``"loop"``
     one member after another in the worker, by a lean training loop (tensors
     built once per member, batches by index, direct module calls; no
-    DataLoader). Each member runs under its own seeded torch generator
+    DataLoader); the engine splits these members between workers freely.
+    Each member runs under its own seeded torch generator
     (:func:`~skdpa.torch.seeded_torch`: seeded from the member's seed, saved
     and restored around it), so dropout, random shifts and batch
     normalisation are allowed: every draw and every batch statistic is the
     member's own. A member is bit-identical whatever its group.
 ``"vmap"``
     one stacked model (``torch.func.stack_module_state`` +
-    ``functional_call`` + ``vmap``), all members of the group in every step.
-    Meant for an accelerator; on a CPU ``vmap`` turns each convolution into a
-    grouped one, which measured cheaper than the loop at group sizes 8 to 20
-    and as costly or up to twice as costly at 1, 32 and 128.
+    ``functional_call`` + ``vmap``), all members of a group (``group_size``
+    members by index) in every step. Meant for an accelerator; on a CPU
+    ``vmap`` turns each convolution into a grouped one, which mostly measured
+    cheaper than the loop at group sizes 8 to 20 and as costly or up to twice
+    as costly at 1, 32 and 128.
 
 ``"auto"`` (the default) takes ``"vmap"`` when the module can be stacked
 soundly (no batch normalisation, no random draws in training) on CUDA, and
@@ -62,9 +64,10 @@ __all__ = ["BatchedTorchClassifier", "make_batched_member"]
 
 _OPTIMIZERS = ("adam", "sgd")
 _STRATEGIES = ("auto", "loop", "vmap")
-# group sizes at which "vmap" took less CPU than "loop" on a CPU (two runs of
-# benchmarks/bench_torch_batched.py and a direct timing; 32 and more, and 1,
-# took as much or up to twice as much): where "auto" stacks on a CPU
+# group sizes at which "vmap" took less CPU than "loop" on a CPU in most
+# comparisons (two runs of benchmarks/bench_torch_batched.py and a direct
+# timing; not in the earlier run at k=128); at 1, 32 and 128 it took as much
+# or up to twice as much. Where "auto" stacks on a CPU.
 _CPU_VMAP_GROUP_SIZES = (8, 20)
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
 
