@@ -2,7 +2,8 @@
 
 The guarantee: a member is a function of its own partition and seed only,
 whatever its group: changing one partition's rows leaves every other member
-bit-identical (weights and outputs), for group_size 1 and > 1.
+bit-identical (weights and outputs), for group_size 1 and > 1 and for both
+strategies ("loop": one member after another; "vmap": one stacked model).
 """
 
 import pickle
@@ -24,6 +25,9 @@ from skdpa.torch import (  # noqa: E402
     CompactCNN,
     make_batched_member,
 )
+from skdpa.torch._batched import _stackable  # noqa: E402
+
+STRATEGIES = ["loop", "vmap"]
 
 N_CLASSES = 3
 
@@ -112,14 +116,16 @@ def _poison(clf, X, y, m, n_added):
     return X_new, y_new
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
 @pytest.mark.parametrize("group_size", [1, 4])
 @pytest.mark.parametrize("change", ["remove", "add"])
 def test_changing_one_partition_leaves_every_other_member_bit_identical(
-    make, group_size, change
+    make, group_size, change, strategy
 ):
     X, y = _data() if make is _mlp else _images()
-    clf = _dpa(make(group_size=group_size)).fit(X, y)
+    clf = _dpa(make(group_size=group_size, strategy=strategy)).fit(X, y)
+    assert {e.strategy_ for e in clf.estimators_} == {strategy}
     sizes = clf.partition_sizes_
     assert len(set(sizes.tolist())) > 1  # unequal partition sizes
     m = 2  # shares group 0 with members 0, 1, 3 when group_size=4
@@ -147,10 +153,14 @@ def test_changing_one_partition_leaves_every_other_member_bit_identical(
 
 
 @pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
-def test_group_sizes_agree_to_rounding(make):
+def test_group_sizes_and_strategies_agree_to_rounding(make):
     X, y = _data() if make is _mlp else _images()
-    fits = [_dpa(make(group_size=g)).fit(X, y) for g in (1, 3, 6, 10)]
-    for other in fits[1:]:
+    fits = [_dpa(make(group_size=g, strategy="vmap")).fit(X, y) for g in (1, 3, 6)]
+    loops = [_dpa(make(group_size=g, strategy="loop")).fit(X, y) for g in (1, 10)]
+    # one member after another: a member does not see its group at all
+    for a, b in zip(loops[0].estimators_, loops[1].estimators_, strict=True):
+        assert _same_weights(a, b)
+    for other in fits[1:] + loops[:1]:
         np.testing.assert_array_equal(fits[0].predict(X), other.predict(X))
         np.testing.assert_array_equal(
             fits[0].member_predictions(X), other.member_predictions(X)
@@ -161,11 +171,12 @@ def test_group_sizes_agree_to_rounding(make):
                 torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5)
 
 
-def test_per_member_seeds():
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_per_member_seeds(strategy):
     X, y = _data()
-    a = _dpa(_mlp()).fit(X, y)
-    b = _dpa(_mlp()).fit(X, y)
-    c = _dpa(_mlp()).set_params(random_state=1).fit(X, y)
+    a = _dpa(_mlp(strategy=strategy)).fit(X, y)
+    b = _dpa(_mlp(strategy=strategy)).fit(X, y)
+    c = _dpa(_mlp(strategy=strategy)).set_params(random_state=1).fit(X, y)
     for j in range(a.n_members_):
         assert _same_weights(a.estimators_[j], b.estimators_[j])
         assert not _same_weights(a.estimators_[j], c.estimators_[j])
@@ -173,9 +184,10 @@ def test_per_member_seeds():
     assert not _same_weights(a.estimators_[0], a.estimators_[1])
 
 
-def test_warm_start_refits_only_changed_members():
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_warm_start_refits_only_changed_members(strategy):
     X, y = _data()
-    clf = _dpa(_mlp(group_size=4), warm_start=True).fit(X, y)
+    clf = _dpa(_mlp(group_size=4, strategy=strategy), warm_start=True).fit(X, y)
     before = list(clf.estimators_)
     saved = [_weights(e) for e in before]
     m = 5  # group 1, with member 4
@@ -190,7 +202,7 @@ def test_warm_start_refits_only_changed_members():
         now = _weights(member)
         assert all(torch.equal(now[k], saved[j][k]) for k in now)
     # the refit member equals a cold fit's, bit for bit
-    cold = _dpa(_mlp(group_size=4)).fit(X2, y2)
+    cold = _dpa(_mlp(group_size=4, strategy=strategy)).fit(X2, y2)
     assert _same_weights(clf.estimators_[m], cold.estimators_[m])
     np.testing.assert_array_equal(clf.predict(X), cold.predict(X))
 
@@ -199,10 +211,11 @@ def _group_fit(member, data, **kw):
     return member.group_fit([(X, y, s) for X, y, s in data], **kw)
 
 
-def test_loss_is_per_member_not_averaged_and_not_coupled():
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_loss_is_per_member_not_averaged_and_not_coupled(strategy):
     X, y = _data(60)
     parts = [(X[:20], y[:20], 0), (X[20:45], y[20:45], 1), (X[45:], y[45:], 2)]
-    member = _mlp(optimizer="sgd", lr=0.1, max_epochs=4)
+    member = _mlp(optimizer="sgd", lr=0.1, max_epochs=4, strategy=strategy)
     grouped = _group_fit(member, parts)
     alone = _group_fit(member, parts[:1], group_size=1)[0]
     # averaging the loss over 3 members would take a third of each step
@@ -216,9 +229,11 @@ def test_loss_is_per_member_not_averaged_and_not_coupled():
     assert not _same_weights(grouped[1], again[1])
 
 
-def test_exhausted_member_takes_no_step():
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_exhausted_member_takes_no_step(strategy):
     X, y = _data(60)
-    member = _mlp(batch_size=8, max_epochs=2)  # Adam: a zero gradient would move it
+    # Adam: a zero gradient would move it
+    member = _mlp(batch_size=8, max_epochs=2, strategy=strategy)
     small = (X[:5], y[:5], 0)
     fitted = _group_fit(member, [small, (X[5:], y[5:], 1)])
     assert [f.n_steps_ for f in fitted] == [2, 2 * 7]
@@ -272,12 +287,12 @@ def test_ssdpa_trains_members_in_groups():
 def test_refuses_coupling_layers_and_bad_input():
     X, y = _data(20)
     with pytest.raises(ValueError, match="batch statistics .*BatchNorm1d"):
-        make_batched_member(WithBatchNorm, n_classes=3).fit(X, y)
+        make_batched_member(WithBatchNorm, n_classes=3, strategy="vmap").fit(X, y)
     Xi, yi = _images(20)
-    with pytest.raises(ValueError, match=r"dropout .*p=0\.25"):
-        _cnn(dropout=0.25).fit(Xi, yi)
+    with pytest.raises(ValueError, match=r"dropout .*p=0\.25.*strategy='loop'"):
+        _cnn(dropout=0.25, strategy="vmap").fit(Xi, yi)
     with pytest.raises(ValueError, match="draws random numbers in training"):
-        _cnn(max_shift=1).fit(Xi, yi)
+        _cnn(max_shift=1, strategy="vmap").fit(Xi, yi)
     with pytest.raises(ValueError, match=r"class indices in \[0, n_classes=3\); got 5"):
         _mlp().fit(X, np.full(20, 5))
     with pytest.raises(ValueError, match=r"y holds -1 \(unlabelled rows\)"):
@@ -287,6 +302,126 @@ def test_refuses_coupling_layers_and_bad_input():
     with pytest.raises(ValueError, match="optimizer must be one of"):
         _mlp(optimizer="lbfgs").fit(X, y)
     with pytest.raises(
+        ValueError,
+        match=r"strategy must be one of \('auto', 'loop', 'vmap'\); got 'stack'",
+    ):
+        _mlp(strategy="stack").fit(X, y)
+    with pytest.raises(
         ValueError, match=r"slots must be distinct and in \[0, group_size=4\)"
     ):
         _mlp().group_fit([(X, y, 0), (X, y, 1)], slots=[1, 1])
+
+
+def test_auto_loops_on_cpu_and_stacks_only_sound_modules():
+    Xi, yi = _images(30)
+    # the CPU default: dropout and random shifts are accepted, one at a time
+    clf = _cnn(dropout=0.25, max_shift=1).fit(Xi, yi)
+    assert clf.strategy_ == "loop"
+    # on CUDA, auto stacks a module only if that is sound; the probe reads
+    # the module alone (zeros in, random draws refused), never member data
+    cpu = torch.device("cpu")
+    assert _stackable(MLP(n_classes=3), 4, cpu)
+    assert _stackable(CompactCNN(3, (1, 8, 8), (2, 4), 0.0, 0), 64, cpu)
+    assert not _stackable(CompactCNN(3, (1, 8, 8), (2, 4), 0.25, 0), 64, cpu)
+    assert not _stackable(CompactCNN(3, (1, 8, 8), (2, 4), 0.0, 1), 64, cpu)
+    assert not _stackable(WithBatchNorm(n_classes=3), 4, cpu)
+
+
+@pytest.mark.parametrize(
+    "group_size, k, params, expected",
+    [
+        (16, 16, {}, "vmap"),  # in the CPU band, stackable
+        (8, 12, {}, "vmap"),
+        (32, 12, {}, "loop"),  # group_size outside the band, whatever k
+        (4, 12, {}, "loop"),
+        (16, 6, {}, "loop"),  # a group of 6 slots
+        (16, 12, {"dropout": 0.25}, "loop"),  # statically not stackable
+        (16, 12, {"max_shift": 1}, "loop"),  # the probe finds random draws
+    ],
+)
+def test_auto_on_cpu_stacks_only_in_the_measured_band(group_size, k, params, expected):
+    Xi, yi = _images(60)
+    clf = _dpa(_cnn(group_size=group_size, max_epochs=1, **params), k=k).fit(Xi, yi)
+    assert {e.strategy_ for e in clf.estimators_ if hasattr(e, "strategy_")} == {
+        expected
+    }
+    # the same as asking for that strategy: bit for bit
+    same = _dpa(
+        _cnn(group_size=group_size, max_epochs=1, strategy=expected, **params), k=k
+    ).fit(Xi, yi)
+    for a, b in zip(clf.estimators_, same.estimators_, strict=True):
+        if hasattr(a, "module_"):
+            assert _same_weights(a, b)
+
+
+def test_loop_accepts_batch_norm_statistics_of_its_own_batches():
+    X, y = _data(80)
+    member = make_batched_member(
+        WithBatchNorm, n_classes=3, strategy="loop", group_size=2, batch_size=16
+    )
+    parts = [(X[:40], y[:40], 0), (X[40:], y[40:], 1)]
+    fitted = member.group_fit(parts)
+    changed = member.group_fit([parts[0], (X[40:] * 3, y[40:], 1)])
+    assert _same_weights(fitted[0], changed[0])  # running stats included
+    assert not _same_weights(fitted[1], changed[1])
+
+
+@pytest.mark.parametrize("group_size", [1, 4])
+def test_dropout_member_is_bit_identical_when_another_partition_changes(group_size):
+    """Random draws in training (dropout, shifts) come from each member's own
+    seeded generator: another member's data never moves them."""
+    X, y = _images()
+    member = _cnn(dropout=0.5, max_shift=1, group_size=group_size, strategy="loop")
+    before = torch.random.get_rng_state()
+    clf = _dpa(member).fit(X, y)
+    # the caller's generator is put back
+    assert torch.equal(torch.random.get_rng_state(), before)
+    m = 1
+    X2, y2 = _poison(clf, X, y, m, n_added=15)
+    other = clone(clf).fit(X2, y2)
+    for j in range(clf.n_members_):
+        if j == m:
+            assert not _same_weights(clf.estimators_[j], other.estimators_[j])
+        else:
+            assert _same_weights(clf.estimators_[j], other.estimators_[j]), j
+    a, b = clf.member_predictions(X), other.member_predictions(X)
+    np.testing.assert_array_equal(np.delete(a, m, axis=1), np.delete(b, m, axis=1))
+    # dropout does draw: without it the same seeds give other weights
+    plain = _dpa(_cnn(dropout=0.0, max_shift=1, strategy="loop")).fit(X, y)
+    assert not _same_weights(clf.estimators_[0], plain.estimators_[0])
+    # a member's draws are its own: fit alone, it is the same network
+    parts = [(X[a : a + 20], y[a : a + 20], a) for a in (0, 20, 40, 60)]
+    grouped = member.group_fit(parts, group_size=4)
+    (alone,) = member.group_fit(parts[2:3], group_size=1)
+    assert _same_weights(alone, grouped[2])
+
+
+class _Counting(BatchedTorchClassifier):
+    """Records the size of every group the ensemble hands a worker."""
+
+    calls = []
+
+    def group_fit(self, data, slots=None, group_size=None):
+        type(self).calls.append(len(data))
+        return super().group_fit(data, slots=slots, group_size=group_size)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_loop_members_are_split_between_workers_not_grouped(strategy):
+    X, y = _data()
+    member = _Counting(
+        MLP, n_classes=N_CLASSES, group_size=32, max_epochs=2, lr=1e-2,
+        batch_size=8, strategy=strategy,
+    )  # fmt: skip
+    _Counting.calls.clear()
+    with parallel_backend("threading", n_jobs=2):
+        clf = _dpa(member, n_jobs=2).fit(X, y)
+    fitted = sum(isinstance(e, BatchedTorchClassifier) for e in clf.estimators_)
+    assert sum(_Counting.calls) == fitted == clf.n_members_
+    if strategy == "loop":  # work for both workers, whatever group_size says
+        assert len(_Counting.calls) > 1
+    else:  # one stacked group of min(group_size, k) members
+        assert _Counting.calls == [clf.n_members_]
+    serial = _dpa(clone(member), n_jobs=1).fit(X, y)
+    for a, b in zip(clf.estimators_, serial.estimators_, strict=True):
+        assert _same_weights(a, b)

@@ -158,7 +158,8 @@ def _fit_group(template, source, group, size, member_threads):
 
     Member ``j`` takes slot ``j % size`` of a stacked model with ``size``
     slots: the layout depends on member indices only, never on the other
-    members' data.
+    members' data. ``size=None``: a template that trains each member alone
+    takes any set of members, in slots ``0, 1, ...``.
     """
     data = []
     for task in group:
@@ -173,9 +174,11 @@ def _fit_group(template, source, group, size, member_threads):
     with _thread_limits(member_threads, True):
         try:
             with member_scope(first):
-                fitted = template.group_fit(
-                    data, slots=[task.index % size for task in group], group_size=size
-                )
+                if size is None:
+                    fitted = template.group_fit(data, group_size=len(group))
+                else:
+                    slots = [task.index % size for task in group]
+                    fitted = template.group_fit(data, slots=slots, group_size=size)
         except Exception as exc:
             where = ", ".join(str(task.index) for task in group)
             _add_note(exc, f"skdpa: raised while fitting the group of members {where}.")
@@ -222,6 +225,15 @@ def _fit_groups(template, tasks, members, source, n_jobs, verbose, bar, threads)
     for task in tasks:
         groups.setdefault(task.index // size, []).append(task)
     groups = [groups[g] for g in sorted(groups)]
+    alone = getattr(template, "_trains_members_alone", None)
+    if callable(alone) and alone():
+        # no member sees its group: split the work between workers as for
+        # members fitted one by one
+        from joblib import effective_n_jobs
+
+        workers = effective_n_jobs(n_jobs)
+        groups = _batches(tasks, 1 if workers == 1 else 4 * workers)
+        size = None
     _run_units(
         _fit_group,
         template,

@@ -7,8 +7,8 @@ Needs the optional extra: ``pip install torch`` (a CPU build is enough) then
   configured for an ensemble (global number of logits, no hidden validation
   split, per-partition standardisation).
 * :func:`make_batched_member` builds a torch member that the ensembles
-  train ``group_size`` at a time as one stacked model, each member
-  independent of the others.
+  train ``group_size`` at a time (one after another by a lean loop, or as
+  one stacked model with ``vmap``), each member independent of the others.
 * :class:`CompactCNN` and :class:`NetworkInNetwork` are ready-made modules for
   28x28 images given as flattened rows.
 * :class:`RotNetEmbedding` and :class:`SimCLREmbedding` are label-free

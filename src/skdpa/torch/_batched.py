@@ -1,13 +1,34 @@
-"""Torch members trained in groups: one stacked model, members kept independent.
+"""Torch members trained in groups, each kept independent of the others.
 
 :func:`make_batched_member` returns a :class:`BatchedTorchClassifier`. Alone it
 is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
-``SSDPAClassifier`` the engine hands it ``group_size`` members at a time
-(:meth:`BatchedTorchClassifier.group_fit`) and they are trained as one stacked
-model (``torch.func.stack_module_state`` + ``functional_call`` + ``vmap``).
+``SSDPAClassifier`` the engine hands a worker several members at a time
+(:meth:`BatchedTorchClassifier.group_fit`), trained by one of two strategies:
 
-What keeps the certificate true (each member a function of its own partition
-and seed only):
+``"loop"``
+    one member after another in the worker, by a lean training loop (tensors
+    built once per member, batches by index, direct module calls; no
+    DataLoader); the engine splits these members between workers freely.
+    Each member runs under its own seeded torch generator
+    (:func:`~skdpa.torch.seeded_torch`: seeded from the member's seed, saved
+    and restored around it), so dropout, random shifts and batch
+    normalisation are allowed: every draw and every batch statistic is the
+    member's own. A member is bit-identical whatever its group.
+``"vmap"``
+    one stacked model (``torch.func.stack_module_state`` +
+    ``functional_call`` + ``vmap``), all members of a group (``group_size``
+    members by index) in every step. Meant for an accelerator; on a CPU
+    ``vmap`` turns each convolution into a grouped one, which mostly measured
+    cheaper than the loop at group sizes 8 to 20 and as costly or up to twice
+    as costly at 1, 32 and 128.
+
+``"auto"`` (the default) takes ``"vmap"`` when the module can be stacked
+soundly (no batch normalisation, no random draws in training) on CUDA, and
+on a CPU when ``group_size`` and the group's slot count are between 8 and 20
+as well; ``"loop"`` otherwise (docs/benchmarks_torch.rst has the figures).
+
+What keeps the certificate true under ``"vmap"`` (each member a function of
+its own partition and seed only):
 
 * group layout by member index: member ``j`` sits in slot ``j % group_size``
   of group ``j // group_size``; a slot without a member to fit is idle, so
@@ -23,6 +44,9 @@ and seed only):
 * no coupling layers: modules with batch normalisation are refused, and so
   are modules that draw random numbers in training (dropout, random shifts):
   under ``vmap`` they would share one random stream across the group.
+
+Both strategies use the same initial weights, data order, loss and update
+rule, so they agree to rounding (predictions are tested equal).
 """
 
 import copy
@@ -39,27 +63,68 @@ from ._seeding import _TORCH_FIT_LOCK, register_main_objects, seeded_torch
 __all__ = ["BatchedTorchClassifier", "make_batched_member"]
 
 _OPTIMIZERS = ("adam", "sgd")
+_STRATEGIES = ("auto", "loop", "vmap")
+# group sizes at which "vmap" took less CPU than "loop" on a CPU in most
+# comparisons (two runs of benchmarks/bench_torch_batched.py and a direct
+# timing; not in the earlier run at k=128); at 1, 32 and 128 it took as much
+# or up to twice as much. Where "auto" stacks on a CPU.
+_CPU_VMAP_GROUP_SIZES = (8, 20)
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
 
 
 def _check_module(net):
-    """Refuse layers that couple the members of a group."""
+    """Refuse layers that would couple the members of a stacked group."""
     for name, sub in net.named_modules():
         if isinstance(sub, torch.nn.modules.batchnorm._NormBase):
             raise ValueError(
                 f"make_batched_member: the module has a normalisation layer with "
                 f"batch statistics ({name or 'module'}: {type(sub).__name__}); "
-                "members trained in groups must not share or track batch "
-                "statistics. Use a module without batch normalisation (e.g. "
-                "GroupNorm or LayerNorm) or make_skorch_member."
+                "members stacked by strategy='vmap' must not share or track "
+                "batch statistics. Use strategy='loop' (each member trained "
+                "alone), a module without batch normalisation (e.g. GroupNorm "
+                "or LayerNorm) or make_skorch_member."
             )
         if isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0:
             raise ValueError(
                 f"make_batched_member: the module has dropout ({name}: "
-                f"p={sub.p}); members trained in groups would draw it from one "
-                "shared random stream. Pass dropout=0 (CompactCNN: dropout=0, "
-                "max_shift=0) or use make_skorch_member."
+                f"p={sub.p}); members stacked by strategy='vmap' would draw it "
+                "from one shared random stream. Use strategy='loop' (each "
+                "member draws from its own seeded generator) or pass dropout=0 "
+                "(CompactCNN: dropout=0, max_shift=0)."
             )
+
+
+def _stackable(net, n_features, device):
+    """Whether ``vmap`` can train stacked copies of ``net`` soundly.
+
+    Static checks (:func:`_check_module`), then one stacked forward pass on
+    zeros with ``randomness="error"``: a module that draws random numbers in
+    training (random shifts) fails it. The answer depends on the module and
+    the number of features only, never on any member's data.
+    """
+    from torch.func import functional_call, stack_module_state, vmap
+
+    try:
+        _check_module(net)
+    except ValueError:
+        return False
+    probe = copy.deepcopy(net).to(device)
+    probe.train()
+    params, buffers = stack_module_state([probe, copy.deepcopy(probe)])
+    base = copy.deepcopy(probe).to("meta")
+
+    def forward(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    x = torch.zeros((2, 2, n_features), device=device)
+    try:
+        with torch.no_grad():
+            vmap(forward, randomness="error")(params, buffers, x)
+    except RuntimeError as exc:
+        if "randomness" in str(exc):
+            return False
+        raise
+    return True
 
 
 class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
@@ -76,6 +141,8 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
         ``0 .. n_classes - 1``: members are fit on class indices.
     n_steps_ : int
         Optimizer steps this member took.
+    strategy_ : {"loop", "vmap"}
+        How it was trained (``strategy="auto"`` resolved).
 
     See Also
     --------
@@ -111,6 +178,7 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
         batch_size=64,
         optimizer="adam",
         device="cpu",
+        strategy="auto",
         predict_batch_size=2048,
         random_state=None,
         module_params=None,
@@ -124,6 +192,7 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.device = device
+        self.strategy = strategy
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.module_params = module_params
@@ -148,14 +217,16 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"optimizer must be one of {_OPTIMIZERS}; got {self.optimizer!r}."
             )
+        if not isinstance(self.strategy, str) or self.strategy not in _STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {_STRATEGIES}; got {self.strategy!r}."
+            )
 
     def _new_module(self):
         params = dict(self.module_params or {})
         if self.n_classes_param is not None:
             params[self.n_classes_param] = int(self.n_classes)
-        net = self.module(**params)
-        _check_module(net)
-        return net
+        return self.module(**params)
 
     def _check_data(self, X, y):
         X = np.asarray(X, dtype=np.float32)
@@ -237,9 +308,54 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 register_main_objects(member)
         return fitted
 
-    def _group_fit(self, data, slots, group_size):
-        from torch.func import functional_call, grad, stack_module_state, vmap
+    def _cpu_stacks(self):
+        """``"auto"`` on a CPU may stack: ``group_size`` is in the band where
+        ``"vmap"`` measured faster there (docs/benchmarks_torch.rst)."""
+        low, high = _CPU_VMAP_GROUP_SIZES
+        return low <= int(self.group_size) <= high
 
+    def _trains_members_alone(self):
+        """Whether each member is trained alone, whatever its group.
+
+        True for ``"loop"``, and for ``"auto"`` off CUDA unless it may stack
+        (``group_size`` in the CPU band and no batch normalisation or
+        dropout). The engine then splits the members between workers freely
+        instead of grouping them by index. Whenever this is True the groups
+        resolve to ``"loop"`` (:meth:`_resolve_strategy`).
+        """
+        self._check_params()
+        if self.strategy != "auto":
+            return self.strategy == "loop"
+        if torch.device(self.device).type == "cuda":
+            return False
+        if not self._cpu_stacks():
+            return True
+        try:
+            with seeded_torch(0):  # building it draws weights: not the caller's
+                _check_module(self._new_module())
+        except ValueError:
+            return True
+        return False
+
+    def _resolve_strategy(self, n_features, device, G):
+        """``strategy``, with ``"auto"`` resolved.
+
+        A function of the parameters, the number of features and the group's
+        slot count ``G`` (``min(group_size, k)`` from the engine) only, so
+        every group of an ensemble resolves alike, whatever the data. On CUDA
+        ``"vmap"`` when the module stacks soundly; on a CPU also only when
+        ``group_size`` and ``G`` are in the band where it measured faster;
+        otherwise ``"loop"``.
+        """
+        if self.strategy != "auto":
+            return self.strategy
+        if device.type != "cuda":
+            low = _CPU_VMAP_GROUP_SIZES[0]
+            if not (self._cpu_stacks() and G >= low):
+                return "loop"
+        return "vmap" if _stackable(self._new_module(), n_features, device) else "loop"
+
+    def _group_fit(self, data, slots, group_size):
         G = int(self.group_size if group_size is None else group_size)
         slots = list(range(len(data))) if slots is None else [int(s) for s in slots]
         if len(set(slots)) != len(slots) or any(not 0 <= s < G for s in slots):
@@ -247,18 +363,78 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 f"slots must be distinct and in [0, group_size={G}); got {slots}."
             )
         device = torch.device(self.device)
-        B = int(self.batch_size)
         checked = [self._check_data(X, y) for X, y, _ in data]
         n_features = checked[0][0].shape[1]
         if any(X.shape[1] != n_features for X, _ in checked):
             raise ValueError("All members of a group must have the same features.")
+        strategy = self._resolve_strategy(n_features, device, G)
+        if strategy == "loop":
+            trained = [
+                self._train_alone(X, y, seed, device)
+                for (X, y), (_, _, seed) in zip(checked, data, strict=True)
+            ]
+        else:
+            trained = self._train_stacked(checked, data, slots, G, device)
+        fitted = []
+        for net, n_steps in trained:
+            net.eval()
+            member = copy.deepcopy(self)
+            member.module_ = net
+            member.classes_ = np.arange(int(self.n_classes))
+            member.n_features_in_ = n_features
+            member.n_steps_ = int(n_steps)
+            member.strategy_ = strategy
+            fitted.append(member)
+        return fitted
 
+    def _train_alone(self, X, y, seed, device):
+        """Strategy "loop": one member, a lean loop; returns (net, steps).
+
+        The same initial weights, data order, loss and update rule as the
+        stacked strategy. Every random draw in training (dropout, shifts)
+        comes from torch's generator seeded from this member's seed inside
+        :func:`seeded_torch`, which puts the caller's state back afterwards:
+        no member's draws depend on another's.
+        """
+        B = int(self.batch_size)
+        n = len(X)
+        with seeded_torch(seed):
+            net = self._new_module().to(device)
+            net.train()
+            rng = np.random.default_rng(int(seed) % (2**32))
+            X_t = torch.from_numpy(X).to(device)
+            y_t = torch.from_numpy(y).to(device)
+            params = list(net.parameters())
+            if self.optimizer == "adam":
+                opt = torch.optim.Adam(params, lr=float(self.lr))
+            else:
+                opt = torch.optim.SGD(params, lr=float(self.lr))
+            loss_of = torch.nn.functional.cross_entropy
+            n_steps = 0
+            for _ in range(self.max_epochs):
+                order = torch.from_numpy(rng.permutation(n)).to(device)
+                for a in range(0, n, B):
+                    idx = order[a : a + B]
+                    loss = loss_of(net(X_t[idx]), y_t[idx])  # mean over its rows
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    n_steps += 1
+        return net, n_steps
+
+    def _train_stacked(self, checked, data, slots, G, device):
+        """Strategy "vmap": the group as one stacked model; [(net, steps)]."""
+        from torch.func import functional_call, grad, stack_module_state, vmap
+
+        B = int(self.batch_size)
+        n_features = checked[0][0].shape[1]
         # Initial weights: each member's from its own seed; idle slots hold a
         # copy of some member's (they never step and are discarded).
         nets = []
         for _, _, seed in data:
             with seeded_torch(seed):
                 nets.append(self._new_module())
+        _check_module(nets[0])
         by_slot = [None] * G
         for net, s in zip(nets, slots, strict=True):
             by_slot[s] = net
@@ -325,9 +501,9 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                 if "randomness" in str(exc):
                     raise ValueError(
                         "make_batched_member: the module draws random numbers in "
-                        "training (e.g. random shifts); members trained in groups "
-                        "would share one random stream. Turn it off (CompactCNN: "
-                        "max_shift=0) or use make_skorch_member."
+                        "training (e.g. random shifts); members stacked by "
+                        "strategy='vmap' would share one random stream. Use "
+                        "strategy='loop' or turn it off (CompactCNN: max_shift=0)."
                     ) from exc
                 raise
             taken = taken + active.to(taken.dtype)
@@ -350,19 +526,13 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
                     new_p = p - lr * g[k]
                 params[k] = torch.where(on, new_p, p)
 
-        fitted = []
+        trained = []
         for net, s in zip(nets, slots, strict=True):
             state = {k: v[s].detach().cpu().clone() for k, v in params.items()}
             state.update({k: v[s].cpu().clone() for k, v in buffers.items()})
             net.load_state_dict(state)
-            net.eval()
-            member = copy.deepcopy(self)
-            member.module_ = net.to(device)
-            member.classes_ = np.arange(int(self.n_classes))
-            member.n_features_in_ = n_features
-            member.n_steps_ = int(n_steps[s])
-            fitted.append(member)
-        return fitted
+            trained.append((net.to(device), n_steps[s]))
+        return trained
 
     # -- prediction -------------------------------------------------------
     def predict_proba(self, X):
@@ -412,30 +582,38 @@ def make_batched_member(
     batch_size=64,
     device="cpu",
     optimizer="adam",
+    strategy="auto",
     n_classes_param="n_classes",
     predict_batch_size=2048,
     **module_params,
 ):
     """A torch member that DPA / SS-DPA ensembles train ``group_size`` at a time.
 
-    The ensemble stacks the members of a group (members ``g * group_size`` to
-    ``(g + 1) * group_size - 1``) into one model and trains them together with
-    ``torch.func.vmap``; groups run in parallel under ``n_jobs``. Each member
-    stays a function of its own partition and seed: its own initial weights,
-    data order, loss (mean over its own batch), optimizer state and number of
-    steps; a member whose partition is exhausted skips the remaining steps.
-    Changing one partition leaves every other member bit-identical.
+    The ensemble's workers (``n_jobs``) train them one after another by a
+    lean training loop (``strategy="loop"``), or a group at a time (members
+    ``g * group_size`` to ``(g + 1) * group_size - 1``) as one stacked model
+    with ``torch.func.vmap`` (``strategy="vmap"``). Each member stays a function
+    of its own partition and seed: its own initial weights, data order,
+    random draws, loss (mean over its own batch), optimizer state and number
+    of steps; under ``"vmap"`` a member whose partition is exhausted skips
+    the remaining steps. Changing one partition leaves every other member
+    bit-identical, and the two strategies agree to rounding.
 
     Parameters
     ----------
     module : type of torch.nn.Module, default=CompactCNN
-        Module class, taking rows of flattened inputs. It must not couple the
-        members: batch normalisation and dropout (or other random draws in
-        training) are refused at fit time.
+        Module class, taking rows of flattened inputs. Under
+        ``strategy="vmap"`` it must not couple the members: batch
+        normalisation and dropout (or other random draws in training) are
+        refused at fit time; ``"loop"`` accepts both.
     n_classes : int
         Number of classes of the whole label set (the module's logits).
     group_size : int, default=32
-        Members trained at once.
+        Members stacked into one model under ``"vmap"`` (the ensemble hands
+        a worker ``min(group_size, k)`` members by index). Under ``"loop"``
+        the ensemble ignores it and splits the members between workers as it
+        does members fit one by one; a member's result does not depend on
+        it there, and only to rounding under ``"vmap"``.
     max_epochs : int, default=10
         Epochs of every member.
     lr : float, default=1e-3
@@ -449,6 +627,17 @@ def make_batched_member(
         context.
     optimizer : {"adam", "sgd"}, default="adam"
         Per-member Adam (torch's default betas and eps) or plain SGD.
+    strategy : {"auto", "loop", "vmap"}, default="auto"
+        How a worker trains its group. ``"loop"``: one member after another,
+        each under its own seeded torch generator (dropout and random shifts
+        allowed). ``"vmap"``: the group stacked into one model, every member
+        in every step (meant for a GPU; on a CPU it took less time than
+        ``"loop"`` at group sizes 8 to 20 and as much or up to twice as much
+        at 1, 32 and 128). ``"auto"``: ``"vmap"`` when the module has no
+        batch normalisation and draws no random numbers in training, on CUDA
+        at any group size and on a CPU when ``group_size`` and
+        ``min(group_size, k)`` are between 8 and 20; otherwise ``"loop"``.
+        The fitted member's ``strategy_`` says which ran.
     n_classes_param : str or None, default="n_classes"
         Name of the module's argument for its number of logits.
     predict_batch_size : int, default=2048
@@ -481,6 +670,8 @@ def make_batched_member(
     >>> clf = DPAClassifier(member, k=8, classes=[0, 1], random_state=0).fit(X, y)
     >>> clf.predict(X[:3]).shape
     (3,)
+    >>> clf.estimators_[0].strategy_  # "auto" on a CPU
+    'loop'
     """
     return BatchedTorchClassifier(
         module,
@@ -492,6 +683,7 @@ def make_batched_member(
         batch_size=batch_size,
         optimizer=optimizer,
         device=device,
+        strategy=strategy,
         predict_batch_size=predict_batch_size,
         module_params=module_params or None,
     )
