@@ -331,8 +331,10 @@ class ViewAugmented(ClassifierMixin, BaseEstimator):
     the embedding of an image and of its mirror image and shifts). ``fit``
     stacks the blocks into ``n_views`` rows per labeled row, each with the
     row's label, and fits ``estimator`` on them; ``predict`` reads the first
-    block (the image itself). The augmentation uses the member's own rows and
-    labels only, so it keeps the SS-DPA certificate (and the DPA one).
+    block (the image itself), or with ``predict_views="all"`` sums the
+    estimator's ``decision_function`` over every block and takes the largest
+    (ties to the smaller class). The augmentation uses the member's own rows
+    and labels only, so it keeps the SS-DPA certificate (and the DPA one).
 
     Examples
     --------
@@ -344,9 +346,10 @@ class ViewAugmented(ClassifierMixin, BaseEstimator):
     array([0, 1])
     """
 
-    def __init__(self, estimator, n_views=6):
+    def __init__(self, estimator, n_views=6, predict_views="first"):
         self.estimator = estimator
         self.n_views = n_views
+        self.predict_views = predict_views
 
     def _blocks(self, X):
         n_views = int(self.n_views)
@@ -359,6 +362,11 @@ class ViewAugmented(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        if self.predict_views not in ("first", "all"):
+            raise ValueError(
+                "predict_views must be 'first' or 'all'; got "
+                f"predict_views={self.predict_views!r}."
+            )
         blocks = self._blocks(X)
         self.estimator_ = clone(self.estimator).fit(
             np.concatenate(blocks), np.tile(y, len(blocks))
@@ -369,4 +377,10 @@ class ViewAugmented(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return self.estimator_.predict(self._blocks(X)[0])
+        blocks = self._blocks(X)
+        if self.predict_views == "first":
+            return self.estimator_.predict(blocks[0])
+        scores = sum(self.estimator_.decision_function(b) for b in blocks)
+        if scores.ndim == 1:  # two classes: the score of the second
+            scores = np.stack([-scores, scores], axis=1)
+        return self.classes_[np.argmax(scores, axis=1)]

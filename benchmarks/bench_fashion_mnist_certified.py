@@ -27,7 +27,8 @@ Runs (``--runs method:k ...``):
     down, up, right, left; ``_fmnist_members.ViewFeatures``, label-free, no
     new fit), side by side, and each member is ``ViewAugmented(SVC)``: fit on
     every view of its own labeled rows, each with the row's label, predicting
-    from the image's own embedding.
+    from the image's own embedding (``--predict-views all``: from the sum of
+    its decision functions over every view of the query).
 ``ssdpa-knn``
     SS-DPA, same embedding, ``Neighbours(--knn-neighbors, features=None)``
     members (``benchmarks/_fmnist_members.py``): a k-nearest-neighbour vote
@@ -393,7 +394,9 @@ def ssdpa_estimator(kind, k, args, embedding, extra):
 
         member = SVC(C=args.svc_c, kernel="rbf", gamma="scale")
         if args.views > 1:
-            member = ViewAugmented(member, n_views=args.views)
+            member = ViewAugmented(
+                member, n_views=args.views, predict_views=args.predict_views
+            )
     else:
         member = make_pipeline(
             StandardScaler(), LogisticRegression(C=args.logreg_c, max_iter=500)
@@ -584,6 +587,7 @@ def run_one(run, data, args, state):
             "knn_shifts",
             "svc_c",
             "views",
+            "predict_views",
             "validation",
             "validation_seed",
             "cnn_epochs",
@@ -745,6 +749,7 @@ def main(argv=None):
         choices=range(1, 7),
         help="ssdpa-svc: fit each member on N views of its rows (see ssdpa-svc)",
     )
+    parser.add_argument("--predict-views", choices=("first", "all"), default="first")
     parser.add_argument(
         "--cost-aware",
         action="store_true",

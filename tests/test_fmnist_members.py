@@ -197,6 +197,34 @@ def test_view_augmented_fits_every_view_predicts_from_first():
     np.testing.assert_array_equal(member.classes_, [0, 1])
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_view_augmented_predict_views_all_sums_decisions(n_classes):
+    rng = np.random.RandomState(0)
+    X = rng.rand(45, 4)
+    y = np.arange(45) % n_classes
+    member = ViewAugmented(SVC(C=10), n_views=2, predict_views="all").fit(X, y)
+    Q = rng.rand(30, 4)
+    scores = member.estimator_.decision_function(
+        Q[:, :2]
+    ) + member.estimator_.decision_function(Q[:, 2:])
+    if n_classes == 2:
+        expected = (scores > 0).astype(int)
+    else:
+        expected = np.argmax(scores, axis=1)
+    np.testing.assert_array_equal(member.predict(Q), expected)
+    # one view repeated: the sum picks what that view's own scores pick
+    same = np.hstack([Q[:, :2], Q[:, :2]])
+    first = ViewAugmented(SVC(C=10), n_views=2).fit(X, y)
+    np.testing.assert_array_equal(
+        member.predict(same),
+        np.argmax(np.atleast_2d(first.estimator_.decision_function(Q[:, :2])), 1)
+        if n_classes > 2
+        else (first.estimator_.decision_function(Q[:, :2]) > 0).astype(int),
+    )
+    with pytest.raises(ValueError, match="predict_views must be 'first' or 'all'"):
+        ViewAugmented(SVC(), n_views=2, predict_views="mean").fit(X, y)
+
+
 def test_view_augmented_n_views_must_divide_features():
     X = np.zeros((4, 6))
     with pytest.raises(
