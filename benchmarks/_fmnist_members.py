@@ -269,26 +269,45 @@ class Neighbours(ClassifierMixin, BaseEstimator):
         return self.poison_costs(X, n_classes)
 
 
-# views of an image that keep its class: the image, its mirror image and its
-# four 1-pixel shifts (``image_views`` takes the first few)
-VIEWS = ("identity", "flip", (1, 0), (-1, 0), (0, 1), (0, -1))
+# views of an image that keep its class: the image, its mirror image, its
+# four 1-pixel shifts, then the mirror image's (``image_views`` takes the
+# first few)
+VIEWS = (
+    "identity",
+    "flip",
+    (1, 0),
+    (-1, 0),
+    (0, 1),
+    (0, -1),
+    ("flip", (1, 0)),
+    ("flip", (-1, 0)),
+    ("flip", (0, 1)),
+    ("flip", (0, -1)),
+)
 
 
 def image_views(X, views, image_shape=(28, 28)):
     """Each view of every image: ``len(views)`` blocks of ``len(X)`` rows.
 
-    A view is ``"identity"``, ``"flip"`` (mirrored left to right) or a
-    ``(dy, dx)`` translation, zero-filled (:func:`shifted_copies`).
+    A view is ``"identity"``, ``"flip"`` (mirrored left to right), a
+    ``(dy, dx)`` translation, zero-filled (:func:`shifted_copies`), or
+    ``("flip", (dy, dx))``: the mirror image, translated.
     """
     h, w = image_shape
     X = np.asarray(X)
+
+    def mirror(A):
+        images = A.reshape(-1, h, w)[:, :, ::-1]
+        return np.ascontiguousarray(images).reshape(len(A), -1)
+
     out = []
     for view in views:
         if isinstance(view, str) and view == "identity":
             out.append(X)
         elif isinstance(view, str) and view == "flip":
-            images = X.reshape(-1, h, w)[:, :, ::-1]
-            out.append(np.ascontiguousarray(images).reshape(len(X), -1))
+            out.append(mirror(X))
+        elif view[0] == "flip":
+            out.append(shifted_copies(mirror(X), [view[1]], image_shape))
         else:
             out.append(shifted_copies(X, [view], image_shape))
     return out

@@ -22,11 +22,12 @@ Runs (``--runs method:k ...``):
     previous round's member, on the new embedding).
 ``ssdpa-svc``
     SS-DPA, same embedding, ``SVC(C=--svc-c, kernel="rbf")`` members. With
-    ``--views N`` (2 to 6) the embedding is applied to each image and to its
-    first ``N - 1`` label-preserving views (mirror image, then 1-pixel shifts
-    down, up, right, left; ``_fmnist_members.ViewFeatures``, label-free, no
-    new fit), side by side, and each member is ``ViewAugmented(SVC)``: fit on
-    every view of its own labeled rows, each with the row's label, predicting
+    ``--views N`` (2 to 10) the embedding is applied to each image and to its
+    first ``N - 1`` label-preserving views (mirror image, 1-pixel shifts
+    down, up, right, left, then the mirror image's;
+    ``_fmnist_members.ViewFeatures``, label-free, no new fit), side by side,
+    and each member is ``ViewAugmented(SVC)``: fit on every view of its own
+    labeled rows, each with the row's label, predicting
     from the image's own embedding (``--predict-views all``: from the sum of
     its decision functions over every view of the query).
 ``ssdpa-knn``
@@ -746,7 +747,7 @@ def main(argv=None):
         "--views",
         type=int,
         default=1,
-        choices=range(1, 7),
+        choices=range(1, 11),
         help="ssdpa-svc: fit each member on N views of its rows (see ssdpa-svc)",
     )
     parser.add_argument("--predict-views", choices=("first", "all"), default="first")

@@ -155,8 +155,13 @@ class _Sum(TransformerMixin, BaseEstimator):
 def test_image_views_mirror_and_shift():
     rng = np.random.RandomState(0)
     X = rng.rand(3, 784).astype(np.float32)
-    same, mirror, down, up, right, left = image_views(X, VIEWS)
+    views = image_views(X, VIEWS)
+    same, mirror, down, up, right, left = views[:6]
     images = X.reshape(-1, 28, 28)
+    for i in range(4):  # the mirror image's shifts, in the same order
+        np.testing.assert_array_equal(
+            views[6 + i], image_views(mirror, [VIEWS[2 + i]])[0]
+        )
     np.testing.assert_array_equal(same, X)
     np.testing.assert_array_equal(mirror.reshape(-1, 28, 28), images[:, :, ::-1])
     np.testing.assert_array_equal(down.reshape(-1, 28, 28)[:, 1:], images[:, :-1])
