@@ -267,3 +267,139 @@ class Neighbours(ClassifierMixin, BaseEstimator):
     def flip_costs(self, X, n_classes):
         """Fewest label flips in the partition to turn it (see :meth:`poison_costs`)."""
         return self.poison_costs(X, n_classes)
+
+
+# views of an image that keep its class: the image, its mirror image, its
+# four 1-pixel shifts, then the mirror image's (``image_views`` takes the
+# first few)
+VIEWS = (
+    "identity",
+    "flip",
+    (1, 0),
+    (-1, 0),
+    (0, 1),
+    (0, -1),
+    ("flip", (1, 0)),
+    ("flip", (-1, 0)),
+    ("flip", (0, 1)),
+    ("flip", (0, -1)),
+)
+
+
+def image_views(X, views, image_shape=(28, 28)):
+    """Each view of every image: ``len(views)`` blocks of ``len(X)`` rows.
+
+    A view is ``"identity"``, ``"flip"`` (mirrored left to right), a
+    ``(dy, dx)`` translation, zero-filled (:func:`shifted_copies`), or
+    ``("flip", (dy, dx))``: the mirror image, translated.
+    """
+    h, w = image_shape
+    X = np.asarray(X)
+
+    def mirror(A):
+        images = A.reshape(-1, h, w)[:, :, ::-1]
+        return np.ascontiguousarray(images).reshape(len(A), -1)
+
+    out = []
+    for view in views:
+        if isinstance(view, str) and view == "identity":
+            out.append(X)
+        elif isinstance(view, str) and view == "flip":
+            out.append(mirror(X))
+        elif view[0] == "flip":
+            out.append(shifted_copies(mirror(X), [view[1]], image_shape))
+        else:
+            out.append(shifted_copies(X, [view], image_shape))
+    return out
+
+
+class ViewFeatures(TransformerMixin, BaseEstimator):
+    """A fitted embedding of each view of an image, side by side.
+
+    ``transform(X)`` has ``len(views)`` blocks of columns: the embedding of
+    the images, then of each other view (:func:`image_views`). A fixed
+    function of the fitted (label-free) embedding: ``fit`` fits nothing, so
+    the SS-DPA embedding stays what was fit on the samples. The first view
+    must be ``"identity"``: :class:`ViewAugmented` members predict from it.
+    """
+
+    def __init__(self, embedding, views=VIEWS, image_shape=(28, 28)):
+        self.embedding = embedding
+        self.views = views
+        self.image_shape = image_shape
+
+    def __sklearn_clone__(self):
+        return self
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        if not self.views or self.views[0] != "identity":
+            raise ValueError(
+                f"views must start with 'identity'; got views={self.views!r}."
+            )
+        blocks = image_views(X, self.views, tuple(self.image_shape))
+        return np.hstack([self.embedding.transform(b) for b in blocks])
+
+
+class ViewAugmented(ClassifierMixin, BaseEstimator):
+    """Fit on every view of the member's own rows; predict from the first.
+
+    Input rows hold ``n_views`` equal blocks of columns (:class:`ViewFeatures`:
+    the embedding of an image and of its mirror image and shifts). ``fit``
+    stacks the blocks into ``n_views`` rows per labeled row, each with the
+    row's label, and fits ``estimator`` on them; ``predict`` reads the first
+    block (the image itself), or with ``predict_views="all"`` sums the
+    estimator's ``decision_function`` over every block and takes the largest
+    (ties to the smaller class). The augmentation uses the member's own rows
+    and labels only, so it keeps the SS-DPA certificate (and the DPA one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> X = np.array([[0.0, 0.1], [1.0, 0.9], [0.1, 0.2], [0.9, 1.0]])
+    >>> clf = ViewAugmented(KNeighborsClassifier(1), n_views=2)
+    >>> clf.fit(X[:2], [0, 1]).predict(X[2:])
+    array([0, 1])
+    """
+
+    def __init__(self, estimator, n_views=6, predict_views="first"):
+        self.estimator = estimator
+        self.n_views = n_views
+        self.predict_views = predict_views
+
+    def _blocks(self, X):
+        n_views = int(self.n_views)
+        if n_views < 1 or X.shape[1] % n_views:
+            raise ValueError(
+                "n_views must be a positive divisor of the number of features "
+                f"({X.shape[1]}); got n_views={self.n_views!r}."
+            )
+        return np.split(X, n_views, axis=1)
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        if self.predict_views not in ("first", "all"):
+            raise ValueError(
+                "predict_views must be 'first' or 'all'; got "
+                f"predict_views={self.predict_views!r}."
+            )
+        blocks = self._blocks(X)
+        self.estimator_ = clone(self.estimator).fit(
+            np.concatenate(blocks), np.tile(y, len(blocks))
+        )
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        blocks = self._blocks(X)
+        if self.predict_views == "first":
+            return self.estimator_.predict(blocks[0])
+        scores = sum(self.estimator_.decision_function(b) for b in blocks)
+        if scores.ndim == 1:  # two classes: the score of the second
+            scores = np.stack([-scores, scores], axis=1)
+        return self.classes_[np.argmax(scores, axis=1)]

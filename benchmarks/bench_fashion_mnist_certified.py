@@ -21,7 +21,15 @@ Runs (``--runs method:k ...``):
     SS-DPA, same embedding, StandardScaler + LogisticRegression members (the
     previous round's member, on the new embedding).
 ``ssdpa-svc``
-    SS-DPA, same embedding, ``SVC(C=--svc-c, kernel="rbf")`` members.
+    SS-DPA, same embedding, ``SVC(C=--svc-c, kernel="rbf")`` members. With
+    ``--views N`` (2 to 10) the embedding is applied to each image and to its
+    first ``N - 1`` label-preserving views (mirror image, 1-pixel shifts
+    down, up, right, left, then the mirror image's;
+    ``_fmnist_members.ViewFeatures``, label-free, no new fit), side by side,
+    and each member is ``ViewAugmented(SVC)``: fit on every view of its own
+    labeled rows, each with the row's label, predicting
+    from the image's own embedding (``--predict-views all``: from the sum of
+    its decision functions over every view of the query).
 ``ssdpa-knn``
     SS-DPA, same embedding, ``Neighbours(--knn-neighbors, features=None)``
     members (``benchmarks/_fmnist_members.py``): a k-nearest-neighbour vote
@@ -284,6 +292,33 @@ def _fit_composite(simclr, data, args):
     return fitted, fitted.transform(X), fitted.transform(X_test), fit_s
 
 
+def view_embedding(embedding, data, args):
+    """The embedding of each image and its views, side by side (``--views``).
+
+    ``ViewFeatures`` over the fitted embedding: nothing is fit, so this is a
+    function of the same samples. Cached under ``--results-dir`` next to the
+    embedding's own files, with the seconds the transforms took.
+    """
+    from _fmnist_members import VIEWS, ViewFeatures
+
+    path = args.results_dir / (
+        f"{simclr_path(data, args).name}_{args.embedding.replace('+', '_')}"
+        f"{args.hog_dims}_views{args.views}_{len(data[2])}"
+    )
+    fitted = ViewFeatures(embedding, VIEWS[: args.views])
+    if path.with_suffix(".json").exists():
+        features = np.load(path.with_suffix(".npz"))
+        seconds = json.loads(path.with_suffix(".json").read_text())["transform_s"]
+        print(f"embedding: cached {path.name} (first transform {seconds:.0f} s)")
+        return fitted, features["train"], features["test"], seconds
+    seconds, _, (train, test) = timed(
+        lambda: (fitted.transform(data[0]), fitted.transform(data[2]))
+    )
+    np.savez(path.with_suffix(".npz"), train=train, test=test)
+    write_json(path.with_suffix(".json"), {"transform_s": seconds})
+    return fitted, train, test, seconds
+
+
 class CachedFeatures(TransformerMixin, BaseEstimator):
     """The fitted embedding, answering the two cached row sets from memory.
 
@@ -321,6 +356,11 @@ def ssdpa_estimator(kind, k, args, embedding, extra):
         SemiSupervisedVoting,
     )
 
+    if args.views > 1 and kind != "svc":
+        raise ValueError(
+            f"--views applies to ssdpa-svc only; got --views {args.views} with "
+            f"ssdpa-{kind}."
+        )
     if kind in ("ls", "vote"):
         member = KNNLabelSpreading(
             n_neighbors=args.ls_neighbors,
@@ -350,9 +390,14 @@ def ssdpa_estimator(kind, k, args, embedding, extra):
 
         member = Neighbours(args.knn_neighbors, features=None)
     elif kind == "svc":
+        from _fmnist_members import ViewAugmented
         from sklearn.svm import SVC
 
         member = SVC(C=args.svc_c, kernel="rbf", gamma="scale")
+        if args.views > 1:
+            member = ViewAugmented(
+                member, n_views=args.views, predict_views=args.predict_views
+            )
     else:
         member = make_pipeline(
             StandardScaler(), LogisticRegression(C=args.logreg_c, max_iter=500)
@@ -493,6 +538,11 @@ def run_one(run, data, args, state):
                 meta["wall_s"] += extra_s
                 meta["cpu_s"] += extra_s  # one thread: about one CPU second
                 meta["hog_pca_s"] = extra_s
+            if args.views > 1:
+                emb, train, test, views_s = view_embedding(emb, full, args)
+                meta["wall_s"] += views_s
+                meta["cpu_s"] += views_s  # approximate, as above
+                meta["views_s"] = views_s
             if "split" in state:
                 # validation: the evaluated rows are training rows
                 fit_rows, val_rows = state["split"]
@@ -537,6 +587,8 @@ def run_one(run, data, args, state):
             "knn_neighbors",
             "knn_shifts",
             "svc_c",
+            "views",
+            "predict_views",
             "validation",
             "validation_seed",
             "cnn_epochs",
@@ -691,6 +743,14 @@ def main(argv=None):
         help="dpa-knn: the image and its first N-1 one-pixel shifts",
     )
     parser.add_argument("--svc-c", type=float, default=10.0)
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=1,
+        choices=range(1, 11),
+        help="ssdpa-svc: fit each member on N views of its rows (see ssdpa-svc)",
+    )
+    parser.add_argument("--predict-views", choices=("first", "all"), default="first")
     parser.add_argument(
         "--cost-aware",
         action="store_true",

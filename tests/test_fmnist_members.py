@@ -1,4 +1,4 @@
-"""The Fashion-MNIST benchmark's k-nearest-neighbour member and its costs.
+"""The Fashion-MNIST benchmark's members: k-NN costs, view augmentation.
 
 ``benchmarks/_fmnist_members.Neighbours.poison_costs`` claims lower bounds on
 the images inserted into or removed from a member's partition that make it
@@ -13,11 +13,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from _fmnist_members import Neighbours  # noqa: E402
+import _fmnist_members  # noqa: E402
+from _fmnist_members import (  # noqa: E402
+    VIEWS,
+    Neighbours,
+    ViewAugmented,
+    ViewFeatures,
+    image_views,
+)
 
 N_CLASSES = 3
 
@@ -122,3 +131,138 @@ def test_flip_costs_on_given_features():
     member = Neighbours(5, features=None).fit(X, y)
     costs = member.flip_costs(X[:2], 2)
     np.testing.assert_array_equal(costs, member.poison_costs(X[:2], 2))
+
+
+# view augmentation (SS-DPA k=50 members): the embedding of each image and of
+# its mirror image and shifts, side by side; each member fits on every view of
+# its own rows and predicts from the image's own block
+
+
+class _Sum(TransformerMixin, BaseEstimator):
+    """A fixed 'embedding': row sums of the left and right image halves."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        images = np.asarray(X).reshape(-1, 28, 28)
+        return np.stack(
+            [images[:, :, :14].sum(axis=(1, 2)), images[:, :, 14:].sum(axis=(1, 2))],
+            axis=1,
+        )
+
+
+def test_image_views_mirror_and_shift():
+    rng = np.random.RandomState(0)
+    X = rng.rand(3, 784).astype(np.float32)
+    views = image_views(X, VIEWS)
+    same, mirror, down, up, right, left = views[:6]
+    images = X.reshape(-1, 28, 28)
+    for i in range(4):  # the mirror image's shifts, in the same order
+        np.testing.assert_array_equal(
+            views[6 + i], image_views(mirror, [VIEWS[2 + i]])[0]
+        )
+    np.testing.assert_array_equal(same, X)
+    np.testing.assert_array_equal(mirror.reshape(-1, 28, 28), images[:, :, ::-1])
+    np.testing.assert_array_equal(down.reshape(-1, 28, 28)[:, 1:], images[:, :-1])
+    np.testing.assert_array_equal(down.reshape(-1, 28, 28)[:, 0], 0)
+    np.testing.assert_array_equal(up.reshape(-1, 28, 28)[:, :-1], images[:, 1:])
+    np.testing.assert_array_equal(
+        right.reshape(-1, 28, 28)[:, :, 1:], images[:, :, :-1]
+    )
+    np.testing.assert_array_equal(left.reshape(-1, 28, 28)[:, :, :-1], images[:, :, 1:])
+
+
+def test_view_features_blocks_and_no_fit():
+    rng = np.random.RandomState(0)
+    X = rng.rand(4, 784)
+    features = ViewFeatures(_Sum(), VIEWS[:2])
+    assert clone(features) is features  # the fitted embedding is kept
+    out = features.fit(X, np.zeros(4)).transform(X)
+    left, right = _Sum().transform(X).T
+    # the mirror image swaps the two halves
+    np.testing.assert_allclose(out, np.stack([left, right, right, left], axis=1))
+    with pytest.raises(ValueError, match="views must start with 'identity'; got"):
+        ViewFeatures(_Sum(), VIEWS[1:]).transform(X)
+
+
+def test_view_augmented_fits_every_view_predicts_from_first():
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 6)
+    y = (X[:, 0] > 0.5).astype(int)
+    member = ViewAugmented(SVC(C=10), n_views=3).fit(X, y)
+    stacked = np.concatenate([X[:, :2], X[:, 2:4], X[:, 4:]])
+    reference = SVC(C=10).fit(stacked, np.tile(y, 3))
+    Q = rng.rand(30, 6)
+    np.testing.assert_array_equal(member.predict(Q), reference.predict(Q[:, :2]))
+    # the other blocks of a query are never read
+    Q2 = Q.copy()
+    Q2[:, 2:] = rng.rand(30, 4)
+    np.testing.assert_array_equal(member.predict(Q2), member.predict(Q))
+    np.testing.assert_array_equal(member.classes_, [0, 1])
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_view_augmented_predict_views_all_sums_decisions(n_classes):
+    rng = np.random.RandomState(0)
+    X = rng.rand(45, 4)
+    y = np.arange(45) % n_classes
+    member = ViewAugmented(SVC(C=10), n_views=2, predict_views="all").fit(X, y)
+    Q = rng.rand(30, 4)
+    scores = member.estimator_.decision_function(
+        Q[:, :2]
+    ) + member.estimator_.decision_function(Q[:, 2:])
+    if n_classes == 2:
+        expected = (scores > 0).astype(int)
+    else:
+        expected = np.argmax(scores, axis=1)
+    np.testing.assert_array_equal(member.predict(Q), expected)
+    # one view repeated: the sum picks what that view's own scores pick
+    same = np.hstack([Q[:, :2], Q[:, :2]])
+    first = ViewAugmented(SVC(C=10), n_views=2).fit(X, y)
+    np.testing.assert_array_equal(
+        member.predict(same),
+        np.argmax(np.atleast_2d(first.estimator_.decision_function(Q[:, :2])), 1)
+        if n_classes > 2
+        else (first.estimator_.decision_function(Q[:, :2]) > 0).astype(int),
+    )
+    with pytest.raises(ValueError, match="predict_views must be 'first' or 'all'"):
+        ViewAugmented(SVC(), n_views=2, predict_views="mean").fit(X, y)
+
+
+def test_view_augmented_n_views_must_divide_features():
+    X = np.zeros((4, 6))
+    with pytest.raises(
+        ValueError, match=r"n_views must be a positive divisor .*\(6\); got n_views=4"
+    ):
+        ViewAugmented(SVC(), n_views=4).fit(X, [0, 1, 0, 1])
+
+
+def test_view_augmented_ssdpa_members_use_their_own_labels():
+    # the SS-DPA rule: flipping one label changes only the one member whose
+    # partition holds that row (the views come from the row's own image)
+    from skdpa import SSDPAClassifier
+
+    rng = np.random.RandomState(1)
+    X = rng.rand(60, 784).astype(np.float32)
+    y = (X.reshape(-1, 28, 28)[:, :, :14].sum(axis=(1, 2)) > 196).astype(int)
+    params = dict(k=4, embedding=ViewFeatures(_Sum(), VIEWS), random_state=0)
+    member = ViewAugmented(SVC(C=10), n_views=len(VIEWS))
+    base = SSDPAClassifier(member, **params).fit(X, y)
+    flipped = y.copy()
+    flipped[7] = 1 - flipped[7]
+    other = SSDPAClassifier(member, **params).fit(X, flipped)
+    Q = rng.rand(25, 784).astype(np.float32)
+    feats = ViewFeatures(_Sum(), VIEWS).transform(Q)
+    changed = [
+        not np.array_equal(a.predict(feats), b.predict(feats))
+        for a, b in zip(base.estimators_, other.estimators_, strict=True)
+    ]
+    assert sum(changed) == 1  # the flip reaches its own member, no other
+
+
+def test_members_module_doctests():
+    import doctest
+
+    failures, tried = doctest.testmod(_fmnist_members)
+    assert tried > 0 and failures == 0
