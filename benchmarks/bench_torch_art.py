@@ -8,7 +8,10 @@ members trained in groups (:func:`skdpa.torch.make_batched_member`, default
 ``strategy="auto"``, which for this module (it has dropout) trains one
 member after another by a lean loop, the members split between workers as
 skorch members are),
-each with ``n_jobs=1`` and ``n_jobs=2``. Prints, from one run:
+each with ``n_jobs=1`` and ``n_jobs=2``. ``--dropout 0 --max-shift 0`` sets
+every contender's module (ART's included) without random draws in training,
+which can be stacked: one more contender then trains two stacked groups of
+``k / 2`` members (``strategy="vmap"``), one per worker. Prints, from one run:
 fit time of each contender, the ratio to ART, clean accuracy, and whether
 each gives certificates.
 
@@ -35,6 +38,7 @@ Usage::
 
     python benchmarks/bench_torch_art.py            # ~3-6 min on 2 busy cores
     python benchmarks/bench_torch_art.py --quick    # smoke run, < 1 min
+    python benchmarks/bench_torch_art.py --dropout 0 --max-shift 0
 """
 
 import argparse
@@ -49,14 +53,16 @@ from skdpa.datasets import load_fashion_mnist
 from skdpa.torch import CompactCNN, make_batched_member, make_skorch_member
 
 
-def _art_ensemble(k, epochs, lr, batch_size, channels):
+def _art_ensemble(k, epochs, lr, batch_size, channels, dropout, max_shift):
     from art.estimators.classification import (
         DeepPartitionEnsemble,
         PyTorchClassifier,
     )
 
     torch.manual_seed(0)
-    model = CompactCNN(n_classes=10, channels=channels)
+    model = CompactCNN(
+        n_classes=10, channels=channels, dropout=dropout, max_shift=max_shift
+    )
     base = PyTorchClassifier(
         model=model,
         loss=torch.nn.CrossEntropyLoss(),
@@ -81,6 +87,18 @@ def main(argv=None):
     parser.add_argument("-k", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.25,
+        help="CompactCNN dropout of every contender (default: the module's 0.25)",
+    )
+    parser.add_argument(
+        "--max-shift",
+        type=int,
+        default=2,
+        help="CompactCNN training shifts of every contender (default: the module's 2)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.n_train, args.n_test, args.k, args.epochs = 1500, 500, 10, 2
@@ -102,7 +120,8 @@ def main(argv=None):
     run.header(
         f"Fashion-MNIST: {len(X)} train / {len(X_test)} test rows, k={args.k}, "
         f"CompactCNN{channels}, Adam lr={lr}, batch {batch_size}, "
-        f"{args.epochs} epochs; 1 torch thread per process",
+        f"{args.epochs} epochs, dropout {args.dropout}, shifts up to "
+        f"{args.max_shift} px (every contender); 1 torch thread per process",
         *(
             []
             if has_art
@@ -120,6 +139,8 @@ def main(argv=None):
         lr=lr,
         batch_size=batch_size,
         module__channels=channels,
+        module__dropout=args.dropout,
+        module__max_shift=args.max_shift,
     )
 
     def ours(n_jobs):
@@ -127,7 +148,12 @@ def main(argv=None):
             member, k=args.k, classes=range(10), random_state=0, n_jobs=n_jobs
         )
 
-    def batched(n_jobs):  # strategy="auto": "loop" here (dropout)
+    # without random draws in training the module can be stacked: one more
+    # contender, two stacked groups (one per worker) of k / 2 members each
+    stackable = args.dropout == 0 and args.max_shift == 0
+    stacked_group = -(-args.k // 2)
+
+    def batched(n_jobs, **options):  # strategy="auto": "loop" unless told
         grouped = make_batched_member(
             CompactCNN,
             n_classes=10,
@@ -135,13 +161,18 @@ def main(argv=None):
             lr=lr,
             batch_size=batch_size,
             channels=channels,
+            dropout=args.dropout,
+            max_shift=args.max_shift,
+            **options,
         )
         return DPAClassifier(
             grouped, k=args.k, classes=range(10), random_state=0, n_jobs=n_jobs
         )
 
     def art():
-        return _art_ensemble(args.k, args.epochs, lr, batch_size, channels)
+        return _art_ensemble(
+            args.k, args.epochs, lr, batch_size, channels, args.dropout, args.max_shift
+        )
 
     def art_fit(ens, X, y):
         return ens.fit(X, y, batch_size=batch_size, nb_epochs=args.epochs)
@@ -164,6 +195,11 @@ def main(argv=None):
             lambda e, X, y: e.fit(X, y),
         ),
     }
+    if stackable:
+        contenders[f"skdpa vmap groups of {stacked_group} (n_jobs=2)"] = (
+            lambda: batched(2, strategy="vmap", group_size=stacked_group),
+            lambda e, X, y: e.fit(X, y),
+        )
     if has_art:
         contenders["ART DeepPartitionEnsemble"] = (art, art_fit)
     # warm-up on a few rows: imports, first-call kernels, loky worker start-up
@@ -211,7 +247,7 @@ def main(argv=None):
     )
     print()
     header = (
-        f"{'method':<32} {'fit s min':>9} {'median':>7} {'CPU/wall':>8} "
+        f"{'method':<36} {'fit s min':>9} {'median':>7} {'CPU/wall':>8} "
         f"{'ART/fit':>18} {'predict s':>9} {'clean acc':>9}  certificates"
     )
     print(header)
@@ -219,7 +255,7 @@ def main(argv=None):
     for name, best, median, pred_s, acc, cert in rows:
         med, low, high = speedup(name)
         print(
-            f"{name:<32} {best:9.1f} {median:7.1f} {times[name].cpu_share():8.2f} "
+            f"{name:<36} {best:9.1f} {median:7.1f} {times[name].cpu_share():8.2f} "
             f"{f'{med:.2f} [{low:.2f}-{high:.2f}]':>18} "
             f"{pred_s:9.1f} {acc:9.3f}  {cert}"
         )
