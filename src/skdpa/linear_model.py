@@ -26,6 +26,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .member_costs import _checked_editable, _label_budget
+
 __all__ = ["RidgeClassifier"]
 
 # queries per block of influences (a block holds block * n_rows floats)
@@ -290,23 +292,13 @@ default=None
                 "flip_costs needs alpha > 0 or features of full column rank; got "
                 f"alpha={self.alpha!r} with a singular Gram matrix."
             )
-        n_fit = len(self._X_fit)
-        if editable is None:
-            editable = np.ones(n_fit, dtype=bool)
-        editable = np.asarray(editable)
-        if editable.dtype != bool or editable.shape != (n_fit,):
-            raise ValueError(
-                f"editable must be a boolean array of shape ({n_fit},) (one entry "
-                f"per fit row); got dtype {editable.dtype} and shape {editable.shape}."
-            )
+        editable = _checked_editable(editable, len(self._X_fit))
         labels = np.where(self._labels >= 0, seen[np.maximum(self._labels, 0)], -1)
         labeled = labels >= 0
-        counts = np.bincount(labels[labeled], minlength=n_classes)
-        locked = np.bincount(labels[labeled & ~editable], minlength=n_classes)
-        remove = np.where(locked == 0, counts, np.inf).astype(float)
+        remove, abstain = _label_budget(labels, editable, n_classes)
         q = len(X)
         costs = np.empty((q, n_classes + 1))
-        costs[:, n_classes] = np.inf if locked.sum() else counts.sum()
+        costs[:, n_classes] = abstain
         if q == 0:
             return costs
         # columns that matter: labelled rows (the scores) and editable rows

@@ -194,6 +194,33 @@ def _free_tied_slots(member, X, k, n_fit, counts, classes):
     return slots, fixed, tied_counts
 
 
+def _checked_editable(editable, n_fit):
+    """``editable`` as a boolean mask over the ``n_fit`` rows a member was fit
+    on (``None``: every row), or a ``ValueError`` naming the shape expected."""
+    if editable is None:
+        return np.ones(n_fit, dtype=bool)
+    editable = np.asarray(editable)
+    if editable.dtype != bool or editable.shape != (n_fit,):
+        raise ValueError(
+            f"editable must be a boolean array of shape ({n_fit},) (one entry "
+            f"per fit row); got dtype {editable.dtype} and shape {editable.shape}."
+        )
+    return editable
+
+
+def _label_budget(labels, editable, n_classes):
+    """What taking labels away costs a member fit on rows labelled ``labels``
+    (class indices, ``-1`` unlabeled): ``remove[c]``, every label of class
+    ``c`` (``inf`` when one of them is not editable), and abstaining, every
+    label (``inf`` when one is not editable)."""
+    labeled = labels >= 0
+    counts = np.bincount(labels[labeled], minlength=n_classes)
+    locked = np.bincount(labels[labeled & ~editable], minlength=n_classes)
+    remove = np.where(locked == 0, counts, np.inf).astype(float)
+    abstain = np.inf if locked.sum() else float(counts.sum())
+    return remove[:n_classes], abstain
+
+
 def _dispatch(kind, member, X, n_classes, editable=None):
     method = getattr(member, kind, None)
     if callable(method):

@@ -33,6 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._persistence import ParamDefaultsOnLoad
+from .member_costs import _checked_editable, _label_budget
 
 __all__ = [
     "KNNLabelSpreading",
@@ -707,23 +708,13 @@ default=None
                 f"saw (max {seen.max()!r}); got n_classes={n_classes!r}."
             )
         n_fit = len(self._graph.X)
-        if editable is None:
-            editable = np.ones(n_fit, dtype=bool)
-        editable = np.asarray(editable)
-        if editable.dtype != bool or editable.shape != (n_fit,):
-            raise ValueError(
-                f"editable must be a boolean array of shape ({n_fit},) (one entry "
-                f"per fit row); got dtype {editable.dtype} and shape {editable.shape}."
-            )
+        editable = _checked_editable(editable, n_fit)
         q = len(X)
         costs = np.empty((q, n_classes + 1))
         labels = np.full(n_fit, -1, dtype=np.int64)
         labels[self._labeled] = seen[self._labels]
-        counts = np.bincount(labels[labels >= 0], minlength=n_classes + 1)
-        locked = np.bincount(labels[(labels >= 0) & ~editable], minlength=n_classes + 1)
         # removing every label of the current output (all editable)
-        remove = np.where(locked[:n_classes] == 0, counts[:n_classes], np.inf)
-        costs[:, n_classes] = np.inf if locked.sum() else counts.sum()
+        remove, costs[:, n_classes] = _label_budget(labels, editable, n_classes)
         if q == 0:
             return costs
         cols = np.flatnonzero(editable)
