@@ -703,7 +703,8 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
         -------
         predictions : ndarray of shape (n_samples, `n_members_`), dtype int64
             Index into ``classes_`` of each member's ``predict``; ``-1`` where a
-            member abstains (its partition is empty). The input of
+            member abstains (its partition is empty, or too small for a
+            k-nearest-neighbours member to predict). The input of
             :func:`skdpa.certify.plurality_certify`.
         """
         if is_dask_collection(X):

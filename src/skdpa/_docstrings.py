@@ -70,7 +70,9 @@ _SHARED = {
     estimators_ : list of length `n_members_`
         Fitted members. A member whose rows hold a single class is a
         :class:`~sklearn.dummy.DummyClassifier` voting that class (the base
-        estimator is not called); one with no rows is ``None`` and abstains.
+        estimator is not called); one with no rows is ``None`` and abstains,
+        as is a k-nearest-neighbours member (alone or last in a pipeline)
+        fit on fewer rows than its ``n_neighbors``, which cannot predict.
     partition_sizes_ : ndarray of shape (`n_members_`,)
         Number of labeled training samples each member was fit on.
     refitted_ : ndarray of shape (`n_members_`,), dtype bool

@@ -58,6 +58,7 @@ from ._hashing import (
     unique_sample_ids,
 )
 from ._members import (
+    cannot_predict,
     fit_accepts,
     involves_torch,
     num_rows,
@@ -501,8 +502,13 @@ class PartitionEnsemble(
         ``members`` holds the members built (``build``) per ``plan``;
         ``X_members`` is (a sample of) the member input, for ``_after_fit``.
         """
-        fitted = [members[j] for j in np.flatnonzero(build) if plan.kinds[j] == "fit"]
-        self._check_fitted_members(fitted)
+        built = [j for j in np.flatnonzero(build) if plan.kinds[j] == "fit"]
+        for j in built:
+            if cannot_predict(members[j]):
+                members[j] = None  # too few rows to predict: abstains
+        self._check_fitted_members(
+            [members[j] for j in built if members[j] is not None]
+        )
         for j in np.flatnonzero(~build):
             if plan.kinds[j] != "empty":  # an empty member is None
                 members[j] = previous["members"][j]

@@ -13,6 +13,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._tags import get_tags
 
 __all__ = [
+    "cannot_predict",
     "fit_accepts",
     "involves_torch",
     "num_rows",
@@ -157,6 +158,26 @@ def slice_params(params, rows, n_samples):
         key: _safe_indexing(value, rows) if sample_aligned(value, n_samples) else value
         for key, value in params.items()
     }
+
+
+def cannot_predict(member):
+    """Whether a fitted member cannot predict for want of training rows.
+
+    A k-nearest-neighbours estimator (alone or last in a Pipeline) fit on
+    fewer rows than its ``n_neighbors`` raises at every prediction. The
+    ensembles let such a member abstain, like a member with no rows, so that
+    removing rows from a partition (poisoning, or just a small partition)
+    cannot make the ensemble's predict raise.
+    """
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    final = member
+    while isinstance(final, Pipeline):
+        final = final.steps[-1][1]
+    if not isinstance(final, (KNeighborsClassifier, KNeighborsRegressor)):
+        return False
+    n_fit = getattr(final, "n_samples_fit_", None)
+    return n_fit is not None and n_fit < final.n_neighbors
 
 
 def rejects_nan(estimator):

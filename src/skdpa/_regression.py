@@ -379,8 +379,9 @@ _COMMON_ATTRIBUTES = """n_members_ : int
     estimator_ : estimator
         The base regressor the members were cloned from.
     estimators_ : list of length `n_members_`
-        Fitted members; ``None`` where the partition is empty (the member
-        abstains).
+        Fitted members; ``None`` where the partition is empty, or holds
+        fewer rows than a k-nearest-neighbours member's ``n_neighbors`` (the
+        member abstains).
     partition_sizes_ : ndarray of shape (`n_members_`,)
         Number of training samples (with a target) each member was fit on.
     refitted_ : ndarray of shape (`n_members_`,), dtype bool
