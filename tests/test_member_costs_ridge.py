@@ -320,3 +320,48 @@ def test_costs_do_not_follow_the_callers_array():
     before = member.flip_costs(queries, 2)
     X[:] = 0.0
     np.testing.assert_array_equal(member.flip_costs(queries, 2), before)
+
+
+def test_members_fit_on_equal_rows_share_one_read_only_array():
+    # SSDPAClassifier(pass_unlabeled=True) fits every member on every row: the
+    # members of a process hold one copy of the rows, not k (memory), also
+    # after a pickle round trip (members come back from workers pickled)
+    import pickle
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 4))
+    y = rng.integers(0, 3, 60)
+    clf = SSDPAClassifier(
+        RidgeClassifier(), k=5, pass_unlabeled=True, cost_aware=True, n_jobs=2
+    ).fit(X, y)
+    rows = {id(m._X_fit) for m in clf.estimators_}
+    assert len(rows) == 1
+    shared = clf.estimators_[0]._X_fit
+    assert not shared.flags.writeable
+    np.testing.assert_array_equal(shared, clf.estimators_[0]._X_fit)
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert len({id(m._X_fit) for m in loaded.estimators_}) == 1
+    np.testing.assert_array_equal(
+        loaded.predict_certified(X[:10])[1], clf.predict_certified(X[:10])[1]
+    )
+
+
+def test_shared_rows_are_keyed_by_content():
+    # a member whose rows differ (fit on other rows, or loaded with other
+    # rows) never reads another member's
+    import pickle
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(12, 2))
+    y = rng.integers(0, 2, 12)
+    a = RidgeClassifier().fit(X, y)
+    b = RidgeClassifier().fit(X + 1.0, y)
+    assert a._X_fit is not b._X_fit
+    state = pickle.loads(pickle.dumps(a)).__getstate__()
+    state["_X_fit"] = X[::-1].copy()  # other rows, same shape and dtype
+    forged = RidgeClassifier.__new__(RidgeClassifier)
+    forged.__setstate__(state)
+    np.testing.assert_array_equal(forged._X_fit, X[::-1])
+    assert forged._X_fit is not a._X_fit
+    c = RidgeClassifier().fit(X.copy(), y)
+    assert c._X_fit is a._X_fit  # equal rows: shared

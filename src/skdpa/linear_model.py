@@ -17,6 +17,9 @@ fit on every row, labels hidden outside its partition, and SS-DPA's whole
 threat model (class flips and edits to and from ``-1``) is covered.
 """
 
+import hashlib
+import threading
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,6 +35,32 @@ __all__ = ["RidgeClassifier"]
 
 # queries per block of influences (a block holds block * n_rows floats)
 _BLOCK_ITEMS = 1 << 22
+
+
+# Fit rows shared by the members of this process: k members fit on the same
+# rows (SSDPAClassifier with pass_unlabeled=True) hold one read-only array,
+# not k copies. Keyed by a digest of the rows and checked equal before it is
+# shared, so an entry only ever stands for equal rows (a loaded file cannot
+# make a member read another's rows); an entry lives while a member holds it.
+_rows_lock = threading.Lock()
+_rows = weakref.WeakValueDictionary()
+
+
+def _shared_rows(X, owned):
+    """A read-only array equal to ``X``, shared with every member of this
+    process fit on equal rows; ``owned``: whether ``X`` may be kept as it is
+    (not the caller's array)."""
+    X = np.ascontiguousarray(X)
+    digest = hashlib.blake2b(X.view(np.uint8), digest_size=16).hexdigest()
+    key = (X.shape, X.dtype.str, digest)
+    with _rows_lock:
+        hit = _rows.get(key)
+        if hit is not None and np.array_equal(hit, X):
+            return hit
+        kept = X if owned else X.copy()
+        kept.setflags(write=False)
+        _rows[key] = kept
+        return kept
 
 
 class RidgeClassifier(ClassifierMixin, BaseEstimator):
@@ -156,7 +185,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         # the caller's own array is copied: changing it later must not change
         # what the costs read
         shared = isinstance(given, np.ndarray) and np.shares_memory(X, given)
-        self._X_fit = X.copy() if shared else X
+        self._X_fit = _shared_rows(X, owned=not shared)
         self._labels = np.where(labeled, 0, -1)
         self._labels[labeled] = codes
         self._x_mean = X.mean(axis=0) if self.fit_intercept else np.zeros(X.shape[1])
@@ -166,6 +195,12 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         self._gram_cond = float(eig.max() / eig.min()) if eig.min() > 0 else np.inf
         self._gram = gram
         return self
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_X_fit" in self.__dict__:
+            # members unpickled from workers or a file share equal rows again
+            self._X_fit = _shared_rows(self._X_fit, owned=True)
 
     def decision_function(self, X):
         """Class scores, as scikit-learn's ``RidgeClassifier``.
