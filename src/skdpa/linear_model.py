@@ -17,7 +17,6 @@ fit on every row, labels hidden outside its partition, and SS-DPA's whole
 threat model (class flips and edits to and from ``-1``) is covered.
 """
 
-import hashlib
 import threading
 import weakref
 from numbers import Integral, Real
@@ -30,6 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .member_costs import _checked_editable, _label_budget
+from .semi_supervised import _digest, _labeled_rows
 
 __all__ = ["RidgeClassifier"]
 
@@ -51,8 +51,7 @@ def _shared_rows(X, owned):
     process fit on equal rows; ``owned``: whether ``X`` may be kept as it is
     (not the caller's array)."""
     X = np.ascontiguousarray(X)
-    digest = hashlib.blake2b(X.view(np.uint8), digest_size=16).hexdigest()
-    key = (X.shape, X.dtype.str, digest)
+    key = _digest(X)  # of the values, shape and dtype
     with _rows_lock:
         hit = _rows.get(key)
         if hit is not None and np.array_equal(hit, X):
@@ -155,18 +154,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         given = X
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         y = column_or_1d(y, warn=True)
-        if y.dtype.kind in "iuf":
-            labeled = y != -1
-        else:  # object labels: only the number -1 marks an unlabeled row
-            labeled = np.array(
-                [not (isinstance(v, Integral | Real) and v == -1) for v in y],
-                dtype=bool,
-            )
-        if not labeled.any():
-            raise ValueError(
-                "y has no labeled samples (every label is -1); at least one is "
-                "required."
-            )
+        labeled = _labeled_rows(y)
         check_classification_targets(y[labeled])
         self.classes_, codes = np.unique(y[labeled], return_inverse=True)
         n_seen = len(self.classes_)

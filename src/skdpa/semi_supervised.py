@@ -486,12 +486,7 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         y = column_or_1d(y)
         check_classification_targets(y)
-        labeled = y != -1
-        if not labeled.any():
-            raise ValueError(
-                "y has no labeled samples (every label is -1); at least one is "
-                "required."
-            )
+        labeled = _labeled_rows(y)
         self.classes_, y_idx = np.unique(y[labeled], return_inverse=True)
         n_classes = len(self.classes_)
         if self.vote == "soft":
@@ -760,16 +755,22 @@ default=None
         return costs
 
 
-def _check_semi_supervised_y(X, y, estimator):
-    X, y = validate_data(estimator, X, y, dtype=None, ensure_all_finite=False)
-    y = column_or_1d(y, warn=True)
-    check_classification_targets(y)
-    labeled = y != -1
+def _labeled_rows(y):
+    """Mask of the rows of ``y`` with a label (the number ``-1`` marks an
+    unlabeled row, whatever the dtype); a ValueError when no row has one."""
+    labeled = np.asarray(y != -1, dtype=bool)
     if not labeled.any():
         raise ValueError(
             "y has no labeled samples (every label is -1); at least one is required."
         )
-    return X, y, labeled
+    return labeled
+
+
+def _check_semi_supervised_y(X, y, estimator):
+    X, y = validate_data(estimator, X, y, dtype=None, ensure_all_finite=False)
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    return X, y, _labeled_rows(y)
 
 
 class LabeledOnly(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
