@@ -21,15 +21,21 @@ groups refuse both; the one-at-a-time contender gets the same module), Adam
    without dropout and shifts: skorch one at a time against ``"loop"`` and
    one stacked group of 20. ART itself is timed there (when installed), not here.
 
-When a GPU is present (``torch.cuda.is_available()``) section 1 is repeated
-with ``device="cuda"`` for the grouped members, and a larger run (``k=1200``
-on 60,000 rows) is timed on the GPU. One run of each contender after a
+When a GPU is present (``torch.cuda.is_available()``) two GPU sections
+follow: 3. section 1's contenders with ``device="cuda"``, against skorch
+members fit one at a time on the GPU; 4. ``k=1200`` on all 60,000 rows
+(``--k1200-epochs``, default 60 as in the CPU figures of
+docs/benchmarks_torch.rst), ``"loop"`` and stacked groups of 300 and 1200,
+each fit, then predicting and certifying the test rows. ``--gpu-only`` skips
+the CPU sections (``benchmarks/gpu_check.sh`` runs it so on a GPU machine).
+One run of each contender after a
 warm-up (a shared machine: read the load printed with the results). Timing,
 the machine header and the run's record under
 ``benchmarks/results/bench_torch_batched/`` come from ``_harness``. Usage::
 
     python benchmarks/bench_torch_batched.py          # ~3 min on 2 busy cores
     python benchmarks/bench_torch_batched.py --quick  # smoke run, < 1 min
+    python benchmarks/bench_torch_batched.py --gpu-only --n-test 10000  # GPU
 """
 
 import argparse
@@ -40,6 +46,7 @@ from _harness import Run, format_load, section, timed
 
 from skdpa import DPAClassifier
 from skdpa.datasets import load_fashion_mnist
+from skdpa.metrics import median_certified_radius
 from skdpa.torch import CompactCNN, make_batched_member, make_skorch_member
 
 LR, BATCH, CHANNELS = 3e-3, 64, (8, 16)
@@ -82,10 +89,10 @@ def _fit(member, k, X, y, X_test, y_test):
     return seconds, cpu, pred, float(np.mean(pred == y_test))
 
 
-def _table(rows, reference, baseline):
+def _table(rows, reference, baseline, against="skorch"):
     header = (
-        f"{'member':<24} {'fit s':>7} {'CPU s':>7} {'vs skorch':>9} "
-        f"{'CPU vs skorch':>13} {'clean acc':>9} "
+        f"{'member':<24} {'fit s':>7} {'CPU s':>7} {'vs ' + against:>9} "
+        f"{'CPU vs ' + against:>13} {'clean acc':>9} "
         f"{'same predictions as loop':>24}"
     )
     print(header)
@@ -112,6 +119,84 @@ def _table(rows, reference, baseline):
     return out
 
 
+def _sync():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def _gpu_sections(args, group_sizes, X, y, X_all, y_all, X_test, y_test):
+    """Sections 3 and 4: the same contenders on the GPU, against skorch
+    members fit one at a time on the GPU (the loop stacking replaces)."""
+    results = {}
+    section(f"3. k={args.k}: grouped vs one at a time, GPU")
+    # warm-up: CUDA context, cuDNN and the first kernels of each path
+    _fit(_grouped(1, 8, "cuda"), 8, X[:500], y[:500], X_test[:10], y_test[:10])
+    _fit(_grouped(1, 8, "cuda", "loop"), 8, X[:500], y[:500], X_test[:10], y_test[:10])
+    _fit(
+        _one_at_a_time(1).set_params(device="cuda"),
+        2,
+        X[:200],
+        y[:200],
+        X_test[:10],
+        y_test[:10],
+    )
+    _sync()
+    rows = {}
+    if not args.no_one_at_a_time:
+        rows["one at a time (skorch)"] = _fit(
+            _one_at_a_time(args.epochs).set_params(device="cuda"),
+            args.k,
+            X,
+            y,
+            X_test,
+            y_test,
+        )
+    rows["loop"] = _fit(
+        _grouped(args.epochs, 8, "cuda", "loop"), args.k, X, y, X_test, y_test
+    )
+    for g in group_sizes:
+        rows[f"vmap, group_size={g}"] = _fit(
+            _grouped(args.epochs, g, "cuda"), args.k, X, y, X_test, y_test
+        )
+    _sync()
+    reference = rows["loop"][2]
+    baseline = rows[next(iter(rows))][:2]
+    results["cuda"] = _table(rows, reference, baseline)
+    if args.quick:
+        return results
+
+    epochs = args.k1200_epochs
+    section(
+        f"4. k=1200 on {len(X_all)} rows, {epochs} epochs, GPU: fit, then "
+        f"predict and certify {len(X_test)} test rows"
+    )
+    rows, extra = {}, []
+    contenders = {"loop": ("loop", 8)}
+    contenders.update({f"vmap, group_size={g}": ("vmap", g) for g in (300, 1200)})
+    for name, (strategy, g) in contenders.items():
+        clf = DPAClassifier(
+            _grouped(epochs, g, "cuda", strategy),
+            k=1200,
+            classes=range(10),
+            n_jobs=1,
+            random_state=0,
+        )
+        fit_s, fit_cpu, _ = timed(lambda clf=clf: (clf.fit(X_all, y_all), _sync()))
+        pred_s, _, (pred, radius) = timed(lambda clf=clf: clf.predict_certified(X_test))
+        acc = float(np.mean(pred == y_test))
+        rows[name] = (fit_s, fit_cpu, pred, acc)
+        median = median_certified_radius(y_test, pred, radius)  # None: N/A
+        extra.append(dict(member=name, predict_certify_s=pred_s, median_radius=median))
+        print(
+            f"{name:<24} fit {fit_s:7.1f} s  predict+certify {pred_s:6.1f} s  "
+            f"clean acc {acc:.4f}  median radius {median}"
+        )
+    first = next(iter(rows.values()))
+    results["cuda_k1200"] = _table(rows, first[2], first[:2], against="loop")
+    results["cuda_k1200_predict"] = extra
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
@@ -119,6 +204,17 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("-k", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--gpu-only",
+        action="store_true",
+        help="only the GPU sections (3 and 4); needs CUDA",
+    )
+    parser.add_argument(
+        "--k1200-epochs",
+        type=int,
+        default=60,
+        help="epochs of the k=1200 GPU fit (section 4), as the CPU figures' 60",
+    )
     parser.add_argument(
         "--no-one-at-a-time",
         action="store_true",
@@ -150,6 +246,15 @@ def main(argv=None):
     _fit(_grouped(1, 2, strategy="loop"), 4, X[:200], y[:200], X_test[:10], y_test[:10])
     _fit(_one_at_a_time(1), 2, X[:200], y[:200], X_test[:10], y_test[:10])
     results = {}
+
+    if args.gpu_only:
+        if not cuda:
+            parser.error("--gpu-only needs a CUDA device; none is available")
+        results.update(
+            _gpu_sections(args, group_sizes, X, y, X_all, y_all, X_test, y_test)
+        )
+        run.save(results)
+        return
 
     section(f"1. k={args.k}: grouped vs one at a time, CPU")
     rows = {}
@@ -187,31 +292,9 @@ def main(argv=None):
         print(f"load average {format_load()}")
 
     if cuda:
-        section(f"3. k={args.k}: grouped on the GPU")
-        rows = {}
-        _fit(_grouped(1, 8, "cuda"), 8, X[:500], y[:500], X_test[:10], y_test[:10])
-        rows["loop cuda"] = _fit(
-            _grouped(args.epochs, 8, "cuda", "loop"), args.k, X, y, X_test, y_test
+        results.update(
+            _gpu_sections(args, group_sizes, X, y, X_all, y_all, X_test, y_test)
         )
-        for g in group_sizes:
-            rows[f"vmap cuda, group_size={g}"] = _fit(
-                _grouped(args.epochs, g, "cuda"), args.k, X, y, X_test, y_test
-            )
-        results["cuda"] = _table(rows, reference, baseline)
-        if not args.quick:
-            section("4. k=1200 on 60,000 rows, grouped on the GPU")
-            rows = {}
-            for g in (300, 1200):
-                rows[f"vmap cuda, group_size={g}"] = _fit(
-                    _grouped(args.epochs, g, "cuda"),
-                    1200,
-                    X_all,
-                    y_all,
-                    X_test,
-                    y_test,
-                )
-            first = next(iter(rows.values()))
-            results["cuda_k1200"] = _table(rows, first[2], first[:2])
     run.save(results)
 
 

@@ -29,6 +29,18 @@ from skdpa.torch._batched import _stackable  # noqa: E402
 
 STRATEGIES = ["loop", "vmap"]
 
+# The tests that carry the guarantee run on a GPU too when one is present
+# (benchmarks/gpu_check.sh runs them there); CI has none and skips them.
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(
+            not torch.cuda.is_available(), reason="needs a CUDA device"
+        ),
+    ),
+]
+
 N_CLASSES = 3
 
 
@@ -120,11 +132,12 @@ def _poison(clf, X, y, m, n_added):
 @pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
 @pytest.mark.parametrize("group_size", [1, 4])
 @pytest.mark.parametrize("change", ["remove", "add"])
+@pytest.mark.parametrize("device", DEVICES)
 def test_changing_one_partition_leaves_every_other_member_bit_identical(
-    make, group_size, change, strategy
+    make, group_size, change, strategy, device
 ):
     X, y = _data() if make is _mlp else _images()
-    clf = _dpa(make(group_size=group_size, strategy=strategy)).fit(X, y)
+    clf = _dpa(make(group_size=group_size, strategy=strategy, device=device)).fit(X, y)
     assert {e.strategy_ for e in clf.estimators_} == {strategy}
     sizes = clf.partition_sizes_
     assert len(set(sizes.tolist())) > 1  # unequal partition sizes
@@ -153,10 +166,17 @@ def test_changing_one_partition_leaves_every_other_member_bit_identical(
 
 
 @pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
-def test_group_sizes_and_strategies_agree_to_rounding(make):
+@pytest.mark.parametrize("device", DEVICES)
+def test_group_sizes_and_strategies_agree_to_rounding(make, device):
     X, y = _data() if make is _mlp else _images()
-    fits = [_dpa(make(group_size=g, strategy="vmap")).fit(X, y) for g in (1, 3, 6)]
-    loops = [_dpa(make(group_size=g, strategy="loop")).fit(X, y) for g in (1, 10)]
+    fits = [
+        _dpa(make(group_size=g, strategy="vmap", device=device)).fit(X, y)
+        for g in (1, 3, 6)
+    ]
+    loops = [
+        _dpa(make(group_size=g, strategy="loop", device=device)).fit(X, y)
+        for g in (1, 10)
+    ]
     # one member after another: a member does not see its group at all
     for a, b in zip(loops[0].estimators_, loops[1].estimators_, strict=True):
         assert _same_weights(a, b)
@@ -172,11 +192,16 @@ def test_group_sizes_and_strategies_agree_to_rounding(make):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_per_member_seeds(strategy):
+@pytest.mark.parametrize("device", DEVICES)
+def test_per_member_seeds(strategy, device):
     X, y = _data()
-    a = _dpa(_mlp(strategy=strategy)).fit(X, y)
-    b = _dpa(_mlp(strategy=strategy)).fit(X, y)
-    c = _dpa(_mlp(strategy=strategy)).set_params(random_state=1).fit(X, y)
+    a = _dpa(_mlp(strategy=strategy, device=device)).fit(X, y)
+    b = _dpa(_mlp(strategy=strategy, device=device)).fit(X, y)
+    c = (
+        _dpa(_mlp(strategy=strategy, device=device))
+        .set_params(random_state=1)
+        .fit(X, y)
+    )
     for j in range(a.n_members_):
         assert _same_weights(a.estimators_[j], b.estimators_[j])
         assert not _same_weights(a.estimators_[j], c.estimators_[j])
@@ -185,9 +210,12 @@ def test_per_member_seeds(strategy):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_warm_start_refits_only_changed_members(strategy):
+@pytest.mark.parametrize("device", DEVICES)
+def test_warm_start_refits_only_changed_members(strategy, device):
     X, y = _data()
-    clf = _dpa(_mlp(group_size=4, strategy=strategy), warm_start=True).fit(X, y)
+    clf = _dpa(
+        _mlp(group_size=4, strategy=strategy, device=device), warm_start=True
+    ).fit(X, y)
     before = list(clf.estimators_)
     saved = [_weights(e) for e in before]
     m = 5  # group 1, with member 4
@@ -202,7 +230,7 @@ def test_warm_start_refits_only_changed_members(strategy):
         now = _weights(member)
         assert all(torch.equal(now[k], saved[j][k]) for k in now)
     # the refit member equals a cold fit's, bit for bit
-    cold = _dpa(_mlp(group_size=4, strategy=strategy)).fit(X2, y2)
+    cold = _dpa(_mlp(group_size=4, strategy=strategy, device=device)).fit(X2, y2)
     assert _same_weights(clf.estimators_[m], cold.estimators_[m])
     np.testing.assert_array_equal(clf.predict(X), cold.predict(X))
 
@@ -212,10 +240,13 @@ def _group_fit(member, data, **kw):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_loss_is_per_member_not_averaged_and_not_coupled(strategy):
+@pytest.mark.parametrize("device", DEVICES)
+def test_loss_is_per_member_not_averaged_and_not_coupled(strategy, device):
     X, y = _data(60)
     parts = [(X[:20], y[:20], 0), (X[20:45], y[20:45], 1), (X[45:], y[45:], 2)]
-    member = _mlp(optimizer="sgd", lr=0.1, max_epochs=4, strategy=strategy)
+    member = _mlp(
+        optimizer="sgd", lr=0.1, max_epochs=4, strategy=strategy, device=device
+    )
     grouped = _group_fit(member, parts)
     alone = _group_fit(member, parts[:1], group_size=1)[0]
     # averaging the loss over 3 members would take a third of each step
@@ -230,10 +261,11 @@ def test_loss_is_per_member_not_averaged_and_not_coupled(strategy):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_exhausted_member_takes_no_step(strategy):
+@pytest.mark.parametrize("device", DEVICES)
+def test_exhausted_member_takes_no_step(strategy, device):
     X, y = _data(60)
     # Adam: a zero gradient would move it
-    member = _mlp(batch_size=8, max_epochs=2, strategy=strategy)
+    member = _mlp(batch_size=8, max_epochs=2, strategy=strategy, device=device)
     small = (X[:5], y[:5], 0)
     fitted = _group_fit(member, [small, (X[5:], y[5:], 1)])
     assert [f.n_steps_ for f in fitted] == [2, 2 * 7]
@@ -367,11 +399,16 @@ def test_loop_accepts_batch_norm_statistics_of_its_own_batches():
 
 
 @pytest.mark.parametrize("group_size", [1, 4])
-def test_dropout_member_is_bit_identical_when_another_partition_changes(group_size):
+@pytest.mark.parametrize("device", DEVICES)
+def test_dropout_member_is_bit_identical_when_another_partition_changes(
+    group_size, device
+):
     """Random draws in training (dropout, shifts) come from each member's own
     seeded generator: another member's data never moves them."""
     X, y = _images()
-    member = _cnn(dropout=0.5, max_shift=1, group_size=group_size, strategy="loop")
+    member = _cnn(
+        dropout=0.5, max_shift=1, group_size=group_size, strategy="loop", device=device
+    )
     before = torch.random.get_rng_state()
     clf = _dpa(member).fit(X, y)
     # the caller's generator is put back
@@ -387,7 +424,9 @@ def test_dropout_member_is_bit_identical_when_another_partition_changes(group_si
     a, b = clf.member_predictions(X), other.member_predictions(X)
     np.testing.assert_array_equal(np.delete(a, m, axis=1), np.delete(b, m, axis=1))
     # dropout does draw: without it the same seeds give other weights
-    plain = _dpa(_cnn(dropout=0.0, max_shift=1, strategy="loop")).fit(X, y)
+    plain = _dpa(_cnn(dropout=0.0, max_shift=1, strategy="loop", device=device)).fit(
+        X, y
+    )
     assert not _same_weights(clf.estimators_[0], plain.estimators_[0])
     # a member's draws are its own: fit alone, it is the same network
     parts = [(X[a : a + 20], y[a : a + 20], a) for a in (0, 20, 40, 60)]

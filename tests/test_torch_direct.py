@@ -148,6 +148,22 @@ def test_dpa_outputs_are_those_of_the_skorch_path(digits, name, monkeypatch):
     _assert_same(fast, slow)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_members_outputs_are_those_of_the_skorch_path(digits, monkeypatch):
+    # members fit on the GPU: the fast path sends each batch to the member's
+    # device and gives skorch's outputs bit for bit (the same batches there)
+    X, y, X_test, _ = digits
+    member = _cnn_member(device="cuda")
+    clf = DPAClassifier(member, k=4, classes=DIGITS, random_state=0).fit(X, y)
+    assert next(clf.estimators_[0][-1].module_.parameters()).is_cuda
+    calls = _count_direct_calls(monkeypatch)
+    fast = _outputs(clf, X_test)
+    assert len(calls) >= 4
+    with direct_prediction(False):
+        slow = _outputs(clf, X_test)
+    _assert_same(fast, slow)
+
+
 @pytest.mark.parametrize("name", ["cnn_pipeline", "plain_net"])
 def test_smaller_batches_than_skorchs_agree(digits, name, monkeypatch):
     """The fast path caps batches (cache); predictions and radii agree."""
