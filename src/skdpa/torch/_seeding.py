@@ -188,6 +188,12 @@ def seeded_torch(seed):
     det = torch.are_deterministic_algorithms_enabled()
     det_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    # CUDA not started yet: fork_rng cannot save its generators, and a member
+    # that starts it inside the block leaves them seeded with its own seed.
+    # They are then reseeded on exit as the caller's first use would have
+    # found them: from the caller's seed (torch seeds CUDA lazily from it).
+    cuda_unstarted = torch.cuda.is_available() and not torch.cuda.is_initialized()
+    caller_seed = torch.initial_seed()
     # cuBLAS is only deterministic with a fixed workspace; it reads this when
     # its handle is created, i.e. at the first CUDA matmul of the process.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -207,6 +213,8 @@ def seeded_torch(seed):
         # Inductor loaded inside the block has its flag put back too
         _use_deterministic_algorithms(det, warn_only=det_warn)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+        if cuda_unstarted and torch.cuda.is_initialized():
+            torch.cuda.manual_seed_all(caller_seed)
         np.random.set_state(np_state)
         random.setstate(py_state)
 
