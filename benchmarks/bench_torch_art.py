@@ -30,6 +30,11 @@ What differs by design (printed too):
 * certificates: ours return a certified radius per prediction
   (``predict_certified``); ART returns vote counts only.
 
+Last, the machine itself: the same 10 members trained by one worker process
+alone, then by two at once, one thread each. On a 2-core machine where the
+two runs slow each other (shared caches, memory bandwidth or host cores), the
+gain of ``n_jobs=2`` over one process is at most 2 over that slowdown.
+
 Where ART is not installed, only our two contenders run (no ratio to ART).
 Timing, CPU seconds, the machine header and the run's record under
 ``benchmarks/results/bench_torch_art/`` come from ``_harness``.
@@ -77,6 +82,50 @@ def _art_ensemble(k, epochs, lr, batch_size, channels, dropout, max_shift):
         # ART warns that a single classifier is deep-copied k times
         warnings.simplefilter("ignore", UserWarning)
         return DeepPartitionEnsemble(base, ensemble_size=k, channels_first=True)
+
+
+def _train_members(X, y, epochs, lr, batch_size, channels, dropout, max_shift):
+    """Seconds to train 10 members of (up to) 300 rows one after another,
+    one thread."""
+    import time
+
+    torch.set_num_threads(1)
+    member = make_batched_member(
+        CompactCNN,
+        n_classes=10,
+        max_epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        strategy="loop",
+        channels=channels,
+        dropout=dropout,
+        max_shift=max_shift,
+    )
+    n = min(300, len(X) // 10)  # a k=20 member's rows in the default run
+    parts = [(X[i * n : (i + 1) * n], y[i * n : (i + 1) * n], i) for i in range(10)]
+    member.group_fit(parts[:1])  # first-call kernels
+    start = time.perf_counter()
+    member.group_fit(parts)
+    return time.perf_counter() - start
+
+
+def _machine_scaling(X, y, repeats, *settings):
+    """How much slower each of two single-thread trainings runs when both run
+    at once in two processes than one alone: the most ``n_jobs=2`` can gain
+    over one process on this machine is 2 / that."""
+    from joblib import Parallel, delayed
+
+    alone, together = [], []
+    with Parallel(n_jobs=2) as parallel:
+        parallel(delayed(_train_members)(X, y, 1, *settings[1:]) for _ in range(2))
+        for _ in range(repeats):
+            alone += parallel(
+                delayed(_train_members)(X, y, *settings) for _ in range(1)
+            )
+            together += parallel(
+                delayed(_train_members)(X, y, *settings) for _ in range(2)
+            )
+    return float(np.median(together) / np.median(alone)), alone, together
 
 
 def main(argv=None):
@@ -259,6 +308,24 @@ def main(argv=None):
             f"{f'{med:.2f} [{low:.2f}-{high:.2f}]':>18} "
             f"{pred_s:9.1f} {acc:9.3f}  {cert}"
         )
+    slowdown, alone, together = _machine_scaling(
+        X,
+        y,
+        args.repeats,
+        args.epochs,
+        lr,
+        batch_size,
+        channels,
+        args.dropout,
+        args.max_shift,
+    )
+    print(
+        f"\nmachine: 10 members trained in one process alone take "
+        f"{np.median(alone):.2f} s (median of {len(alone)}); two such processes at "
+        f"once take {np.median(together):.2f} s each (median of {len(together)}): "
+        f"{slowdown:.2f}x slower, so n_jobs=2 can gain at most "
+        f"{2 / slowdown:.2f}x over one process here"
+    )
     run.save(
         [
             dict(
@@ -272,6 +339,14 @@ def main(argv=None):
                 art_over_fit=speedup(row[0]),
             )
             for row in rows
+        ]
+        + [
+            dict(
+                method="machine scaling",
+                alone_s=alone,
+                together_s=together,
+                slowdown=slowdown,
+            )
         ]
     )
 

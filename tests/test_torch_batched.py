@@ -10,6 +10,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -498,3 +499,18 @@ for strategy in ("loop", "vmap"):
         [here] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=here)
+
+
+def test_read_only_rows_train_without_warnings():
+    X, y = _data()
+    X.setflags(write=False)
+
+    def fit(strategy, X):
+        return _mlp(strategy=strategy).set_params(random_state=0).fit(X, y)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b = fit("loop", X), fit("vmap", X)
+    X2, _ = _data()
+    assert _same_weights(a, fit("loop", X2))
+    assert _same_weights(b, fit("vmap", X2))

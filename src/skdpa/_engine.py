@@ -239,6 +239,10 @@ def _fit_groups(template, tasks, members, source, n_jobs, verbose, bar, threads)
         from joblib import effective_n_jobs
 
         workers = effective_n_jobs(n_jobs)
+        if workers > 1:
+            # largest partitions first, so the last units to run are the
+            # shortest (members land by index whatever the order)
+            tasks = sorted(tasks, key=lambda task: (-len(task.fit_rows), task.index))
         groups = _batches(tasks, 1 if workers == 1 else max(4 * workers, _ALONE_UNITS))
         size = None
     _run_units(

@@ -237,6 +237,10 @@ class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_data(self, X, y):
         X = np.asarray(X, dtype=np.float32)
+        if not X.flags.writeable:
+            # read-only rows (a memory map, a frozen array): torch.from_numpy
+            # warns that it cannot protect them; training only reads them
+            X = X.copy()
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (rows of features); got shape {X.shape}.")
         y = np.asarray(y)
