@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._members import involves_torch, set_random_states
+from ._persistence import ParamDefaultsOnLoad
 
 __all__ = ["MultiSeedClassifier"]
 
@@ -43,7 +44,9 @@ def _fit_run(estimator, X, y, seed, fit_params):
     return estimator.fit(X, y, **fit_params)
 
 
-class MultiSeedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class MultiSeedClassifier(
+    ParamDefaultsOnLoad, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Several seeded runs of one classifier on the same data, outputs summed.
 
     The DPA* member of Rezaei et al. (ICML 2023): instead of one network per

@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._persistence import ParamDefaultsOnLoad
 from .member_costs import _checked_editable, _label_budget
 from .semi_supervised import _digest, _labeled_rows
 
@@ -62,7 +63,7 @@ def _shared_rows(X, owned):
         return kept
 
 
-class RidgeClassifier(ClassifierMixin, BaseEstimator):
+class RidgeClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
     """Ridge classifier whose label-flip costs are proven (SS-DPA members).
 
     Predicts as :class:`sklearn.linear_model.RidgeClassifier` with the same

@@ -773,7 +773,9 @@ def _check_semi_supervised_y(X, y, estimator):
     return X, y, _labeled_rows(y)
 
 
-class LabeledOnly(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class LabeledOnly(
+    ParamDefaultsOnLoad, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Fit a supervised classifier on the labeled rows only (``y != -1``).
 
     Lets a supervised classifier take part in a semi-supervised member (see
@@ -867,7 +869,9 @@ class LabeledOnly(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self.estimator_.predict(X)
 
 
-class SemiSupervisedVoting(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class SemiSupervisedVoting(
+    ParamDefaultsOnLoad, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Average the class probabilities of classifiers that accept ``y == -1``.
 
     Every estimator is fit on the same ``(X, y)``, unlabeled rows included

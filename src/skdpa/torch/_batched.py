@@ -57,6 +57,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._persistence import ParamDefaultsOnLoad
 from ._modules import CompactCNN
 from ._seeding import _TORCH_FIT_LOCK, register_main_objects, seeded_torch
 
@@ -134,7 +135,7 @@ def _fused_adam(params, device):
     )
 
 
-class BatchedTorchClassifier(ClassifierMixin, BaseEstimator):
+class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
     """A torch classifier that an ensemble trains ``group_size`` at a time.
 
     Build it with :func:`make_batched_member`; the parameters are documented

@@ -8,10 +8,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._persistence import ParamDefaultsOnLoad
 from ._modules import CompactCNN
 
 
-class ImageStandardizer(TransformerMixin, BaseEstimator):
+class ImageStandardizer(ParamDefaultsOnLoad, TransformerMixin, BaseEstimator):
     """Per-channel standardisation with statistics of the data it is fit on.
 
     The paper's footnote 4: normalisation constants must come from each

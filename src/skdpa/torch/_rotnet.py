@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._hashing import canonical_order, content_hash
+from .._persistence import ParamDefaultsOnLoad
 from ._embedding import as_images, batched_features, check_image_shape, conv_bn
 from ._seeding import seeded_torch
 
@@ -52,7 +53,12 @@ class _RotNetNetwork(nn.Module):
         )
 
 
-class RotNetEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class RotNetEmbedding(
+    ParamDefaultsOnLoad,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+):
     """Self-supervised image features learnt by predicting rotations.
 
     A small CNN is trained to tell which of 0, 90, 180 or 270 degrees each

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
+from .._persistence import ParamDefaultsOnLoad
 from ._embedding import as_images, batched_features, check_image_shape, conv_bn
 from ._seeding import seeded_torch
 
@@ -155,7 +156,12 @@ def nt_xent_loss(z1, z2, temperature):
     return F.cross_entropy(logits, target)
 
 
-class SimCLREmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class SimCLREmbedding(
+    ParamDefaultsOnLoad,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+):
     """Self-supervised image features learnt by contrasting augmented views.
 
     A small CNN is trained without labels so that two random augmentations
