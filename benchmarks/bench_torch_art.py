@@ -36,6 +36,10 @@ two runs slow each other (shared caches, memory bandwidth or host cores), the
 gain of ``n_jobs=2`` over one process is at most 2 over that slowdown.
 
 Where ART is not installed, only our two contenders run (no ratio to ART).
+``--device cuda`` trains every contender on the GPU (ART's
+``PyTorchClassifier`` with ``device_type="gpu"``), with ``n_jobs=1`` only (one
+GPU), plus one stacked group of ``k`` members when the module allows it; the
+machine-scaling measurement is skipped.
 Timing, CPU seconds, the machine header and the run's record under
 ``benchmarks/results/bench_torch_art/`` come from ``_harness``.
 
@@ -44,6 +48,7 @@ Usage::
     python benchmarks/bench_torch_art.py            # ~3-6 min on 2 busy cores
     python benchmarks/bench_torch_art.py --quick    # smoke run, < 1 min
     python benchmarks/bench_torch_art.py --dropout 0 --max-shift 0
+    python benchmarks/bench_torch_art.py --device cuda   # on a GPU machine
 """
 
 import argparse
@@ -58,7 +63,9 @@ from skdpa.datasets import load_fashion_mnist
 from skdpa.torch import CompactCNN, make_batched_member, make_skorch_member
 
 
-def _art_ensemble(k, epochs, lr, batch_size, channels, dropout, max_shift):
+def _art_ensemble(
+    k, epochs, lr, batch_size, channels, dropout, max_shift, device="cpu"
+):
     from art.estimators.classification import (
         DeepPartitionEnsemble,
         PyTorchClassifier,
@@ -74,7 +81,7 @@ def _art_ensemble(k, epochs, lr, batch_size, channels, dropout, max_shift):
         optimizer=torch.optim.Adam(model.parameters(), lr=lr),
         input_shape=(784,),
         nb_classes=10,
-        device_type="cpu",
+        device_type="gpu" if device == "cuda" else "cpu",
     )
     import warnings
 
@@ -137,6 +144,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where every contender trains; cuda: n_jobs=1 contenders only",
+    )
+    parser.add_argument(
         "--dropout",
         type=float,
         default=0.25,
@@ -149,6 +162,9 @@ def main(argv=None):
         help="CompactCNN training shifts of every contender (default: the module's 2)",
     )
     args = parser.parse_args(argv)
+    gpu = args.device == "cuda"
+    if gpu and not torch.cuda.is_available():
+        parser.error("--device cuda needs a CUDA device; none is available")
     if args.quick:
         args.n_train, args.n_test, args.k, args.epochs = 1500, 500, 10, 2
         args.repeats = 1
@@ -170,7 +186,9 @@ def main(argv=None):
         f"Fashion-MNIST: {len(X)} train / {len(X_test)} test rows, k={args.k}, "
         f"CompactCNN{channels}, Adam lr={lr}, batch {batch_size}, "
         f"{args.epochs} epochs, dropout {args.dropout}, shifts up to "
-        f"{args.max_shift} px (every contender); 1 torch thread per process",
+        f"{args.max_shift} px (every contender); 1 torch thread per process; "
+        f"device {args.device}"
+        + (f" ({torch.cuda.get_device_name(0)})" if gpu else ""),
         *(
             []
             if has_art
@@ -190,6 +208,7 @@ def main(argv=None):
         module__channels=channels,
         module__dropout=args.dropout,
         module__max_shift=args.max_shift,
+        device=args.device,
     )
 
     def ours(n_jobs):
@@ -212,6 +231,7 @@ def main(argv=None):
             channels=channels,
             dropout=args.dropout,
             max_shift=args.max_shift,
+            device=args.device,
             **options,
         )
         return DPAClassifier(
@@ -220,7 +240,14 @@ def main(argv=None):
 
     def art():
         return _art_ensemble(
-            args.k, args.epochs, lr, batch_size, channels, args.dropout, args.max_shift
+            args.k,
+            args.epochs,
+            lr,
+            batch_size,
+            channels,
+            args.dropout,
+            args.max_shift,
+            args.device,
         )
 
     def art_fit(ens, X, y):
@@ -249,6 +276,16 @@ def main(argv=None):
             lambda: batched(2, strategy="vmap", group_size=stacked_group),
             lambda e, X, y: e.fit(X, y),
         )
+    if gpu:
+        # one GPU: one process (n_jobs=1), which "auto" stacks when it may
+        contenders = {
+            name: value for name, value in contenders.items() if "n_jobs=1" in name
+        }
+        if stackable:
+            contenders[f"skdpa vmap group of {args.k} (n_jobs=1)"] = (
+                lambda: batched(1, strategy="vmap", group_size=args.k),
+                lambda e, X, y: e.fit(X, y),
+            )
     if has_art:
         contenders["ART DeepPartitionEnsemble"] = (art, art_fit)
     # warm-up on a few rows: imports, first-call kernels, loky worker start-up
@@ -308,6 +345,20 @@ def main(argv=None):
             f"{f'{med:.2f} [{low:.2f}-{high:.2f}]':>18} "
             f"{pred_s:9.1f} {acc:9.3f}  {cert}"
         )
+    if gpu:
+        run.save(
+            [
+                dict(
+                    zip(
+                        ("method", "fit_best_s", "fit_median_s", "predict_s", "acc"),
+                        row[:5],
+                        strict=True,
+                    )
+                )
+                for row in rows
+            ]
+        )
+        return
     slowdown, alone, together = _machine_scaling(
         X,
         y,
