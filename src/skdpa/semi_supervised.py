@@ -239,6 +239,12 @@ _influences = OrderedDict()
 _INFLUENCE_BLOCK = 64
 
 
+# Spread mass of vote="soft" with class_mass: (graph key, k, alpha, steps)
+# -> float64 (n_rows,), the vector m = P 1 (see _spread_mass).
+_MAX_MASSES = 4
+_masses = OrderedDict()
+
+
 def _operator(graph, n_neighbors):
     """The graph's spreading operator, rebuilt from its rows if dropped."""
     if graph.S is None:
@@ -292,6 +298,35 @@ def _query_influences(graph, X, n_neighbors, metric, alpha, steps):
         return out
 
 
+def _spread_mass(graph, n_neighbors, alpha, steps):
+    """Mass ``m[j] > 0`` that training row ``j``'s label gives its class.
+
+    With ``F = P Y`` the labels spread by ``steps`` steps (``P`` symmetric,
+    see :func:`_query_influences`), class ``c``'s total spread mass over the
+    graph's rows is ``1^T P Y_c = (P 1)^T Y_c``: ``m = P 1``, one spreading
+    of a vector of ones (float64), cached per process by the graph's content
+    key and the spreading parameters. ``P`` holds ``(1 - alpha) I``, so
+    every ``m[j] >= 1 - alpha > 0``: a class has mass exactly when it has a
+    label.
+    """
+    key = (graph.key, int(n_neighbors), float(alpha), int(steps))
+    with _lock:
+        hit = _masses.get(key)
+        if hit is not None:
+            _masses.move_to_end(key)
+            return hit
+        S = _operator(graph, n_neighbors)
+        ones = np.ones(len(graph.X))
+        m = ones.copy()
+        for _ in range(steps):
+            m = alpha * (S @ m) + (1.0 - alpha) * ones
+        m.setflags(write=False)
+        _masses[key] = m
+        while len(_masses) > _MAX_MASSES:
+            _masses.popitem(last=False)
+        return m
+
+
 def graph_cache_info():
     """Hits and misses of this process's graph cache.
 
@@ -331,6 +366,7 @@ def clear_graph_cache():
         _graphs.clear()
         _queries.clear()
         _influences.clear()
+        _masses.clear()
         for name in _stats:
             _stats[name] = 0
 
@@ -490,11 +526,6 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         self.classes_, y_idx = np.unique(y[labeled], return_inverse=True)
         n_classes = len(self.classes_)
         if self.vote == "soft":
-            if self.class_mass is not None:
-                raise ValueError(
-                    "vote='soft' supports class_mass=None only (its scores must "
-                    f"stay linear in the labels); got class_mass={self.class_mass!r}."
-                )
             # nothing to spread now: a query's scores are its influences
             # (shared by every member on this graph) times these labels
             self._graph = _shared_graph(X, self.n_neighbors, self.metric)
@@ -552,10 +583,33 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
             F = Y.copy()
             for _ in range(self.max_iter):
                 F = self.alpha * (S @ F) + (1.0 - self.alpha) * Y
-            return self.classes_[np.argmax(F, axis=1)]
+            # the class weights of the scores (class_mass), so that a row of
+            # the training set is labelled as a query at that row would be
+            return self.classes_[np.argmax(F * self._class_weights(), axis=1)]
         return self.classes_[self._best]
 
-    def _soft_scores(self, X):
+    def _class_weights(self):
+        """vote="soft": each class's score multiplier, float64 (n_classes,).
+
+        1 without ``class_mass``; else ``prior_c / M_c`` with ``M_c = m^T
+        Y_c`` the class's total spread mass over the graph's rows
+        (:func:`_spread_mass`) and ``prior_c`` ``1 / n_classes``
+        (``"uniform"``) or the class's share of the labels (``"labels"``),
+        as the hard vote normalises its spread scores; 0 for a class of zero
+        mass (one without a label: fit never sees one).
+        """
+        n_classes = len(self.classes_)
+        if self.class_mass is None:
+            return np.ones(n_classes)
+        m = _spread_mass(self._graph, self.n_neighbors, self.alpha, self.max_iter)
+        mass = np.bincount(self._labels, weights=m[self._labeled], minlength=n_classes)
+        if self.class_mass == "uniform":
+            prior = np.full(n_classes, 1.0 / n_classes)
+        else:
+            prior = np.bincount(self._labels, minlength=n_classes) / len(self._labels)
+        return np.where(mass > 0, prior / np.where(mass > 0, mass, 1.0), 0.0)
+
+    def _raw_scores(self, X):
         """vote="soft": ``A[:, labeled] @ Y``, float64 (n_samples, n_classes)."""
         A = _query_influences(
             self._graph, X, self.n_neighbors, self.metric, self.alpha, self.max_iter
@@ -563,6 +617,10 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         Y = np.zeros((len(self._labeled), len(self.classes_)))
         Y[np.arange(len(self._labeled)), self._labels] = 1.0
         return A[:, self._labeled].astype(np.float64) @ Y
+
+    def _soft_scores(self, X):
+        """vote="soft": the raw scores times the class weights (class_mass)."""
+        return self._raw_scores(X) * self._class_weights()
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -634,6 +692,57 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
     # flip_costs price edits of the rows it was fit on (a graph or Gram matrix
     # over them): SSDPAClassifier must give it every row (pass_unlabeled=True)
     _flip_costs_need_unlabeled_rows = True
+
+    def _mass_costs(self, X, A, labels, cols, remove, n_classes):
+        """flip_costs' class columns with ``class_mass`` (see the theory page).
+
+        Output ``c'`` instead of the current ``c`` needs ``c`` to lose every
+        label (``remove[c]``) or ``w_c' R_c' >= w_c R_c`` (a tie counted as
+        reached, wherever it goes): after ``b`` edits the rival's score is
+        at most ``upper[c'][b]`` and the current class's at least
+        ``lower[c][b]`` (:func:`_ratio_bounds`), so no ``b`` below the first
+        where the bounds cross does it.
+        """
+        seen = np.asarray(self.classes_)
+        labeled = self._labeled
+        m = _spread_mass(self._graph, self.n_neighbors, self.alpha, self.max_iter)
+        row_labels = labels[labeled]
+        M = np.bincount(row_labels, weights=m[labeled], minlength=n_classes)
+        counts = np.bincount(row_labels, minlength=n_classes).astype(np.float64)
+        current_all = seen[np.argmax(self._soft_scores(X), axis=1)]  # as predict
+        raw_all = self._raw_scores(X)
+        out = np.empty((len(X), n_classes))
+        n_e = len(cols)
+        # bounds of every class for a block of rows: 2 (C, rows, n_e + 1)
+        step = max(1, (1 << 21) // ((n_e + 1) * n_classes))
+        for start in range(0, len(X), step):
+            stop = min(len(X), start + step)
+            rows = np.arange(stop - start)
+            N = np.zeros((stop - start, n_classes))
+            N[:, seen] = raw_all[start:stop]
+            ratio = A[start:stop][:, labeled].astype(np.float64) / m[labeled]
+            rho = np.full((stop - start, n_classes), -np.inf)
+            for c in np.unique(row_labels):
+                rho[:, c] = ratio[:, row_labels == c].max(axis=1)
+            lower, upper = _ratio_bounds(
+                A[start:stop][:, cols].astype(np.float64),
+                m[cols],
+                labels[cols],
+                N,
+                M,
+                counts,
+                rho,
+                by_count=self.class_mass == "labels",
+            )
+            current = current_all[start:stop]
+            floor = lower[current, rows] * (1 - _MASS_TOL)
+            for c in range(n_classes):
+                reach = upper[c] * (1 + _MASS_TOL) >= floor
+                t = np.where(reach.any(axis=1), np.argmax(reach, axis=1), np.inf)
+                t = np.minimum(t, remove[current])
+                out[start:stop, c] = np.maximum(t, 1.0)
+            out[start + rows, current] = 0.0
+        return out
 
     def flip_costs(self, X, n_classes, editable=None):
         """Fewest label edits that can turn this member, per row and class.
@@ -717,6 +826,11 @@ default=None
         A = _query_influences(
             self._graph, X, self.n_neighbors, self.metric, self.alpha, self.max_iter
         )
+        if self.class_mass is not None:
+            costs[:, :n_classes] = self._mass_costs(
+                X, A, labels, cols, remove, n_classes
+            )
+            return costs
         raw_all = self._soft_scores(X)  # exactly as predict reads them
         current_all = seen[np.argmax(raw_all, axis=1)]
         step = max(1, (1 << 22) // max(1, len(cols)))
@@ -753,6 +867,90 @@ default=None
                 costs[start:stop, c] = np.maximum(t, 1.0)
             costs[start + rows, current] = 0.0
         return costs
+
+
+# relative slack of the class-mass bounds: far above float64 rounding of the
+# sums (float32 influences summed in float64), and it only lowers costs
+_MASS_TOL = 1e-6
+
+
+def _ratio_bounds(a, m, labels_e, N, M, counts, rho, by_count):
+    """Bounds on a class's normalised score after ``b`` label edits, every b.
+
+    Class ``c`` scores ``w_c R_c`` with ``R_c = N_c / M_c`` (influence and
+    spread mass of its labelled rows) and ``w_c`` 1 (``"uniform"``) or its
+    label count (``"labels"``; the common factors dropped). ``b`` edits of
+    the editable rows remove ``r`` rows from ``c`` and add ``s`` others,
+    ``r + s <= b``: ``N_c`` keeps at least ``N_c`` minus its ``r`` largest
+    editable influences, ``M_c`` at most ``M_c`` minus its ``r`` smallest
+    editable masses, and the added rows bring at least 0 and at most the
+    ``s`` largest influences, at least the ``s`` smallest and at most the
+    ``s`` largest masses of the editable rows outside ``c``. Ratios of these
+    bound ``R_c`` (as does the largest ``a_j / m_j`` of any row the class
+    can hold, ``rho``), the count moves to ``counts[c] - r + s``.
+
+    Parameters: ``a`` (q, n_e) influences of the editable rows, ``m``
+    (n_e,) their masses, ``labels_e`` (n_e,) their labels; ``N`` (q, C),
+    ``M`` (C,), ``counts`` (C,) of every labelled row; ``rho`` (q, C) the
+    largest ``a_j / m_j`` among class ``c``'s rows (``-inf`` if none).
+
+    Returns ``lower, upper`` of shape (C, q, n_e + 1): entry ``b`` bounds
+    ``w_c R_c`` over every edit set of at most ``b`` edits that leaves
+    ``c`` a label (``lower`` ``inf`` / ``upper`` ``-inf`` where none does).
+    """
+    q, n_e = a.shape
+    n_classes = len(M)
+    lower = np.full((n_classes, q, n_e + 1), np.inf)
+    upper = np.full((n_classes, q, n_e + 1), -np.inf)
+    slack = 1e-9 * (a.sum(axis=1) + N.sum(axis=1))  # rounding of the sums
+    for c in range(n_classes):
+        inside = labels_e == c
+        a_in, a_out = a[:, inside], a[:, ~inside]
+        m_in, m_out = m[inside], m[~inside]
+        e, o = a_in.shape[1], a_out.shape[1]
+
+        def prefix(v, axis=-1):
+            shape = list(v.shape)
+            shape[axis] = 1
+            return np.concatenate([np.zeros(shape), np.cumsum(v, axis=axis)], axis)
+
+        a_sorted = np.sort(a_in, axis=1)
+        top_a = prefix(a_sorted[:, ::-1])  # r largest influences of c
+        low_a = prefix(a_sorted)  # r smallest
+        m_sorted = np.sort(m_in)
+        low_m, top_m = prefix(m_sorted), prefix(m_sorted[::-1])
+        mo_sorted = np.sort(m_out)
+        low_mo, top_mo = prefix(mo_sorted), prefix(mo_sorted[::-1])
+        top_ao = prefix(np.sort(a_out, axis=1)[:, ::-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho_out = (a_out / m_out).max(axis=1) if o else np.full(q, -np.inf)
+        n_c, N_c, M_c = counts[c], N[:, c], M[c]
+        added = np.arange(o + 1)
+        for r in range(e + 1):
+            cols = slice(r, r + o + 1)  # b = r + s
+            weight = (n_c - r + added) if by_count else np.ones(o + 1)
+            # lower: least numerator over most mass
+            num = np.maximum(N_c - top_a[:, r] - slack, 0.0)
+            den = max(M_c - low_m[r], 0.0) * (1 + _MASS_TOL) + top_mo
+            with np.errstate(divide="ignore", invalid="ignore"):
+                low = np.where(den > 0, num[:, None] / den, 0.0) * weight
+            # upper: most numerator over least mass, or the largest ratio
+            num = (N_c - low_a[:, r] + slack)[:, None] + top_ao
+            den = max(M_c - top_m[r], 0.0) * (1 - _MASS_TOL) + low_mo
+            with np.errstate(divide="ignore", invalid="ignore"):
+                high = np.where(den > 0, num / den, np.inf)
+            most = np.empty((q, o + 1))
+            most[:] = np.maximum(rho[:, c], rho_out)[:, None]
+            most[:, 0] = rho[:, c]  # nothing added
+            with np.errstate(invalid="ignore"):  # -inf * 0: overwritten below
+                high = np.minimum(high, most) * weight
+            if r == n_c:  # every label of c removed: c needs an added one
+                low[:, 0], high[:, 0] = np.inf, -np.inf
+            np.minimum(lower[c][:, cols], low, out=lower[c][:, cols])
+            np.maximum(upper[c][:, cols], high, out=upper[c][:, cols])
+        np.minimum.accumulate(lower[c], axis=1, out=lower[c])
+        np.maximum.accumulate(upper[c], axis=1, out=upper[c])
+    return lower, upper
 
 
 def _labeled_rows(y):
