@@ -419,7 +419,12 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         in SS-DPA members at large ``k``, ``"uniform"`` removes the pull of
         whichever classes happen to have more labels in a partition; it
         assumes roughly balanced classes. A fixed setting, so the member
-        stays a function of the samples and its own labels.
+        stays a function of the samples and its own labels. With
+        ``vote="soft"`` class ``c`` scores ``prior_c * a(x)^T Y_c / M_c``,
+        ``M_c = m^T Y_c`` its total spread mass over the training rows after
+        ``max_iter`` steps (``m`` the mass each row's label spreads, computed
+        once per graph and cached); ``transduction_`` is normalised the same
+        way, as the hard vote normalises its spread scores.
     vote : {"hard", "soft"}, default="hard"
         How a new row's neighbours vote. ``"hard"``: each votes for its
         spread label, weighted by the kernel and its confidence, spreading
@@ -432,7 +437,9 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         reaches) to the smaller class. Then :meth:`flip_costs` prices
         poisoning. The influences of a query set are computed once per
         process and cached (``4 * n_queries * n_rows`` bytes), so fit does
-        not spread at all; ``class_mass`` must be None.
+        not spread at all. With ``class_mass`` each class's score is divided
+        by its spread mass (see ``class_mass``): a ratio of two linear
+        functions of the labels, priced by a looser bound.
 
     Attributes
     ----------
@@ -747,7 +754,7 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
     def flip_costs(self, X, n_classes, editable=None):
         """Fewest label edits that can turn this member, per row and class.
 
-        For ``vote="soft"`` (``class_mass=None``) only. A row's scores are
+        For ``vote="soft"`` only. Without ``class_mass``, a row's scores are
         ``s = a^T Y``: ``a >= 0`` the influences of the training rows on it
         (see the class docstring), ``Y`` the one-hot labels (``-1`` rows
         zero). To output class ``c'`` instead of the current output ``c``,
@@ -764,6 +771,19 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         rounding tolerance of ``1e-7``, which only lowers costs). Abstaining
         (no label left: fit refuses) costs every label, or ``inf`` when a
         labelled row is not editable.
+
+        With ``class_mass``, class ``c`` scores ``w_c N_c / M_c``
+        (influence over spread mass of its labels, ``w_c`` 1 or its label
+        count). ``b`` edits change at most ``b`` rows of each class's label
+        set, so after ``b`` edits the current class's score is at least, and
+        the rival's at most, what removing its editable rows of largest
+        influence (resp. smallest) and adding the editable rows of largest
+        mass (resp. largest influence and smallest mass) could give, the
+        numerators and masses bounded separately. The cost is the first
+        ``b`` at which these bounds meet (a tie counts as reached), or
+        removing every label of the current class: a sound lower bound, not
+        exact even with two classes (see the theory page), in
+        ``O(n_samples * n_editable ** 2)`` time.
 
         Parameters
         ----------
@@ -792,6 +812,14 @@ default=None
         >>> clf = KNNLabelSpreading(2, metric="euclidean", vote="soft").fit(X, y)
         >>> clf.flip_costs([[0.05], [1.05]], n_classes=2)
         array([[0., 1., 3.],
+               [1., 0., 3.]])
+
+        Normalised by class mass, the two labels of class 0 outweigh one
+        more label of class 1 near ``0.05`` (two edits, here reached):
+
+        >>> clf.set_params(class_mass="uniform").fit(X, y).flip_costs(
+        ...     [[0.05], [1.05]], n_classes=2)
+        array([[0., 2., 3.],
                [1., 0., 3.]])
         """
         check_is_fitted(self, "_graph")
