@@ -328,7 +328,7 @@ def test_ssdpa_certificate_holds_against_brute_force():
     plain = SSDPAClassifier(member, **params).fit(X, y)
     y_pred, radius = est.predict_certified(queries)
     _, plain_radius = plain.predict_certified(queries)
-    assert (radius >= plain_radius).all()
+    assert (radius >= plain_radius).all() and (radius > plain_radius).any()
 
     # each row's partition, found black-box: a labelled row is in its member's
     # samples; an unlabeled row joins the samples of its member once labelled
@@ -397,3 +397,22 @@ def test_errors():
         soft.flip_costs(queries, 1)
     with pytest.raises(ValueError, match=r"editable must be a boolean array of shape"):
         soft.flip_costs(queries, 2, editable=np.ones(3, dtype=bool))
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+def test_capped_search_states_one_more_than_the_cap(cap, monkeypatch):
+    """Bounds are computed up to _MAX_MASS_EDITS edits: a cost not reached by
+    then is stated as cap + 1 (a lower bound), never more."""
+    from skdpa import semi_supervised as ss
+
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.normal(0, 0.05, (8, 2)), rng.normal(1, 0.05, (8, 2))])
+    y = np.array([0] * 5 + [-1] * 3 + [1] * 5 + [-1] * 3)
+    queries = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.5]])
+    member = _member(class_mass="uniform", alpha=0.9).fit(X, y)
+    full = member.flip_costs(queries, 3)
+    assert (full[:, :3] > cap).any()
+    monkeypatch.setattr(ss, "_MAX_MASS_EDITS", cap)
+    capped = member.flip_costs(queries, 3)
+    np.testing.assert_array_equal(capped[:, :3], np.minimum(full[:, :3], cap + 1))
+    np.testing.assert_array_equal(capped[:, 3], full[:, 3])

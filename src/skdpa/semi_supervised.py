@@ -720,7 +720,9 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         raw_all = self._raw_scores(X)
         out = np.empty((len(X), n_classes))
         n_e = len(cols)
-        # bounds of every class for a block of rows: 2 (C, rows, n_e + 1)
+        B = min(n_e, _MAX_MASS_EDITS)
+        # bounds of every class for a block of rows: 2 (C, rows, B + 1), and
+        # the (rows, n_e) influences sorted per class
         step = max(1, (1 << 21) // ((n_e + 1) * n_classes))
         for start in range(0, len(X), step):
             stop = min(len(X), start + step)
@@ -740,12 +742,15 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
                 counts,
                 rho,
                 by_count=self.class_mass == "labels",
+                max_edits=B,
             )
             current = current_all[start:stop]
             floor = lower[current, rows] * (1 - _MASS_TOL)
             for c in range(n_classes):
                 reach = upper[c] * (1 + _MASS_TOL) >= floor
-                t = np.where(reach.any(axis=1), np.argmax(reach, axis=1), np.inf)
+                # not reached within B edits: more than B (none if B = n_e)
+                beyond = np.inf if B == n_e else B + 1.0
+                t = np.where(reach.any(axis=1), np.argmax(reach, axis=1), beyond)
                 t = np.minimum(t, remove[current])
                 out[start:stop, c] = np.maximum(t, 1.0)
             out[start + rows, current] = 0.0
@@ -782,8 +787,10 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         numerators and masses bounded separately. The cost is the first
         ``b`` at which these bounds meet (a tie counts as reached), or
         removing every label of the current class: a sound lower bound, not
-        exact even with two classes (see the theory page), in
-        ``O(n_samples * n_editable ** 2)`` time.
+        exact even with two classes (see the theory page). The bounds are
+        computed up to 64 edits (time ``O(n_samples * n_classes *
+        min(n_editable, 64) ** 2)``); a cost not reached by then is stated
+        as 65.
 
         Parameters
         ----------
@@ -897,12 +904,15 @@ default=None
         return costs
 
 
+# the class-mass bounds are computed up to this many edits (time grows with
+# its square); a cost not reached by then is stated as one more
+_MAX_MASS_EDITS = 64
 # relative slack of the class-mass bounds: far above float64 rounding of the
 # sums (float32 influences summed in float64), and it only lowers costs
 _MASS_TOL = 1e-6
 
 
-def _ratio_bounds(a, m, labels_e, N, M, counts, rho, by_count):
+def _ratio_bounds(a, m, labels_e, N, M, counts, rho, by_count, max_edits):
     """Bounds on a class's normalised score after ``b`` label edits, every b.
 
     Class ``c`` scores ``w_c R_c`` with ``R_c = N_c / M_c`` (influence and
@@ -922,14 +932,16 @@ def _ratio_bounds(a, m, labels_e, N, M, counts, rho, by_count):
     ``M`` (C,), ``counts`` (C,) of every labelled row; ``rho`` (q, C) the
     largest ``a_j / m_j`` among class ``c``'s rows (``-inf`` if none).
 
-    Returns ``lower, upper`` of shape (C, q, n_e + 1): entry ``b`` bounds
-    ``w_c R_c`` over every edit set of at most ``b`` edits that leaves
-    ``c`` a label (``lower`` ``inf`` / ``upper`` ``-inf`` where none does).
+    Returns ``lower, upper`` of shape (C, q, B + 1), ``B = min(n_e,
+    max_edits)``: entry ``b`` bounds ``w_c R_c`` over every edit set of at
+    most ``b`` edits that leaves ``c`` a label (``lower`` ``inf`` /
+    ``upper`` ``-inf`` where none does).
     """
     q, n_e = a.shape
     n_classes = len(M)
-    lower = np.full((n_classes, q, n_e + 1), np.inf)
-    upper = np.full((n_classes, q, n_e + 1), -np.inf)
+    B = min(n_e, max_edits)
+    lower = np.full((n_classes, q, B + 1), np.inf)
+    upper = np.full((n_classes, q, B + 1), -np.inf)
     slack = 1e-9 * (a.sum(axis=1) + N.sum(axis=1))  # rounding of the sums
     for c in range(n_classes):
         inside = labels_e == c
@@ -953,21 +965,22 @@ def _ratio_bounds(a, m, labels_e, N, M, counts, rho, by_count):
         with np.errstate(divide="ignore", invalid="ignore"):
             rho_out = (a_out / m_out).max(axis=1) if o else np.full(q, -np.inf)
         n_c, N_c, M_c = counts[c], N[:, c], M[c]
-        added = np.arange(o + 1)
-        for r in range(e + 1):
-            cols = slice(r, r + o + 1)  # b = r + s
-            weight = (n_c - r + added) if by_count else np.ones(o + 1)
+        for r in range(min(e, B) + 1):
+            n_s = min(o, B - r) + 1  # s = 0 .. n_s - 1 added rows
+            cols = slice(r, r + n_s)  # b = r + s
+            added = np.arange(n_s)
+            weight = (n_c - r + added) if by_count else np.ones(n_s)
             # lower: least numerator over most mass
             num = np.maximum(N_c - top_a[:, r] - slack, 0.0)
-            den = max(M_c - low_m[r], 0.0) * (1 + _MASS_TOL) + top_mo
+            den = max(M_c - low_m[r], 0.0) * (1 + _MASS_TOL) + top_mo[:n_s]
             with np.errstate(divide="ignore", invalid="ignore"):
                 low = np.where(den > 0, num[:, None] / den, 0.0) * weight
             # upper: most numerator over least mass, or the largest ratio
-            num = (N_c - low_a[:, r] + slack)[:, None] + top_ao
-            den = max(M_c - top_m[r], 0.0) * (1 - _MASS_TOL) + low_mo
+            num = (N_c - low_a[:, r] + slack)[:, None] + top_ao[:, :n_s]
+            den = max(M_c - top_m[r], 0.0) * (1 - _MASS_TOL) + low_mo[:n_s]
             with np.errstate(divide="ignore", invalid="ignore"):
                 high = np.where(den > 0, num / den, np.inf)
-            most = np.empty((q, o + 1))
+            most = np.empty((q, n_s))
             most[:] = np.maximum(rho[:, c], rho_out)[:, None]
             most[:, 0] = rho[:, c]  # nothing added
             with np.errstate(invalid="ignore"):  # -inf * 0: overwritten below
