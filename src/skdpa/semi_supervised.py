@@ -708,7 +708,8 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         reached, wherever it goes): after ``b`` edits the rival's score is
         at most ``upper[c'][b]`` and the current class's at least
         ``lower[c][b]`` (:func:`_ratio_bounds`), so no ``b`` below the first
-        where the bounds cross does it.
+        where the bounds cross does it; from there, each ``b`` that
+        :meth:`_impossible` rules out adds one.
         """
         seen = np.asarray(self.classes_)
         labeled = self._labeled
@@ -746,15 +747,85 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
             )
             current = current_all[start:stop]
             floor = lower[current, rows] * (1 - _MASS_TOL)
+            a_e = A[start:stop][:, cols].astype(np.float64)
             for c in range(n_classes):
                 reach = upper[c] * (1 + _MASS_TOL) >= floor
+                t = np.where(reach.any(axis=1), np.argmax(reach, axis=1), B + 1)
+                t = np.maximum(t, 1)
+                # where the bounds meet, try to prove the crossing impossible
+                # with the exact ratio of each class (numerators and masses
+                # of the same rows): each proof raises the cost by one
+                for cur in np.unique(current):
+                    if cur == c:
+                        continue
+                    g = np.flatnonzero(current == cur)
+                    while len(g):
+                        g = g[(t[g] <= B) & (t[g] < remove[cur])]
+                        if not len(g):
+                            break
+                        g = g[
+                            self._impossible(
+                                a_e[g],
+                                m[cols],
+                                labels[cols],
+                                N[g],
+                                M,
+                                counts,
+                                rho[g],
+                                cur,
+                                c,
+                                t[g],
+                                lower,
+                                upper,
+                                g,
+                            )
+                        ]
+                        t[g] += 1
                 # not reached within B edits: more than B (none if B = n_e)
-                beyond = np.inf if B == n_e else B + 1.0
-                t = np.where(reach.any(axis=1), np.argmax(reach, axis=1), beyond)
-                t = np.minimum(t, remove[current])
-                out[start:stop, c] = np.maximum(t, 1.0)
+                t = np.where(t > B, np.inf if B == n_e else B + 1.0, t)
+                out[start:stop, c] = np.minimum(t, remove[current])
             out[start + rows, current] = 0.0
         return out
+
+    def _impossible(
+        self, a, m, labels_e, N, M, counts, rho, cur, c, b, lower, upper, g
+    ):
+        """Rows where no ``b`` edits make class ``c`` reach the current class
+        ``cur`` (proven with :func:`_certified_ratio`, combined with the
+        grid bounds of :func:`_ratio_bounds`)."""
+        by_count = self.class_mass == "labels"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio_cur = N[:, cur] / M[cur]
+            ratio_c = np.where(M[c] > 0, N[:, c] / M[c], 0.0)
+            top = np.max(a / m, axis=1, initial=0.0)
+        low = _certified_ratio(
+            a,
+            m,
+            labels_e == cur,
+            N[:, cur],
+            M[cur],
+            b,
+            np.zeros(len(a)),
+            ratio_cur,
+            minimise=True,
+        )
+        high = _certified_ratio(
+            a,
+            m,
+            labels_e == c,
+            N[:, c],
+            M[c],
+            b,
+            ratio_c,
+            np.maximum(np.maximum(rho[:, c], top), ratio_c),
+            minimise=False,
+        )
+        if by_count:
+            low = low * np.maximum(counts[cur] - b, 1)
+            high = high * (counts[c] + b)
+        low = np.maximum(low, lower[cur, g, b])
+        high = np.minimum(high, upper[c, g, b])
+        return high * (1 + _MASS_TOL) < low * (1 - _MASS_TOL)
 
     def flip_costs(self, X, n_classes, editable=None):
         """Fewest label edits that can turn this member, per row and class.
@@ -784,10 +855,13 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         the rival's at most, what removing its editable rows of largest
         influence (resp. smallest) and adding the editable rows of largest
         mass (resp. largest influence and smallest mass) could give, the
-        numerators and masses bounded separately. The cost is the first
-        ``b`` at which these bounds meet (a tie counts as reached), or
-        removing every label of the current class: a sound lower bound, not
-        exact even with two classes (see the theory page). The bounds are
+        numerators and masses bounded separately; where these meet, each
+        class's exact extreme ratio after ``b`` changes of its label set is
+        bounded by bisection on a threshold that a greedy choice of rows
+        proves. The cost is the first ``b`` that these bounds cannot rule
+        out (a tie counts as reached), or removing every label of the
+        current class: a sound lower bound, not exact even with two classes
+        (each class is given the whole budget; see the theory page). The bounds are
         computed up to 64 edits (time ``O(n_samples * n_classes *
         min(n_editable, 64) ** 2)``); a cost not reached by then is stated
         as 65.
@@ -992,6 +1066,47 @@ def _ratio_bounds(a, m, labels_e, N, M, counts, rho, by_count, max_edits):
         np.minimum.accumulate(lower[c], axis=1, out=lower[c])
         np.maximum.accumulate(upper[c], axis=1, out=upper[c])
     return lower, upper
+
+
+def _certified_ratio(a, m, inside, N_c, M_c, b, lo, hi, minimise, iters=20):
+    """A certified bound on class ``c``'s ratio ``N'_c / M'_c`` after at most
+    ``b`` changes of its label set, exact up to the bisection's resolution.
+
+    For a threshold ``lam`` every reachable set ``T`` has ``sum_T (a - lam
+    m) >= G(lam)``, with ``G`` the base set's value minus the ``b`` largest
+    gains: removing an editable row of ``c`` gains ``f_j = a_j - lam m_j``,
+    adding an editable row outside gains ``-f_j`` (minimise; signs flipped
+    to maximise). ``G(lam) > 0`` proves every nonempty reachable set has a
+    ratio above ``lam`` (the empty set, when reachable, has value 0 and so
+    proves nothing, which only keeps the bound where it was). Bisection
+    between ``lo`` and ``hi`` keeps the side that is proven.
+
+    ``a`` (q, n_e), ``m`` (n_e,), ``inside`` (n_e,) the editable rows of
+    ``c``; ``N_c`` (q,) and ``M_c`` over all of ``c``'s labelled rows;
+    ``b`` (q,) budgets. Returns the largest proven lower bound (minimise,
+    ``lo`` if none) or the smallest proven upper bound (else, ``hi``).
+    """
+    rows = np.arange(len(a))
+    scale = N_c + a.sum(axis=1)
+    mass = M_c + m.sum()
+    lo, hi = lo.copy(), hi.copy()
+    sign = np.where(inside, 1.0, -1.0) * (1.0 if minimise else -1.0)
+    for _ in range(iters):
+        lam = 0.5 * (lo + hi)
+        gains = np.maximum(sign * (a - lam[:, None] * m), 0.0)
+        gains = -np.sort(-gains, axis=1)
+        top = np.concatenate([np.zeros((len(a), 1)), np.cumsum(gains, axis=1)], 1)
+        base = N_c - lam * M_c
+        value = base - top[rows, b] if minimise else base + top[rows, b]
+        eps = 1e-9 * (scale + np.abs(lam) * mass)  # far above float64 rounding
+        proven = value > eps if minimise else value < -eps
+        if minimise:
+            lo = np.where(proven, lam, lo)
+            hi = np.where(proven, hi, lam)
+        else:
+            hi = np.where(proven, lam, hi)
+            lo = np.where(proven, lo, lam)
+    return lo if minimise else hi
 
 
 def _labeled_rows(y):
