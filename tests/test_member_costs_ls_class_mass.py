@@ -230,22 +230,25 @@ def test_overstating_a_cost_by_one_is_caught(class_mass):
 
 def test_dilution_is_priced():
     """Normalisation opens an attack the raw scores do not have: labelling
-    far-away rows with the current class dilutes its mass. Each such label
-    adds about nothing to the numerator, so without class_mass the rival
-    needs more edits than with it."""
+    rows far from the query with the current class dilutes its mass. With
+    only far rows editable, nothing moves the raw scores' output, while one
+    far label moves the normalised one, and both costs say so."""
     rng = np.random.RandomState(1)
     near = rng.normal(0, 0.05, (3, 2))
     far = rng.normal(3, 0.05, (6, 2))
     X = np.concatenate([near, [[0.4, 0.4]], far])
     y = np.array([0, 0, 1, -1, -1, -1, -1, -1, -1, -1])
     queries = np.array([[0.0, 0.0]])
-    editable = np.ones(len(y), dtype=bool)
-    for class_mass in (None, "uniform"):
+    editable = np.zeros(len(y), dtype=bool)
+    editable[4:] = True  # the far rows
+    expected = {None: np.inf, "uniform": 1.0}
+    for class_mass, cost in expected.items():
         params = {"class_mass": class_mass, "alpha": 0.9, "max_iter": 8}
         member = _member(**params).fit(X, y)
-        costs = member.flip_costs(queries, 2)
+        costs = member.flip_costs(queries, 2, editable=editable)
         reached = _reached(X, y, queries, 2, editable, params, max_edits=2)
         _check(costs, reached)
+        assert costs[0, 1] == cost == reached[0, 1]
 
 
 @settings(

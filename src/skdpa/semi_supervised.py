@@ -755,32 +755,29 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
                 # where the bounds meet, try to prove the crossing impossible
                 # with the exact ratio of each class (numerators and masses
                 # of the same rows): each proof raises the cost by one
-                for cur in np.unique(current):
-                    if cur == c:
-                        continue
-                    g = np.flatnonzero(current == cur)
-                    while len(g):
-                        g = g[(t[g] <= B) & (t[g] < remove[cur])]
-                        if not len(g):
-                            break
-                        g = g[
-                            self._impossible(
-                                a_e[g],
-                                m[cols],
-                                labels[cols],
-                                N[g],
-                                M,
-                                counts,
-                                rho[g],
-                                cur,
-                                c,
-                                t[g],
-                                lower,
-                                upper,
-                                g,
-                            )
-                        ]
-                        t[g] += 1
+                g = np.flatnonzero(current != c)
+                while len(g):
+                    g = g[(t[g] <= B) & (t[g] < remove[current[g]])]
+                    if not len(g):
+                        break
+                    g = g[
+                        self._impossible(
+                            a_e[g],
+                            m[cols],
+                            labels[cols],
+                            N[g],
+                            M,
+                            counts,
+                            rho[g],
+                            current[g],
+                            c,
+                            t[g],
+                            lower,
+                            upper,
+                            g,
+                        )
+                    ]
+                    t[g] += 1
                 # not reached within B edits: more than B (none if B = n_e)
                 t = np.where(t > B, np.inf if B == n_e else B + 1.0, t)
                 out[start:stop, c] = np.minimum(t, remove[current])
@@ -790,19 +787,19 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
     def _impossible(
         self, a, m, labels_e, N, M, counts, rho, cur, c, b, lower, upper, g
     ):
-        """Rows where no ``b`` edits make class ``c`` reach the current class
-        ``cur`` (proven with :func:`_certified_ratio`, combined with the
-        grid bounds of :func:`_ratio_bounds`)."""
-        by_count = self.class_mass == "labels"
+        """Rows where no ``b`` edits make class ``c`` reach the row's current
+        class ``cur`` (proven with :func:`_certified_ratio`, combined with
+        the grid bounds of :func:`_ratio_bounds`)."""
+        rows = np.arange(len(a))
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio_cur = N[:, cur] / M[cur]
+            ratio_cur = N[rows, cur] / M[cur]
             ratio_c = np.where(M[c] > 0, N[:, c] / M[c], 0.0)
             top = np.max(a / m, axis=1, initial=0.0)
         low = _certified_ratio(
             a,
             m,
-            labels_e == cur,
-            N[:, cur],
+            labels_e[None, :] == cur[:, None],
+            N[rows, cur],
             M[cur],
             b,
             np.zeros(len(a)),
@@ -820,7 +817,7 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
             np.maximum(np.maximum(rho[:, c], top), ratio_c),
             minimise=False,
         )
-        if by_count:
+        if self.class_mass == "labels":
             low = low * np.maximum(counts[cur] - b, 1)
             high = high * (counts[c] + b)
         low = np.maximum(low, lower[cur, g, b])
@@ -1081,9 +1078,10 @@ def _certified_ratio(a, m, inside, N_c, M_c, b, lo, hi, minimise, iters=20):
     proves nothing, which only keeps the bound where it was). Bisection
     between ``lo`` and ``hi`` keeps the side that is proven.
 
-    ``a`` (q, n_e), ``m`` (n_e,), ``inside`` (n_e,) the editable rows of
-    ``c``; ``N_c`` (q,) and ``M_c`` over all of ``c``'s labelled rows;
-    ``b`` (q,) budgets. Returns the largest proven lower bound (minimise,
+    ``a`` (q, n_e), ``m`` (n_e,), ``inside`` (n_e,) or (q, n_e) the
+    editable rows of ``c`` (``c`` may differ per row); ``N_c`` (q,) and
+    ``M_c`` (scalar or (q,)) over all of ``c``'s labelled rows; ``b`` (q,)
+    budgets. Returns the largest proven lower bound (minimise,
     ``lo`` if none) or the smallest proven upper bound (else, ``hi``).
     """
     rows = np.arange(len(a))
