@@ -754,30 +754,46 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
                 t = np.maximum(t, 1)
                 # where the bounds meet, try to prove the crossing impossible
                 # with the exact ratio of each class (numerators and masses
-                # of the same rows): each proof raises the cost by one
-                g = np.flatnonzero(current != c)
-                while len(g):
-                    g = g[(t[g] <= B) & (t[g] < remove[current[g]])]
+                # of the same rows). A proof at b rules out every b' <= b (the
+                # exact extremes are monotone in b), so the cost is one more
+                # than the largest b proven; b is searched by galloping from
+                # the grid's crossing, then bisecting (proofs are nearly
+                # monotone in b: a missed one only lowers the cost)
+                proven = (t - 1).astype(np.int64)  # the grid rules out b < t
+                # no need to prove beyond B, nor beyond removing the class
+                cap = np.minimum(B, remove[current] - 1).astype(np.int64)
+                failed = cap + 1  # the least b not proven (none tried yet)
+                bisect = np.zeros(len(t), dtype=bool)  # a proof has failed
+                jump = np.ones(len(t), dtype=np.int64)
+                while True:
+                    g = np.flatnonzero((current != c) & (failed - proven > 1))
                     if not len(g):
                         break
-                    g = g[
-                        self._impossible(
-                            a_e[g],
-                            m[cols],
-                            labels[cols],
-                            N[g],
-                            M,
-                            counts,
-                            rho[g],
-                            current[g],
-                            c,
-                            t[g],
-                            lower,
-                            upper,
-                            g,
-                        )
-                    ]
-                    t[g] += 1
+                    probe = np.where(
+                        bisect[g],
+                        (proven[g] + failed[g]) // 2,
+                        np.minimum(proven[g] + jump[g], cap[g]),
+                    )
+                    done = self._impossible(
+                        a_e[g],
+                        m[cols],
+                        labels[cols],
+                        N[g],
+                        M,
+                        counts,
+                        rho[g],
+                        current[g],
+                        c,
+                        probe,
+                        lower,
+                        upper,
+                        g,
+                    )
+                    proven[g[done]] = probe[done]
+                    jump[g[done]] *= 2
+                    failed[g[~done]] = probe[~done]
+                    bisect[g[~done]] = True
+                t = proven + 1.0
                 # not reached within B edits: more than B (none if B = n_e)
                 t = np.where(t > B, np.inf if B == n_e else B + 1.0, t)
                 out[start:stop, c] = np.minimum(t, remove[current])
@@ -1089,10 +1105,15 @@ def _certified_ratio(a, m, inside, N_c, M_c, b, lo, hi, minimise, iters=20):
     mass = M_c + m.sum()
     lo, hi = lo.copy(), hi.copy()
     sign = np.where(inside, 1.0, -1.0) * (1.0 if minimise else -1.0)
+    most = int(b.max(initial=0))  # only the largest gains are summed
     for _ in range(iters):
         lam = 0.5 * (lo + hi)
-        gains = np.maximum(sign * (a - lam[:, None] * m), 0.0)
-        gains = -np.sort(-gains, axis=1)
+        gains = sign * (a - lam[:, None] * m)
+        if 0 < most < gains.shape[1]:
+            # the largest before clipping (clipping keeps the order; many
+            # zeros would slow the selection down)
+            gains = np.partition(gains, gains.shape[1] - most, axis=1)[:, -most:]
+        gains = -np.sort(-np.maximum(gains, 0.0), axis=1)
         top = np.concatenate([np.zeros((len(a), 1)), np.cumsum(gains, axis=1)], 1)
         base = N_c - lam * M_c
         value = base - top[rows, b] if minimise else base + top[rows, b]
