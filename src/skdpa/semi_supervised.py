@@ -874,10 +874,10 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         proves. The cost is the first ``b`` that these bounds cannot rule
         out (a tie counts as reached), or removing every label of the
         current class: a sound lower bound, not exact even with two classes
-        (each class is given the whole budget; see the theory page). The bounds are
-        computed up to 64 edits (time ``O(n_samples * n_classes *
-        min(n_editable, 64) ** 2)``); a cost not reached by then is stated
-        as 65.
+        (each class is given the whole budget; see the theory page). The
+        bounds are computed up to 64 edits (time ``O(n_samples * n_classes
+        * min(n_editable, 64) ** 2)`` for the first bounds, then bisections
+        over the editable rows); a cost not reached by then is stated as 65.
 
         Parameters
         ----------
