@@ -477,16 +477,13 @@ def test_certified_ratio_bounds_the_exact_extreme(seed, n_e, b, minimise):
             assert got <= extreme + 1e-5 * (hi - lo) + 1e-12
 
 
-@pytest.mark.parametrize("seed", [156, 224, 286])
-def test_costs_sound_on_cases_where_mass_matters(seed):
-    """Random problems (two or three classes, a new label) on which bounding
-    the dilution mass of the current class by the smallest masses instead of
-    the largest gives costs above the brute force: a mutation check found
-    them among 300."""
+def _random_case(seed, class_mass=None):
+    """A random small problem (two or three classes; the costs also priced
+    for a new label), as a stress run of the brute force drew them."""
     rng = np.random.RandomState(seed)
     n, k, steps = rng.randint(4, 9), rng.randint(1, 5), rng.randint(1, 9)
     alpha = [0.3, 0.9, 0.99][rng.randint(3)]
-    class_mass = ["uniform", "labels"][seed % 2]
+    class_mass = class_mass or ["uniform", "labels"][seed % 2]
     n_classes = rng.randint(2, 4)
     X = rng.uniform(size=(n, 2)).round(2)
     y = rng.randint(-1, n_classes, size=n)
@@ -494,8 +491,34 @@ def test_costs_sound_on_cases_where_mass_matters(seed):
     queries = np.concatenate([X[:2], rng.uniform(size=(2, 2)).round(2)])
     editable = rng.rand(n) < 0.7
     params = dict(n_neighbors=k, max_iter=steps, alpha=alpha, class_mass=class_mass)
+    return X, y, queries, n_classes, editable, params
+
+
+@pytest.mark.parametrize("seed", [156, 224, 286])
+def test_costs_sound_on_cases_where_mass_matters(seed):
+    """Random problems on which bounding the dilution mass of the current
+    class by the smallest masses instead of the largest gives costs above
+    the brute force: a mutation check found them among 300."""
+    X, y, queries, n_classes, editable, params = _random_case(seed)
     member = _member(**params).fit(X, y)
     costs = member.flip_costs(queries, n_classes + 1, editable=editable)
     max_edits = 3 if n_classes == 2 else 2
     reached = _reached(X, y, queries, n_classes + 1, editable, params, max_edits)
     _check(costs, reached)
+
+
+@pytest.mark.parametrize("seed", [18, 184])
+def test_one_budget_for_both_classes_raises_costs_soundly(seed, monkeypatch):
+    """With "uniform", a proof that shares the edits between the current
+    class and the rival (one edit moves one row) raises costs the per-class
+    bounds leave low; the brute force still reaches nothing below them."""
+    from skdpa import semi_supervised as ss
+
+    X, y, queries, n_classes, editable, params = _random_case(seed, "uniform")
+    assert n_classes == 2
+    member = _member(**params).fit(X, y)
+    costs = member.flip_costs(queries, 3, editable=editable)
+    monkeypatch.setattr(ss, "_JOINT_MAX_EDITS", 0)
+    apart = member.flip_costs(queries, 3, editable=editable)
+    assert (costs >= apart).all() and (costs > apart).any()
+    _check(costs, _reached(X, y, queries, 3, editable, params))

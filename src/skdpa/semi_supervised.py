@@ -838,7 +838,26 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
             high = high * (counts[c] + b)
         low = np.maximum(low, lower[cur, g, b])
         high = np.minimum(high, upper[c, g, b])
-        return high * (1 + _MASS_TOL) < low * (1 - _MASS_TOL)
+        done = high * (1 + _MASS_TOL) < low * (1 - _MASS_TOL)
+        joint = ~done & (b <= _JOINT_MAX_EDITS)
+        if self.class_mass == "uniform" and joint.any():
+            # one budget for both classes: the ratio where they would meet
+            # lies in [low, high]; rule out every piece of that interval
+            # (time grows with b squared: only up to _JOINT_MAX_EDITS)
+            rest = np.flatnonzero(joint)
+            done[rest] = _joint_impossible(
+                a[rest],
+                m,
+                labels_e,
+                N[rest],
+                M,
+                cur[rest],
+                c,
+                b[rest],
+                low[rest] * (1 - _MASS_TOL),
+                high[rest] * (1 + _MASS_TOL),
+            )
+        return done
 
     def flip_costs(self, X, n_classes, editable=None):
         """Fewest label edits that can turn this member, per row and class.
@@ -994,6 +1013,9 @@ default=None
 # the class-mass bounds are computed up to this many edits (time grows with
 # its square); a cost not reached by then is stated as one more
 _MAX_MASS_EDITS = 64
+# the proofs that share one budget between the two classes run up to this
+# many edits (time grows with its square)
+_JOINT_MAX_EDITS = 16
 # relative slack of the class-mass bounds: far above float64 rounding of the
 # sums (float32 influences summed in float64), and it only lowers costs
 _MASS_TOL = 1e-6
@@ -1126,6 +1148,78 @@ def _certified_ratio(a, m, inside, N_c, M_c, b, lo, hi, minimise, iters=20):
             hi = np.where(proven, lam, hi)
             lo = np.where(proven, lo, lam)
     return lo if minimise else hi
+
+
+def _joint_impossible(a, m, labels_e, N, M, cur, c, b, lam_lo, lam_hi, pieces=16):
+    """Rows where no ``b`` edits give class ``c`` a ratio at least the current
+    class ``cur``'s (``class_mass="uniform"``), the budget shared by both.
+
+    If an attack does it, ``lam = R'_cur`` lies in ``[lam_lo, lam_hi]`` and,
+    with ``f_j = a_j - lam m_j``, the attack lowers ``D1 = sum_{cur} f`` from
+    ``N_cur - lam M_cur`` to 0 and raises ``D2 = sum_{c} f`` from ``N_c -
+    lam M_c`` to at least 0. On a piece ``[l1, l2]`` of the interval, an
+    edit of a row of ``cur`` or ``c`` moves each of them by at most ``d_j``
+    (``a_j - l1 m_j`` for a row of ``cur``, ``l2 m_j - a_j`` for one of
+    ``c``, at least 0), any other row moves one of them only: ``D1`` by at
+    most ``l2 m_j - a_j`` (labelled ``cur``) or ``D2`` by at most ``a_j - l1
+    m_j`` (labelled ``c``). With ``p`` rows of the two classes edited, the
+    others must cover ``N_cur - l2 M_cur - S_p`` and ``l1 M_c - N_c - S_p``
+    (``S_p`` the ``p`` largest ``d_j``), each with its own rows, largest
+    first: if no ``p`` gives ``b`` edits or fewer on any piece, no attack of
+    ``b`` edits exists.
+    """
+    rows = np.arange(len(a))
+    in_cur = labels_e[None, :] == cur[:, None]
+    in_c = np.broadcast_to(labels_e == c, in_cur.shape)
+    other = ~(in_cur | in_c)
+    most = int(b.max())
+    n_e = a.shape[1]
+    scale = (
+        N[rows, cur]
+        + N[:, c]
+        + a.sum(axis=1)
+        + np.abs(lam_hi) * (M[cur] + M[c] + m.sum())
+    )
+    eps = 1e-9 * scale  # rounding: only ever in the attacker's favour
+    width = lam_hi - lam_lo
+
+    def top(gains):
+        """Prefix sums of the ``most`` largest gains per row, from 0."""
+        if most < n_e:
+            gains = np.partition(gains, n_e - most, axis=1)[:, -most:]
+        gains = -np.sort(-gains, axis=1)
+        out = np.zeros((len(gains), most + 1))
+        out[:, 1 : gains.shape[1] + 1] = np.cumsum(gains, axis=1)
+        out[:, gains.shape[1] + 1 :] = out[:, [gains.shape[1]]]
+        return out + eps[:, None] * np.arange(most + 1)
+
+    def fewest(prefix, need):
+        """Fewest gains (largest first) reaching ``need``; most + 1 if none."""
+        return (prefix < need[:, None]).sum(axis=1)
+
+    impossible = np.ones(len(a), dtype=bool)
+    for k in range(pieces):
+        l1 = lam_lo + width * (k / pieces)
+        l2 = lam_hi if k == pieces - 1 else lam_lo + width * ((k + 1) / pieces)
+        up = np.maximum(a - l1[:, None] * m, 0.0)  # a_j - lam m_j, at most
+        down = np.maximum(l2[:, None] * m - a, 0.0)  # lam m_j - a_j, at most
+        doubles = top(np.where(in_cur, up, np.where(in_c, down, 0.0)))
+        to_cur = top(np.where(other, down, 0.0))
+        to_c = top(np.where(other, up, 0.0))
+        need_1 = N[rows, cur] - l2 * M[cur] - eps
+        need_2 = l1 * M[c] - N[:, c] - eps
+        least = np.full(len(a), np.inf)
+        for p in range(most + 1):
+            edits = (
+                p
+                + fewest(to_cur, need_1 - doubles[:, p])
+                + fewest(to_c, need_2 - doubles[:, p])
+            )
+            least = np.where(p <= b, np.minimum(least, edits), least)
+        impossible &= least > b
+        if not impossible.any():
+            break
+    return impossible
 
 
 def _labeled_rows(y):
