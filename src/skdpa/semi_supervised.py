@@ -890,13 +890,15 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         numerators and masses bounded separately; where these meet, each
         class's exact extreme ratio after ``b`` changes of its label set is
         bounded by bisection on a threshold that a greedy choice of rows
-        proves. The cost is the first ``b`` that these bounds cannot rule
-        out (a tie counts as reached), or removing every label of the
-        current class: a sound lower bound, not exact even with two classes
-        (each class is given the whole budget; see the theory page). The
-        bounds are computed up to 64 edits (time ``O(n_samples * n_classes
-        * min(n_editable, 64) ** 2)`` for the first bounds, then bisections
-        over the editable rows); a cost not reached by then is stated as 65.
+        proves, and with ``"uniform"`` (up to 16 edits) a proof that shares
+        the budget between the two classes rules out more. The cost is the
+        first ``b`` that these bounds cannot rule out (a tie counts as
+        reached), or removing every label of the current class: a sound
+        lower bound, not exact even with two classes (see the theory page).
+        The bounds are computed up to 64 edits (time ``O(n_samples *
+        n_classes * min(n_editable, 64) ** 2)`` for the first bounds, then
+        bisections over the editable rows); a cost not reached by then is
+        stated as 65.
 
         Parameters
         ----------
