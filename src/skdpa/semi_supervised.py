@@ -239,6 +239,12 @@ _influences = OrderedDict()
 _INFLUENCE_BLOCK = 64
 
 
+# Spread mass of vote="soft" with class_mass: (graph key, k, alpha, steps)
+# -> float64 (n_rows,), the vector m = P 1 (see _spread_mass).
+_MAX_MASSES = 4
+_masses = OrderedDict()
+
+
 def _operator(graph, n_neighbors):
     """The graph's spreading operator, rebuilt from its rows if dropped."""
     if graph.S is None:
@@ -292,6 +298,35 @@ def _query_influences(graph, X, n_neighbors, metric, alpha, steps):
         return out
 
 
+def _spread_mass(graph, n_neighbors, alpha, steps):
+    """Mass ``m[j] > 0`` that training row ``j``'s label gives its class.
+
+    With ``F = P Y`` the labels spread by ``steps`` steps (``P`` symmetric,
+    see :func:`_query_influences`), class ``c``'s total spread mass over the
+    graph's rows is ``1^T P Y_c = (P 1)^T Y_c``: ``m = P 1``, one spreading
+    of a vector of ones (float64), cached per process by the graph's content
+    key and the spreading parameters. ``P`` holds ``(1 - alpha) I``, so
+    every ``m[j] >= 1 - alpha > 0``: a class has mass exactly when it has a
+    label.
+    """
+    key = (graph.key, int(n_neighbors), float(alpha), int(steps))
+    with _lock:
+        hit = _masses.get(key)
+        if hit is not None:
+            _masses.move_to_end(key)
+            return hit
+        S = _operator(graph, n_neighbors)
+        ones = np.ones(len(graph.X))
+        m = ones.copy()
+        for _ in range(steps):
+            m = alpha * (S @ m) + (1.0 - alpha) * ones
+        m.setflags(write=False)
+        _masses[key] = m
+        while len(_masses) > _MAX_MASSES:
+            _masses.popitem(last=False)
+        return m
+
+
 def graph_cache_info():
     """Hits and misses of this process's graph cache.
 
@@ -331,6 +366,7 @@ def clear_graph_cache():
         _graphs.clear()
         _queries.clear()
         _influences.clear()
+        _masses.clear()
         for name in _stats:
             _stats[name] = 0
 
@@ -383,7 +419,12 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         in SS-DPA members at large ``k``, ``"uniform"`` removes the pull of
         whichever classes happen to have more labels in a partition; it
         assumes roughly balanced classes. A fixed setting, so the member
-        stays a function of the samples and its own labels.
+        stays a function of the samples and its own labels. With
+        ``vote="soft"`` class ``c`` scores ``prior_c * a(x)^T Y_c / M_c``,
+        ``M_c = m^T Y_c`` its total spread mass over the training rows after
+        ``max_iter`` steps (``m`` the mass each row's label spreads, computed
+        once per graph and cached); ``transduction_`` is normalised the same
+        way, as the hard vote normalises its spread scores.
     vote : {"hard", "soft"}, default="hard"
         How a new row's neighbours vote. ``"hard"``: each votes for its
         spread label, weighted by the kernel and its confidence, spreading
@@ -396,7 +437,9 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         reaches) to the smaller class. Then :meth:`flip_costs` prices
         poisoning. The influences of a query set are computed once per
         process and cached (``4 * n_queries * n_rows`` bytes), so fit does
-        not spread at all; ``class_mass`` must be None.
+        not spread at all. With ``class_mass`` each class's score is divided
+        by its spread mass (see ``class_mass``): a ratio of two linear
+        functions of the labels, priced by a looser bound.
 
     Attributes
     ----------
@@ -490,11 +533,6 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         self.classes_, y_idx = np.unique(y[labeled], return_inverse=True)
         n_classes = len(self.classes_)
         if self.vote == "soft":
-            if self.class_mass is not None:
-                raise ValueError(
-                    "vote='soft' supports class_mass=None only (its scores must "
-                    f"stay linear in the labels); got class_mass={self.class_mass!r}."
-                )
             # nothing to spread now: a query's scores are its influences
             # (shared by every member on this graph) times these labels
             self._graph = _shared_graph(X, self.n_neighbors, self.metric)
@@ -552,10 +590,33 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
             F = Y.copy()
             for _ in range(self.max_iter):
                 F = self.alpha * (S @ F) + (1.0 - self.alpha) * Y
-            return self.classes_[np.argmax(F, axis=1)]
+            # the class weights of the scores (class_mass), so that a row of
+            # the training set is labelled as a query at that row would be
+            return self.classes_[np.argmax(F * self._class_weights(), axis=1)]
         return self.classes_[self._best]
 
-    def _soft_scores(self, X):
+    def _class_weights(self):
+        """vote="soft": each class's score multiplier, float64 (n_classes,).
+
+        1 without ``class_mass``; else ``prior_c / M_c`` with ``M_c = m^T
+        Y_c`` the class's total spread mass over the graph's rows
+        (:func:`_spread_mass`) and ``prior_c`` ``1 / n_classes``
+        (``"uniform"``) or the class's share of the labels (``"labels"``),
+        as the hard vote normalises its spread scores; 0 for a class of zero
+        mass (one without a label: fit never sees one).
+        """
+        n_classes = len(self.classes_)
+        if self.class_mass is None:
+            return np.ones(n_classes)
+        m = _spread_mass(self._graph, self.n_neighbors, self.alpha, self.max_iter)
+        mass = np.bincount(self._labels, weights=m[self._labeled], minlength=n_classes)
+        if self.class_mass == "uniform":
+            prior = np.full(n_classes, 1.0 / n_classes)
+        else:
+            prior = np.bincount(self._labels, minlength=n_classes) / len(self._labels)
+        return np.where(mass > 0, prior / np.where(mass > 0, mass, 1.0), 0.0)
+
+    def _raw_scores(self, X):
         """vote="soft": ``A[:, labeled] @ Y``, float64 (n_samples, n_classes)."""
         A = _query_influences(
             self._graph, X, self.n_neighbors, self.metric, self.alpha, self.max_iter
@@ -563,6 +624,10 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         Y = np.zeros((len(self._labeled), len(self.classes_)))
         Y[np.arange(len(self._labeled)), self._labels] = 1.0
         return A[:, self._labeled].astype(np.float64) @ Y
+
+    def _soft_scores(self, X):
+        """vote="soft": the raw scores times the class weights (class_mass)."""
+        return self._raw_scores(X) * self._class_weights()
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -635,10 +700,169 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
     # over them): SSDPAClassifier must give it every row (pass_unlabeled=True)
     _flip_costs_need_unlabeled_rows = True
 
+    def _mass_costs(self, X, A, labels, cols, remove, n_classes):
+        """flip_costs' class columns with ``class_mass`` (see the theory page).
+
+        Output ``c'`` instead of the current ``c`` needs ``c`` to lose every
+        label (``remove[c]``) or ``w_c' R_c' >= w_c R_c`` (a tie counted as
+        reached, wherever it goes): after ``b`` edits the rival's score is
+        at most ``upper[c'][b]`` and the current class's at least
+        ``lower[c][b]`` (:func:`_ratio_bounds`), so no ``b`` below the first
+        where the bounds cross does it; from there, each ``b`` that
+        :meth:`_impossible` rules out adds one.
+        """
+        seen = np.asarray(self.classes_)
+        labeled = self._labeled
+        m = _spread_mass(self._graph, self.n_neighbors, self.alpha, self.max_iter)
+        row_labels = labels[labeled]
+        M = np.bincount(row_labels, weights=m[labeled], minlength=n_classes)
+        counts = np.bincount(row_labels, minlength=n_classes).astype(np.float64)
+        current_all = seen[np.argmax(self._soft_scores(X), axis=1)]  # as predict
+        raw_all = self._raw_scores(X)
+        out = np.empty((len(X), n_classes))
+        n_e = len(cols)
+        B = min(n_e, _MAX_MASS_EDITS)
+        # bounds of every class for a block of rows: 2 (C, rows, B + 1), and
+        # the (rows, n_e) influences sorted per class
+        step = max(1, (1 << 21) // ((n_e + 1) * n_classes))
+        for start in range(0, len(X), step):
+            stop = min(len(X), start + step)
+            rows = np.arange(stop - start)
+            N = np.zeros((stop - start, n_classes))
+            N[:, seen] = raw_all[start:stop]
+            ratio = A[start:stop][:, labeled].astype(np.float64) / m[labeled]
+            rho = np.full((stop - start, n_classes), -np.inf)
+            for c in np.unique(row_labels):
+                rho[:, c] = ratio[:, row_labels == c].max(axis=1)
+            lower, upper = _ratio_bounds(
+                A[start:stop][:, cols].astype(np.float64),
+                m[cols],
+                labels[cols],
+                N,
+                M,
+                counts,
+                rho,
+                by_count=self.class_mass == "labels",
+                max_edits=B,
+            )
+            current = current_all[start:stop]
+            floor = lower[current, rows] * (1 - _MASS_TOL)
+            a_e = A[start:stop][:, cols].astype(np.float64)
+            for c in range(n_classes):
+                reach = upper[c] * (1 + _MASS_TOL) >= floor
+                t = np.where(reach.any(axis=1), np.argmax(reach, axis=1), B + 1)
+                t = np.maximum(t, 1)
+                # where the bounds meet, try to prove the crossing impossible
+                # with the exact ratio of each class (numerators and masses
+                # of the same rows). A proof at b rules out every b' <= b (the
+                # exact extremes are monotone in b), so the cost is one more
+                # than the largest b proven; b is searched by galloping from
+                # the grid's crossing, then bisecting (proofs are nearly
+                # monotone in b: a missed one only lowers the cost)
+                proven = (t - 1).astype(np.int64)  # the grid rules out b < t
+                # no need to prove beyond B, nor beyond removing the class
+                cap = np.minimum(B, remove[current] - 1).astype(np.int64)
+                failed = cap + 1  # the least b not proven (none tried yet)
+                bisect = np.zeros(len(t), dtype=bool)  # a proof has failed
+                jump = np.ones(len(t), dtype=np.int64)
+                while True:
+                    g = np.flatnonzero((current != c) & (failed - proven > 1))
+                    if not len(g):
+                        break
+                    probe = np.where(
+                        bisect[g],
+                        (proven[g] + failed[g]) // 2,
+                        np.minimum(proven[g] + jump[g], cap[g]),
+                    )
+                    done = self._impossible(
+                        a_e[g],
+                        m[cols],
+                        labels[cols],
+                        N[g],
+                        M,
+                        counts,
+                        rho[g],
+                        current[g],
+                        c,
+                        probe,
+                        lower,
+                        upper,
+                        g,
+                    )
+                    proven[g[done]] = probe[done]
+                    jump[g[done]] *= 2
+                    failed[g[~done]] = probe[~done]
+                    bisect[g[~done]] = True
+                t = proven + 1.0
+                # not reached within B edits: more than B (none if B = n_e)
+                t = np.where(t > B, np.inf if B == n_e else B + 1.0, t)
+                out[start:stop, c] = np.minimum(t, remove[current])
+            out[start + rows, current] = 0.0
+        return out
+
+    def _impossible(
+        self, a, m, labels_e, N, M, counts, rho, cur, c, b, lower, upper, g
+    ):
+        """Rows where no ``b`` edits make class ``c`` reach the row's current
+        class ``cur`` (proven with :func:`_certified_ratio`, combined with
+        the grid bounds of :func:`_ratio_bounds`)."""
+        rows = np.arange(len(a))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio_cur = N[rows, cur] / M[cur]
+            ratio_c = np.where(M[c] > 0, N[:, c] / M[c], 0.0)
+            top = np.max(a / m, axis=1, initial=0.0)
+        low = _certified_ratio(
+            a,
+            m,
+            labels_e[None, :] == cur[:, None],
+            N[rows, cur],
+            M[cur],
+            b,
+            np.zeros(len(a)),
+            ratio_cur,
+            minimise=True,
+        )
+        high = _certified_ratio(
+            a,
+            m,
+            labels_e == c,
+            N[:, c],
+            M[c],
+            b,
+            ratio_c,
+            np.maximum(np.maximum(rho[:, c], top), ratio_c),
+            minimise=False,
+        )
+        if self.class_mass == "labels":
+            low = low * np.maximum(counts[cur] - b, 1)
+            high = high * (counts[c] + b)
+        low = np.maximum(low, lower[cur, g, b])
+        high = np.minimum(high, upper[c, g, b])
+        done = high * (1 + _MASS_TOL) < low * (1 - _MASS_TOL)
+        joint = ~done & (b <= _JOINT_MAX_EDITS)
+        if self.class_mass == "uniform" and joint.any():
+            # one budget for both classes: the ratio where they would meet
+            # lies in [low, high]; rule out every piece of that interval
+            # (time grows with b squared: only up to _JOINT_MAX_EDITS)
+            rest = np.flatnonzero(joint)
+            done[rest] = _joint_impossible(
+                a[rest],
+                m,
+                labels_e,
+                N[rest],
+                M,
+                cur[rest],
+                c,
+                b[rest],
+                low[rest] * (1 - _MASS_TOL),
+                high[rest] * (1 + _MASS_TOL),
+            )
+        return done
+
     def flip_costs(self, X, n_classes, editable=None):
         """Fewest label edits that can turn this member, per row and class.
 
-        For ``vote="soft"`` (``class_mass=None``) only. A row's scores are
+        For ``vote="soft"`` only. Without ``class_mass``, a row's scores are
         ``s = a^T Y``: ``a >= 0`` the influences of the training rows on it
         (see the class docstring), ``Y`` the one-hot labels (``-1`` rows
         zero). To output class ``c'`` instead of the current output ``c``,
@@ -655,6 +879,26 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
         rounding tolerance of ``1e-7``, which only lowers costs). Abstaining
         (no label left: fit refuses) costs every label, or ``inf`` when a
         labelled row is not editable.
+
+        With ``class_mass``, class ``c`` scores ``w_c N_c / M_c``
+        (influence over spread mass of its labels, ``w_c`` 1 or its label
+        count). ``b`` edits change at most ``b`` rows of each class's label
+        set, so after ``b`` edits the current class's score is at least, and
+        the rival's at most, what removing its editable rows of largest
+        influence (resp. smallest) and adding the editable rows of largest
+        mass (resp. largest influence and smallest mass) could give, the
+        numerators and masses bounded separately; where these meet, each
+        class's exact extreme ratio after ``b`` changes of its label set is
+        bounded by bisection on a threshold that a greedy choice of rows
+        proves, and with ``"uniform"`` (up to 16 edits) a proof that shares
+        the budget between the two classes rules out more. The cost is the
+        first ``b`` that these bounds cannot rule out (a tie counts as
+        reached), or removing every label of the current class: a sound
+        lower bound, not exact even with two classes (see the theory page).
+        The bounds are computed up to 64 edits (time ``O(n_samples *
+        n_classes * min(n_editable, 64) ** 2)`` for the first bounds, then
+        bisections over the editable rows); a cost not reached by then is
+        stated as 65.
 
         Parameters
         ----------
@@ -683,6 +927,14 @@ default=None
         >>> clf = KNNLabelSpreading(2, metric="euclidean", vote="soft").fit(X, y)
         >>> clf.flip_costs([[0.05], [1.05]], n_classes=2)
         array([[0., 1., 3.],
+               [1., 0., 3.]])
+
+        Normalised by class mass, the two labels of class 0 outweigh one
+        more label of class 1 near ``0.05`` (two edits, here reached):
+
+        >>> clf.set_params(class_mass="uniform").fit(X, y).flip_costs(
+        ...     [[0.05], [1.05]], n_classes=2)
+        array([[0., 2., 3.],
                [1., 0., 3.]])
         """
         check_is_fitted(self, "_graph")
@@ -717,6 +969,11 @@ default=None
         A = _query_influences(
             self._graph, X, self.n_neighbors, self.metric, self.alpha, self.max_iter
         )
+        if self.class_mass is not None:
+            costs[:, :n_classes] = self._mass_costs(
+                X, A, labels, cols, remove, n_classes
+            )
+            return costs
         raw_all = self._soft_scores(X)  # exactly as predict reads them
         current_all = seen[np.argmax(raw_all, axis=1)]
         step = max(1, (1 << 22) // max(1, len(cols)))
@@ -753,6 +1010,218 @@ default=None
                 costs[start:stop, c] = np.maximum(t, 1.0)
             costs[start + rows, current] = 0.0
         return costs
+
+
+# the class-mass bounds are computed up to this many edits (time grows with
+# its square); a cost not reached by then is stated as one more
+_MAX_MASS_EDITS = 64
+# the proofs that share one budget between the two classes run up to this
+# many edits (time grows with its square)
+_JOINT_MAX_EDITS = 16
+# relative slack of the class-mass bounds: far above float64 rounding of the
+# sums (float32 influences summed in float64), and it only lowers costs
+_MASS_TOL = 1e-6
+
+
+def _ratio_bounds(a, m, labels_e, N, M, counts, rho, by_count, max_edits):
+    """Bounds on a class's normalised score after ``b`` label edits, every b.
+
+    Class ``c`` scores ``w_c R_c`` with ``R_c = N_c / M_c`` (influence and
+    spread mass of its labelled rows) and ``w_c`` 1 (``"uniform"``) or its
+    label count (``"labels"``; the common factors dropped). ``b`` edits of
+    the editable rows remove ``r`` rows from ``c`` and add ``s`` others,
+    ``r + s <= b``: ``N_c`` keeps at least ``N_c`` minus its ``r`` largest
+    editable influences, ``M_c`` at most ``M_c`` minus its ``r`` smallest
+    editable masses, and the added rows bring at least 0 and at most the
+    ``s`` largest influences, at least the ``s`` smallest and at most the
+    ``s`` largest masses of the editable rows outside ``c``. Ratios of these
+    bound ``R_c`` (as does the largest ``a_j / m_j`` of any row the class
+    can hold, ``rho``), the count moves to ``counts[c] - r + s``.
+
+    Parameters: ``a`` (q, n_e) influences of the editable rows, ``m``
+    (n_e,) their masses, ``labels_e`` (n_e,) their labels; ``N`` (q, C),
+    ``M`` (C,), ``counts`` (C,) of every labelled row; ``rho`` (q, C) the
+    largest ``a_j / m_j`` among class ``c``'s rows (``-inf`` if none).
+
+    Returns ``lower, upper`` of shape (C, q, B + 1), ``B = min(n_e,
+    max_edits)``: entry ``b`` bounds ``w_c R_c`` over every edit set of at
+    most ``b`` edits that leaves ``c`` a label (``lower`` ``inf`` /
+    ``upper`` ``-inf`` where none does).
+    """
+    q, n_e = a.shape
+    n_classes = len(M)
+    B = min(n_e, max_edits)
+    lower = np.full((n_classes, q, B + 1), np.inf)
+    upper = np.full((n_classes, q, B + 1), -np.inf)
+    slack = 1e-9 * (a.sum(axis=1) + N.sum(axis=1))  # rounding of the sums
+    for c in range(n_classes):
+        inside = labels_e == c
+        a_in, a_out = a[:, inside], a[:, ~inside]
+        m_in, m_out = m[inside], m[~inside]
+        e, o = a_in.shape[1], a_out.shape[1]
+
+        def prefix(v, axis=-1):
+            shape = list(v.shape)
+            shape[axis] = 1
+            return np.concatenate([np.zeros(shape), np.cumsum(v, axis=axis)], axis)
+
+        a_sorted = np.sort(a_in, axis=1)
+        top_a = prefix(a_sorted[:, ::-1])  # r largest influences of c
+        low_a = prefix(a_sorted)  # r smallest
+        m_sorted = np.sort(m_in)
+        low_m, top_m = prefix(m_sorted), prefix(m_sorted[::-1])
+        mo_sorted = np.sort(m_out)
+        low_mo, top_mo = prefix(mo_sorted), prefix(mo_sorted[::-1])
+        top_ao = prefix(np.sort(a_out, axis=1)[:, ::-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho_out = (a_out / m_out).max(axis=1) if o else np.full(q, -np.inf)
+        n_c, N_c, M_c = counts[c], N[:, c], M[c]
+        for r in range(min(e, B) + 1):
+            n_s = min(o, B - r) + 1  # s = 0 .. n_s - 1 added rows
+            cols = slice(r, r + n_s)  # b = r + s
+            added = np.arange(n_s)
+            weight = (n_c - r + added) if by_count else np.ones(n_s)
+            # lower: least numerator over most mass
+            num = np.maximum(N_c - top_a[:, r] - slack, 0.0)
+            den = max(M_c - low_m[r], 0.0) * (1 + _MASS_TOL) + top_mo[:n_s]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                low = np.where(den > 0, num[:, None] / den, 0.0) * weight
+            # upper: most numerator over least mass, or the largest ratio
+            num = (N_c - low_a[:, r] + slack)[:, None] + top_ao[:, :n_s]
+            den = max(M_c - top_m[r], 0.0) * (1 - _MASS_TOL) + low_mo[:n_s]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                high = np.where(den > 0, num / den, np.inf)
+            most = np.empty((q, n_s))
+            most[:] = np.maximum(rho[:, c], rho_out)[:, None]
+            most[:, 0] = rho[:, c]  # nothing added
+            with np.errstate(invalid="ignore"):  # -inf * 0: overwritten below
+                high = np.minimum(high, most) * weight
+            if r == n_c:  # every label of c removed: c needs an added one
+                low[:, 0], high[:, 0] = np.inf, -np.inf
+            np.minimum(lower[c][:, cols], low, out=lower[c][:, cols])
+            np.maximum(upper[c][:, cols], high, out=upper[c][:, cols])
+        np.minimum.accumulate(lower[c], axis=1, out=lower[c])
+        np.maximum.accumulate(upper[c], axis=1, out=upper[c])
+    return lower, upper
+
+
+def _certified_ratio(a, m, inside, N_c, M_c, b, lo, hi, minimise, iters=20):
+    """A certified bound on class ``c``'s ratio ``N'_c / M'_c`` after at most
+    ``b`` changes of its label set, exact up to the bisection's resolution.
+
+    For a threshold ``lam`` every reachable set ``T`` has ``sum_T (a - lam
+    m) >= G(lam)``, with ``G`` the base set's value minus the ``b`` largest
+    gains: removing an editable row of ``c`` gains ``f_j = a_j - lam m_j``,
+    adding an editable row outside gains ``-f_j`` (minimise; signs flipped
+    to maximise). ``G(lam) > 0`` proves every nonempty reachable set has a
+    ratio above ``lam`` (the empty set, when reachable, has value 0 and so
+    proves nothing, which only keeps the bound where it was). Bisection
+    between ``lo`` and ``hi`` keeps the side that is proven.
+
+    ``a`` (q, n_e), ``m`` (n_e,), ``inside`` (n_e,) or (q, n_e) the
+    editable rows of ``c`` (``c`` may differ per row); ``N_c`` (q,) and
+    ``M_c`` (scalar or (q,)) over all of ``c``'s labelled rows; ``b`` (q,)
+    budgets. Returns the largest proven lower bound (minimise,
+    ``lo`` if none) or the smallest proven upper bound (else, ``hi``).
+    """
+    rows = np.arange(len(a))
+    scale = N_c + a.sum(axis=1)
+    mass = M_c + m.sum()
+    lo, hi = lo.copy(), hi.copy()
+    sign = np.where(inside, 1.0, -1.0) * (1.0 if minimise else -1.0)
+    most = int(b.max(initial=0))  # only the largest gains are summed
+    for _ in range(iters):
+        lam = 0.5 * (lo + hi)
+        gains = sign * (a - lam[:, None] * m)
+        if 0 < most < gains.shape[1]:
+            # the largest before clipping (clipping keeps the order; many
+            # zeros would slow the selection down)
+            gains = np.partition(gains, gains.shape[1] - most, axis=1)[:, -most:]
+        gains = -np.sort(-np.maximum(gains, 0.0), axis=1)
+        top = np.concatenate([np.zeros((len(a), 1)), np.cumsum(gains, axis=1)], 1)
+        base = N_c - lam * M_c
+        value = base - top[rows, b] if minimise else base + top[rows, b]
+        eps = 1e-9 * (scale + np.abs(lam) * mass)  # far above float64 rounding
+        proven = value > eps if minimise else value < -eps
+        if minimise:
+            lo = np.where(proven, lam, lo)
+            hi = np.where(proven, hi, lam)
+        else:
+            hi = np.where(proven, lam, hi)
+            lo = np.where(proven, lo, lam)
+    return lo if minimise else hi
+
+
+def _joint_impossible(a, m, labels_e, N, M, cur, c, b, lam_lo, lam_hi, pieces=16):
+    """Rows where no ``b`` edits give class ``c`` a ratio at least the current
+    class ``cur``'s (``class_mass="uniform"``), the budget shared by both.
+
+    If an attack does it, ``lam = R'_cur`` lies in ``[lam_lo, lam_hi]`` and,
+    with ``f_j = a_j - lam m_j``, the attack lowers ``D1 = sum_{cur} f`` from
+    ``N_cur - lam M_cur`` to 0 and raises ``D2 = sum_{c} f`` from ``N_c -
+    lam M_c`` to at least 0. On a piece ``[l1, l2]`` of the interval, an
+    edit of a row of ``cur`` or ``c`` moves each of them by at most ``d_j``
+    (``a_j - l1 m_j`` for a row of ``cur``, ``l2 m_j - a_j`` for one of
+    ``c``, at least 0), any other row moves one of them only: ``D1`` by at
+    most ``l2 m_j - a_j`` (labelled ``cur``) or ``D2`` by at most ``a_j - l1
+    m_j`` (labelled ``c``). With ``p`` rows of the two classes edited, the
+    others must cover ``N_cur - l2 M_cur - S_p`` and ``l1 M_c - N_c - S_p``
+    (``S_p`` the ``p`` largest ``d_j``), each with its own rows, largest
+    first: if no ``p`` gives ``b`` edits or fewer on any piece, no attack of
+    ``b`` edits exists.
+    """
+    rows = np.arange(len(a))
+    in_cur = labels_e[None, :] == cur[:, None]
+    in_c = np.broadcast_to(labels_e == c, in_cur.shape)
+    other = ~(in_cur | in_c)
+    most = int(b.max())
+    n_e = a.shape[1]
+    scale = (
+        N[rows, cur]
+        + N[:, c]
+        + a.sum(axis=1)
+        + np.abs(lam_hi) * (M[cur] + M[c] + m.sum())
+    )
+    eps = 1e-9 * scale  # rounding: only ever in the attacker's favour
+    width = lam_hi - lam_lo
+
+    def top(gains):
+        """Prefix sums of the ``most`` largest gains per row, from 0."""
+        if most < n_e:
+            gains = np.partition(gains, n_e - most, axis=1)[:, -most:]
+        gains = -np.sort(-gains, axis=1)
+        out = np.zeros((len(gains), most + 1))
+        out[:, 1 : gains.shape[1] + 1] = np.cumsum(gains, axis=1)
+        out[:, gains.shape[1] + 1 :] = out[:, [gains.shape[1]]]
+        return out + eps[:, None] * np.arange(most + 1)
+
+    def fewest(prefix, need):
+        """Fewest gains (largest first) reaching ``need``; most + 1 if none."""
+        return (prefix < need[:, None]).sum(axis=1)
+
+    impossible = np.ones(len(a), dtype=bool)
+    for k in range(pieces):
+        l1 = lam_lo + width * (k / pieces)
+        l2 = lam_hi if k == pieces - 1 else lam_lo + width * ((k + 1) / pieces)
+        up = np.maximum(a - l1[:, None] * m, 0.0)  # a_j - lam m_j, at most
+        down = np.maximum(l2[:, None] * m - a, 0.0)  # lam m_j - a_j, at most
+        doubles = top(np.where(in_cur, up, np.where(in_c, down, 0.0)))
+        to_cur = top(np.where(other, down, 0.0))
+        to_c = top(np.where(other, up, 0.0))
+        need_1 = N[rows, cur] - l2 * M[cur] - eps
+        need_2 = l1 * M[c] - N[:, c] - eps
+        least = np.full(len(a), np.inf)
+        for p in range(most + 1):
+            edits = (
+                p
+                + fewest(to_cur, need_1 - doubles[:, p])
+                + fewest(to_c, need_2 - doubles[:, p])
+            )
+            least = np.where(p <= b, np.minimum(least, edits), least)
+        impossible &= least > b
+        if not impossible.any():
+            break
+    return impossible
 
 
 def _labeled_rows(y):
