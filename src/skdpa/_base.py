@@ -41,6 +41,7 @@ from ._ensemble import (
     _is_frame,
     checked_once,
     in_chunks,
+    restored_on_error,
 )
 from ._hashing import (
     take_rows,
@@ -388,19 +389,12 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
             The fitted ensemble. With ``warm_start=True`` only members whose
             training input changed are refit (see ``refitted_``).
         """
-        # Nothing half-fitted is left behind: on any error the estimator is
-        # returned to the state it had before this call.
-        saved = dict(self.__dict__)
-        try:
+        with restored_on_error(self):
             if is_dask_collection(X) or is_dask_collection(y):
                 from ._dask import dask_fit
 
                 return dask_fit(self, X, y, fit_params)
             return self._fit(X, y, fit_params)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
 
     def _check_options(self, estimator):
         self._check_cost_aware(estimator)

@@ -22,7 +22,7 @@ embedding, sorted or hash partitions over every sample, hidden targets).
 
 import warnings
 from abc import ABCMeta, abstractmethod
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from numbers import Integral
 
 import numpy as np
@@ -92,6 +92,22 @@ def _check_positive_int(value, name, owner):
 # Member outputs of one chunk of rows in predict-like methods, in array items
 # (8 bytes each): 64 MiB a chunk.
 _CHUNK_ITEMS = 1 << 23
+
+
+@contextmanager
+def restored_on_error(estimator):
+    """Put ``estimator`` back as it was if the block raises (anything).
+
+    Nothing half-fitted is left behind: a failed ``fit`` leaves the attributes
+    of the call's start, a fitted ensemble still fitted.
+    """
+    saved = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise
 
 
 def checked_once(X):

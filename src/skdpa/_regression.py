@@ -32,6 +32,7 @@ from ._ensemble import (
     HashPartitionMixin,
     PartitionEnsemble,
     in_chunks,
+    restored_on_error,
 )
 from ._members import num_rows as _num_rows
 
@@ -193,13 +194,8 @@ class BasePartitionRegressor(RegressorMixin, PartitionEnsemble):
             The fitted ensemble. With ``warm_start=True`` only members whose
             training input changed are refit (see ``refitted_``).
         """
-        saved = dict(self.__dict__)
-        try:
+        with restored_on_error(self):
             return self._fit(X, y, fit_params)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
 
     def _make_certificate(self):
         n_voting = int(np.count_nonzero(self.partition_sizes_))
