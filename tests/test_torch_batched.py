@@ -340,6 +340,18 @@ def test_refuses_coupling_layers_and_bad_input():
         _mlp().fit(X, np.r_[y[:-1], -1])
     with pytest.raises(ValueError, match="group_size must be at least 1; got 0"):
         _mlp(group_size=0).fit(X, y)
+    for lr in (0, -1e-3, float("inf"), float("nan"), True):
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            _mlp(lr=lr).fit(X, y)
+    with pytest.raises(ValueError, match="device must be a torch device .*'tpu'"):
+        _mlp(device="tpu").fit(X, y)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cuda' needs a CUDA GPU"):
+            _mlp(device="cuda").fit(X, y)
+    else:
+        n = torch.cuda.device_count()
+        with pytest.raises(ValueError, match=f"has {n} CUDA device"):
+            _mlp(device=f"cuda:{n}").fit(X, y)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         _mlp(optimizer="lbfgs").fit(X, y)
     with pytest.raises(

@@ -219,8 +219,13 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                 raise TypeError(f"{name} must be an int; got {value!r}.")
             if value < low:
                 raise ValueError(f"{name} must be at least {low}; got {value}.")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
+        if not (
+            isinstance(self.lr, (int, float, np.floating))
+            and not isinstance(self.lr, bool)
+            and 0 < self.lr < np.inf
+        ):
+            raise ValueError(f"lr must be a positive finite number; got {self.lr!r}.")
+        self._checked_device()
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {_OPTIMIZERS}; got {self.optimizer!r}."
@@ -229,6 +234,30 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
             raise ValueError(
                 f"strategy must be one of {_STRATEGIES}; got {self.strategy!r}."
             )
+
+    def _checked_device(self):
+        """``torch.device(self.device)``, or a ValueError naming the parameter
+        (an unknown device, or CUDA asked for where there is none)."""
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(
+                f"device must be a torch device such as 'cpu' or 'cuda'; got "
+                f"{self.device!r}."
+            ) from exc
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(
+                    f"device={self.device!r} needs a CUDA GPU, and torch finds none "
+                    "here (torch.cuda.is_available() is False); use device='cpu'."
+                )
+            count = torch.cuda.device_count()
+            if device.index is not None and device.index >= count:
+                raise ValueError(
+                    f"device={self.device!r}: this machine has {count} CUDA "
+                    f"device(s), numbered from 0."
+                )
+        return device
 
     def _new_module(self):
         params = dict(self.module_params or {})
