@@ -12,12 +12,18 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from skdpa import DPAClassifier
-from skdpa._hashing import content_hash, lossy_integer_columns
+from skdpa._hashing import (
+    combine_lossy_facts,
+    content_hash,
+    lossy_integer_columns,
+    lossy_integer_facts,
+)
 
 
 def _one(cell):
@@ -191,6 +197,35 @@ def test_float_columns_that_are_not_big_integers_do_not_warn():
     assert lossy_integer_columns(frame) == []
     assert lossy_integer_columns(np.array([[2.0**60, 1.0], [3.0, 0.5]])) == [0]
     assert lossy_integer_columns(np.array([[2.0**52, 1.0]])) == []
+
+
+_BIG_OR_NOT = st.sampled_from(
+    [0.0, 1.0, -3.0, 0.5, 2.0**52, 2.0**53, 2.0**53 + 2.0, -(2.0**60), 2.0**60 + 0.0,
+     float("nan"), float("inf"), 1e300, 2.5e16 + 0.5]
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(_BIG_OR_NOT, min_size=3, max_size=3), min_size=1, max_size=8
+    ),
+    cut=st.integers(0, 8),
+    sparse=st.booleans(),
+)
+def test_blocks_combine_to_the_whole_datas_lossy_columns(rows, cut, sparse):
+    # a Dask fit reads its blocks apart: combined, their facts must name the
+    # columns the whole data names, for arrays, sparse matrices and frames
+    X = np.array(rows)
+    cut = min(cut, len(X))
+    blocks = [X[:cut], X[cut:]]
+    if sparse:
+        X, blocks = sp.csr_matrix(X), [sp.csr_matrix(b) for b in blocks]
+    parts = [lossy_integer_facts(b) for b in blocks if b.shape[0]]
+    assert combine_lossy_facts(parts) == lossy_integer_columns(X)
+    frame = pd.DataFrame(np.asarray(rows), columns=["p", "q", "r"])
+    parts = [lossy_integer_facts(frame.iloc[a:b]) for a, b in ((0, cut), (cut, None))]
+    assert combine_lossy_facts(parts) == lossy_integer_columns(frame)
 
 
 # -- the property: CSV round trips with one junk row -------------------------------

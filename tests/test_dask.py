@@ -530,3 +530,35 @@ def test_dask_fit_runs_the_content_checks_on_every_block(client):
     )
     assert len(in_memory) == 1 and "column 'id'" in in_memory[0][0]
     assert on_dask == [(in_memory[0][0], __file__)]
+
+
+def test_dask_content_warning_is_the_whole_datas_once(client):
+    # block 1 reaches beyond 2**53 in "a" and "b"; block 2 holds a fraction in
+    # "b" (a float column, not ids) and ids beyond 2**53 in "c": the whole data
+    # warns about "a" and "c", once, as the in-memory fit does
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "a": np.r_[2.0**60 + 4096.0 * np.arange(n // 2), np.arange(n // 2)],
+            "b": np.r_[2.0**60 + 4096.0 * np.arange(n // 2), np.full(n // 2, 0.5)],
+            "c": np.r_[np.arange(n // 2), 2.0**61 + 4096.0 * np.arange(n // 2)],
+            "label": np.arange(n) % 2,
+        }
+    )
+    ddf = dd.from_pandas(frame, npartitions=2)
+
+    def lossy(fit):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit()
+        return [str(w.message) for w in caught if "beyond 2**53" in str(w.message)]
+
+    in_memory = lossy(
+        lambda: DPAClassifier(k=3).fit(frame.drop(columns="label"), frame["label"])
+    )
+    on_dask = lossy(
+        lambda: DPAClassifier(k=3).fit(ddf.drop(columns="label"), ddf["label"])
+    )
+    assert len(in_memory) == 1
+    assert "column 'a', column 'c' holds" in in_memory[0]
+    assert on_dask == in_memory

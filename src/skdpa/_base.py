@@ -44,6 +44,8 @@ from ._ensemble import (
     restored_on_error,
 )
 from ._hashing import (
+    combine_lossy_facts,
+    lossy_integer_facts,
     take_rows,
     warn_lossy_integers,
 )
@@ -406,6 +408,17 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
 
     def _check_content(self, X_content):
         warn_lossy_integers(X_content, type(self).__name__)
+
+    def _content_facts(self, X_content):
+        return lossy_integer_facts(X_content)
+
+    def _warn_content(self, facts):
+        columns = combine_lossy_facts(facts)
+        # one frame deeper than here: warn_lossy_integers calls warnings.warn
+        level = _user_stacklevel() + 1
+        warn_lossy_integers(
+            None, type(self).__name__, columns=columns, stacklevel=level
+        )
 
     def _set_fit_state(self, estimator, plan):
         self.score_method_ = score_method(estimator)

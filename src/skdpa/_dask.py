@@ -38,7 +38,6 @@ it, so the graph grows with the number of blocks only.
 import copy
 import operator
 import sys
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -53,7 +52,6 @@ from ._members import involves_torch
 from ._partition import Partition, spread_shifts
 from ._plan import FitPlan, MemberTask, member_seeds
 from ._sources import ArraySource
-from ._warnings import _user_stacklevel
 
 __all__ = ["is_dask_collection", "dask_fit", "dask_method"]
 
@@ -331,21 +329,19 @@ def _split_block(est, X, y, n_groups):
     if n == 0:  # an empty block: nothing to validate (check_array refuses it)
         if len(y):
             raise _misaligned(0, len(y))
-        facts = {"n": 0, "n_labeled": 0, "labels": y, "warnings": []}
+        facts = {"n": 0, "n_labeled": 0, "labels": y, "content": None}
         return (facts, *(_empty_piece(X, y) for _ in range(n_groups)))
     X_members, X_content = est._check_X(X, reset=False)
     if len(y) != n:
         raise _misaligned(n, len(y))
     unlabeled = est._unlabeled_mask(y)
-    # the fit's content checks, on this block; their warnings go home
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est._check_content(X_content)
     facts = {
         "n": n,
         "n_labeled": int((~unlabeled).sum()),
         "labels": np.unique(y),
-        "warnings": [(w.category, str(w.message)) for w in caught],
+        # what the fit's content checks read of this block; combined at home,
+        # so they warn as the whole data would, once
+        "content": est._content_facts(X_content),
     }
     h = content_hash(X_content)
     # labels only order a partition's rows; membership comes from content
@@ -496,20 +492,11 @@ def _n_groups(client, n_members, n_blocks):
     return int(max(1, min(n_members, max(4 * workers, min(n_blocks, 64)))))
 
 
-def _content_warnings(facts):
-    """The blocks' ``_check_content`` warnings, each distinct one shown once.
-
-    A block's check sees the block alone: it warns wherever the whole data
-    would (a float column of integers beyond ``2**53`` overall is one in
-    every block that reaches beyond), and may warn about a column whose other
-    blocks would clear it.
-    """
-    distinct = {}
-    for f in facts:
-        for category, text in f["warnings"]:
-            distinct.setdefault((category, text), None)
-    for category, text in distinct:
-        warnings.warn(text, category, stacklevel=_user_stacklevel())
+def _content_warnings(est, facts):
+    """The fit's content warnings, from every block's facts: what the whole
+    data would warn about (a column beyond ``2**53`` in one block and with a
+    fraction in another is not lossy), each warning once."""
+    est._warn_content([f["content"] for f in facts if f["content"] is not None])
 
 
 # training rows whose member input the checks on the fitted ensemble read (as
@@ -576,7 +563,7 @@ def dask_fit(est, X, y, fit_params):
     params = est._check_fit_data(
         estimator, fit_params, n_samples, n_labeled, shim, remote=True
     )
-    _content_warnings(facts)
+    _content_warnings(est, facts)
 
     seeds = member_seeds(est._base_seed(), n_members)
     key, reuse = est._reusable(previous)

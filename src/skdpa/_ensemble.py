@@ -243,6 +243,15 @@ class PartitionEnsemble(
     def _check_content(self, X_content):
         """Hook: warnings about the content input, once per fit."""
 
+    def _content_facts(self, X_content):
+        """Hook: what :meth:`_check_content` reads of one block of the content
+        input (a Dask fit checks its blocks apart), or None."""
+        return None
+
+    def _warn_content(self, facts):
+        """Hook: :meth:`_check_content`'s warnings for the whole data, from
+        every block's :meth:`_content_facts` (None entries left out)."""
+
     def _members_to_build(self, plan, previous_fingerprints):
         """Members this fit builds: those whose input changed."""
         return plan.diff(previous_fingerprints)

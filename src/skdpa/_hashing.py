@@ -1687,9 +1687,87 @@ def lossy_integer_columns(X):
     return [int(j) for j in np.flatnonzero(beyond) if _lossy_float_column(X[:, j])]
 
 
-def warn_lossy_integers(X, owner):
-    """Warn (UserWarning) about :func:`lossy_integer_columns`, with the fix."""
-    columns = lossy_integer_columns(X)
+def lossy_integer_facts(X):
+    """What :func:`lossy_integer_columns` reads, per float column, so that the
+    blocks of one data set can be checked apart and combined.
+
+    Returns ``(columns, beyond, fractional)``: the float columns (names for
+    DataFrames, indices otherwise), whether each has a finite value beyond
+    ``2**53``, and whether it has a finite value that is not an integer.
+    A column of the whole data set is lossy when some block reaches beyond
+    and no block holds a fraction (:func:`combine_lossy_facts`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa._hashing import lossy_integer_facts, combine_lossy_facts
+    >>> a = lossy_integer_facts(np.array([[2.0**60, 1.0], [3.0, 2.0**60]]))
+    >>> b = lossy_integer_facts(np.array([[1.0, 0.5], [2.0, 1.0]]))
+    >>> combine_lossy_facts([a, b])  # column 1 holds a fraction elsewhere
+    [0]
+    """
+
+    def facts(columns):
+        beyond, fractional = [], []
+        for values in columns:
+            finite = values[np.isfinite(values)]
+            beyond.append(bool(finite.size) and bool(np.abs(finite).max() > _EXACT_INT))
+            fractional.append(bool((finite != np.floor(finite)).any()))
+        return np.array(beyond, dtype=bool), np.array(fractional, dtype=bool)
+
+    if hasattr(X, "iloc") and hasattr(X, "columns"):
+        keys, columns = [], []
+        for j, dtype in enumerate(X.dtypes):
+            numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
+            if isinstance(numpy_dtype, np.dtype) and numpy_dtype.kind == "f":
+                keys.append(X.columns[j])
+                columns.append(X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan))
+        return (keys, *facts(columns))
+    if sp.issparse(X):
+        if X.dtype.kind != "f":
+            return [], np.zeros(0, bool), np.zeros(0, bool)
+        X = sp.csc_matrix(X)
+        columns = [
+            np.asarray(X.data[X.indptr[j] : X.indptr[j + 1]], dtype=np.float64)
+            for j in range(X.shape[1])
+        ]
+        return (list(range(X.shape[1])), *facts(columns))
+    dtype = getattr(X, "dtype", None)
+    if not isinstance(dtype, np.dtype) or dtype.kind != "f" or np.ndim(X) != 2:
+        return [], np.zeros(0, bool), np.zeros(0, bool)
+    X = np.asarray(X)
+    n_columns = X.shape[1]
+    beyond = np.zeros(n_columns, dtype=bool)
+    fractional = np.zeros(n_columns, dtype=bool)
+    step = max(1, (1 << 20) // max(n_columns, 1))
+    for start in range(0, X.shape[0], step):
+        block = X[start : start + step]
+        finite = np.isfinite(block)
+        beyond |= (finite & (np.abs(block) > _EXACT_INT)).any(axis=0)
+        with np.errstate(invalid="ignore"):
+            fractional |= (finite & (block != np.floor(block))).any(axis=0)
+    return list(range(n_columns)), beyond, fractional
+
+
+def combine_lossy_facts(parts):
+    """The lossy columns of the data whose blocks gave ``parts``
+    (:func:`lossy_integer_facts` of each), in the order first seen."""
+    beyond, fractional, order = {}, {}, []
+    for columns, block_beyond, block_fractional in parts:
+        for key, b, f in zip(columns, block_beyond, block_fractional, strict=True):
+            if key not in beyond:
+                order.append(key)
+                beyond[key], fractional[key] = False, False
+            beyond[key] |= bool(b)
+            fractional[key] |= bool(f)
+    return [key for key in order if beyond[key] and not fractional[key]]
+
+
+def warn_lossy_integers(X, owner, *, columns=None, stacklevel=3):
+    """Warn (UserWarning) about :func:`lossy_integer_columns`, with the fix
+    (``columns``: those already found, e.g. combined from blocks)."""
+    if columns is None:
+        columns = lossy_integer_columns(X)
     if not columns:
         return
     named = ", ".join(f"column {c!r}" for c in columns[:5])
@@ -1700,5 +1778,5 @@ def warn_lossy_integers(X, owner):
         'exactly: pd.read_csv(..., dtype={"id": "Int64"}) (dtype="Int64") or '
         'dtype_backend="pyarrow"; see "What voids a certificate".',
         UserWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
