@@ -345,19 +345,21 @@ def main(argv=None):
             f"{f'{med:.2f} [{low:.2f}-{high:.2f}]':>18} "
             f"{pred_s:9.1f} {acc:9.3f}  {cert}"
         )
-    if gpu:
-        run.save(
-            [
-                dict(
-                    zip(
-                        ("method", "fit_best_s", "fit_median_s", "predict_s", "acc"),
-                        row[:5],
-                        strict=True,
-                    )
-                )
-                for row in rows
-            ]
+    records = [
+        dict(
+            zip(
+                ("method", "fit_best_s", "fit_median_s", "predict_s", "acc"),
+                row[:5],
+                strict=True,
+            ),
+            fit_s=list(times[row[0]]),
+            fit_cpu_s=times[row[0]].cpu,
+            art_over_fit=speedup(row[0]),
         )
+        for row in rows
+    ]
+    if gpu:
+        run.save(records)
         return
     slowdown, alone, together = _machine_scaling(
         X,
@@ -377,29 +379,15 @@ def main(argv=None):
         f"{slowdown:.2f}x slower, so n_jobs=2 can gain at most "
         f"{2 / slowdown:.2f}x over one process here"
     )
-    run.save(
-        [
-            dict(
-                zip(
-                    ("method", "fit_best_s", "fit_median_s", "predict_s", "acc"),
-                    row[:5],
-                    strict=True,
-                ),
-                fit_s=list(times[row[0]]),
-                fit_cpu_s=times[row[0]].cpu,
-                art_over_fit=speedup(row[0]),
-            )
-            for row in rows
-        ]
-        + [
-            dict(
-                method="machine scaling",
-                alone_s=alone,
-                together_s=together,
-                slowdown=slowdown,
-            )
-        ]
+    records.append(
+        dict(
+            method="machine scaling",
+            alone_s=alone,
+            together_s=together,
+            slowdown=slowdown,
+        )
     )
+    run.save(records)
 
 
 if __name__ == "__main__":

@@ -165,3 +165,103 @@ class CentredRidge(MissingTargetRidge):
 
     def predict(self, X):
         return super().predict(np.asarray(X, dtype=float) - self.centre_)
+
+
+def check_ssdpa_flip_radius(est, X, y, queries, member_vote, refit):
+    """Brute force for a cost-aware SS-DPA certificate on two classes.
+
+    ``est``: the fitted cost-aware ``SSDPAClassifier`` (``classes=[0, 1]``,
+    ``pass_unlabeled=True``); ``member_vote(y_member)``: what the ensemble
+    makes of a member fit on labels ``y_member`` (``-1`` elsewhere): its
+    votes on ``queries``, ``-1`` abstaining; ``refit(y)``: a plain ensemble
+    of the same parameters fit on ``(X, y)``. Every set of label edits (to
+    0, 1 or -1) inside each partition up to the largest radius + 1 is tried
+    per member, then every combination of member votes: nothing within the
+    radius moves a prediction, and where an attack of radius + 1 exists,
+    refitting the whole ensemble on it moves the prediction.
+    """
+    import itertools
+
+    y_pred, radius = est.predict_certified(queries)
+    n, k = len(y), est.n_members_
+    # each row's partition, found black-box: a labelled row is in its member's
+    # samples; an unlabeled row joins the samples of its member once labelled
+    owner = np.full(n, -1)
+    for j, rows in enumerate(est.estimators_samples_):
+        owner[rows] = j
+    for i in np.flatnonzero(owner < 0):
+        labelled = y.copy()
+        labelled[i] = 0
+        probe = refit(labelled)
+        owner[i] = next(
+            j for j, rows in enumerate(probe.estimators_samples_) if i in rows
+        )
+    # fewest edits inside each partition that reach each member vote
+    budget = int(radius.max()) + 1
+    n_out = 3  # classes 0, 1, abstain (-1 -> index 2)
+    cheapest = np.full((k, len(queries), n_out), np.inf)
+    attack = {}
+    for j in range(k):
+        own = np.flatnonzero(owner == j)
+        hidden = np.where(owner == j, y, -1)
+        for t in range(budget + 1):
+            for rows in itertools.combinations(own, t):
+                choices = [[v for v in (-1, 0, 1) if v != y[r]] for r in rows]
+                for labels in itertools.product(*choices):
+                    edited = hidden.copy()
+                    edited[list(rows)] = labels
+                    for i, o in enumerate(member_vote(edited)):
+                        if t < cheapest[j, i, o]:
+                            cheapest[j, i, o] = t
+                            attack[j, i, o] = dict(zip(rows, labels, strict=True))
+    # the cheapest combination of member votes that changes each winner (the
+    # plurality of the votes, ties to the smaller class)
+    moved_at = np.full(len(queries), np.inf)
+    best = [None] * len(queries)
+    for i in range(len(queries)):
+        for outs in itertools.product(range(n_out), repeat=k):
+            cost = sum(cheapest[j, i, o] for j, o in enumerate(outs))
+            votes = np.array([o for o in outs if o < 2], dtype=np.int64)
+            winner = int(np.argmax(np.bincount(votes, minlength=2)))
+            if winner != y_pred[i] and cost < moved_at[i]:
+                moved_at[i], best[i] = cost, outs
+    assert (moved_at > radius).all()
+    tight = np.flatnonzero(moved_at == radius + 1)
+    assert len(tight)
+    for i in tight:
+        poisoned = y.copy()
+        for j, o in enumerate(best[i]):
+            for row, label in attack.get((j, i, o), {}).items():
+                poisoned[row] = label
+        assert (poisoned != y).sum() == radius[i] + 1
+        assert refit(poisoned).predict(queries[i : i + 1])[0] != y_pred[i]
+
+
+def fewest_label_edits(outputs, y, n_queries, n_classes, editable, max_edits):
+    """Brute force over label edits: per query row and output (a class index,
+    or ``n_classes`` for abstaining), the fewest edits found that reach it
+    (``inf``: none within ``max_edits``). Each edit sets an editable row's
+    label to another class or to ``-1``; ``outputs(y)`` refits and returns
+    the outputs on the queries."""
+    import itertools
+
+    rows = np.arange(n_queries)
+    out = np.full((n_queries, n_classes + 1), np.inf)
+    out[rows, outputs(y)] = 0
+    for t in range(1, max_edits + 1):
+        for chosen in itertools.combinations(np.flatnonzero(editable), t):
+            options = [[v for v in range(-1, n_classes) if v != y[j]] for j in chosen]
+            for new in itertools.product(*options):
+                y2 = y.copy()
+                y2[list(chosen)] = new
+                got = outputs(y2)
+                out[rows, got] = np.minimum(out[rows, got], t)
+    return out
+
+
+def assert_costs_sound(costs, reached):
+    """No output is reached below its cost; one zero per row, at the output."""
+    below = np.argwhere(reached < costs)
+    assert len(below) == 0, f"reached below cost at (row, output) {below.tolist()}"
+    assert (np.sum(costs == 0, axis=1) == 1).all()
+    assert (costs[reached == 0] == 0).all()

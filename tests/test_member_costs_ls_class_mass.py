@@ -13,6 +13,7 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import assert_costs_sound, check_ssdpa_flip_radius, fewest_label_edits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,27 +51,18 @@ def _outputs(X, y, queries, n_classes, params):
 
 
 def _reached(X, y, queries, n_classes, editable, params, max_edits=MAX_EDITS):
-    """Fewest edits found that reach each output (inf: none within max_edits)."""
-    rows = np.arange(len(queries))
-    out = np.full((len(queries), n_classes + 1), np.inf)
-    out[rows, _outputs(X, y, queries, n_classes, params)] = 0
-    for t in range(1, max_edits + 1):
-        for chosen in itertools.combinations(np.flatnonzero(editable), t):
-            options = [[v for v in range(-1, n_classes) if v != y[j]] for j in chosen]
-            for new in itertools.product(*options):
-                y2 = y.copy()
-                y2[list(chosen)] = new
-                got = _outputs(X, y2, queries, n_classes, params)
-                out[rows, got] = np.minimum(out[rows, got], t)
-    return out
+    """Fewest edits found that reach each output (inf: none within reach)."""
+    return fewest_label_edits(
+        lambda y2: _outputs(X, y2, queries, n_classes, params),
+        y,
+        len(queries),
+        n_classes,
+        editable,
+        max_edits,
+    )
 
 
-def _check(costs, reached):
-    """Assert no output is reached below its cost."""
-    below = np.argwhere(reached < costs)
-    assert len(below) == 0, f"reached below cost at (row, output) {below.tolist()}"
-    assert (np.sum(costs == 0, axis=1) == 1).all()
-    assert (costs[reached == 0] == 0).all()
+_check = assert_costs_sound
 
 
 def _spread(X, y, params):
@@ -335,61 +327,14 @@ def test_ssdpa_certificate_holds_against_brute_force(class_mass):
     if class_mass == "uniform":  # the costs add something here
         assert (radius > plain_radius).any()
 
-    # each row's partition, found black-box: a labelled row is in its member's
-    # samples; an unlabeled row joins the samples of its member once labelled
-    owner = np.full(n, -1)
-    for j, rows in enumerate(est.estimators_samples_):
-        owner[rows] = j
-    for i in np.flatnonzero(owner < 0):
-        labelled = y.copy()
-        labelled[i] = 0
-        probe = SSDPAClassifier(member, **params).fit(X, labelled)
-        owner[i] = next(
-            j for j, rows in enumerate(probe.estimators_samples_) if i in rows
-        )
-    # fewest edits inside each partition that reach each member vote
-    budget = int(radius.max()) + 1
-    n_out = 3  # classes 0, 1, abstain (-1 -> index 2)
-    cheapest = np.full((k, len(queries), n_out), np.inf)
-    attack = {}
-    for j in range(k):
-        own = np.flatnonzero(owner == j)
-        hidden = np.where(owner == j, y, -1)
-        for t in range(budget + 1):
-            for rows in itertools.combinations(own, t):
-                choices = [[v for v in (-1, 0, 1) if v != y[r]] for r in rows]
-                for labels in itertools.product(*choices):
-                    edited = hidden.copy()
-                    edited[list(rows)] = labels
-                    out = _member_vote(X, edited, queries, class_mass)
-                    for i, o in enumerate(out):
-                        if t < cheapest[j, i, o]:
-                            cheapest[j, i, o] = t
-                            attack[j, i, o] = dict(zip(rows, labels, strict=True))
-    # the cheapest combination of member votes that changes each winner
-    moved_at = np.full(len(queries), np.inf)
-    best = [None] * len(queries)
-    for i in range(len(queries)):
-        for outs in itertools.product(range(n_out), repeat=k):
-            cost = sum(cheapest[j, i, o] for j, o in enumerate(outs))
-            votes = np.array([o for o in outs if o < 2], dtype=np.int64)
-            counts = np.bincount(votes, minlength=2)
-            if int(np.argmax(counts)) != y_pred[i] and cost < moved_at[i]:
-                moved_at[i], best[i] = cost, outs
-    # nothing within the radius moves a prediction ...
-    assert (moved_at > radius).all()
-    # ... and where an attack of radius + 1 exists, refitting the whole
-    # ensemble on it moves the prediction
-    tight = np.flatnonzero(moved_at == radius + 1)
-    assert len(tight)
-    for i in tight:
-        poisoned = y.copy()
-        for j, o in enumerate(best[i]):
-            for row, label in attack.get((j, i, o), {}).items():
-                poisoned[row] = label
-        assert (poisoned != y).sum() == radius[i] + 1
-        refit = SSDPAClassifier(member, **params).fit(X, poisoned)
-        assert refit.predict(queries[i : i + 1])[0] != y_pred[i]
+    check_ssdpa_flip_radius(
+        est,
+        X,
+        y,
+        queries,
+        lambda y_member: _member_vote(X, y_member, queries, class_mass),
+        lambda y_new: SSDPAClassifier(member, **params).fit(X, y_new),
+    )
 
 
 def test_errors():

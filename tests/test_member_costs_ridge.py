@@ -5,6 +5,7 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import check_ssdpa_flip_radius
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import RidgeClassifier as SkRidgeClassifier
@@ -216,11 +217,6 @@ def _member_vote(X, y_member, queries):
     return RidgeClassifier().fit(X, y_member).predict(queries)
 
 
-def _winner(votes, n_classes):
-    counts = np.array([(votes == c).sum() for c in range(n_classes)])
-    return int(np.argmax(counts))
-
-
 def test_ssdpa_certificate_holds_against_brute_force():
     rng = np.random.RandomState(5)
     n, k = 18, 3
@@ -235,60 +231,14 @@ def test_ssdpa_certificate_holds_against_brute_force():
     _, plain_radius = plain.predict_certified(queries)
     assert (radius >= plain_radius).all() and (radius > plain_radius).any()
 
-    # each row's partition, found black-box: a labelled row is in its member's
-    # samples; an unlabeled row joins the samples of its member once labelled
-    owner = np.full(n, -1)
-    for j, rows in enumerate(est.estimators_samples_):
-        owner[rows] = j
-    for i in np.flatnonzero(owner < 0):
-        labelled = y.copy()
-        labelled[i] = 0
-        probe = SSDPAClassifier(RidgeClassifier(), **params).fit(X, labelled)
-        owner[i] = next(
-            j for j, rows in enumerate(probe.estimators_samples_) if i in rows
-        )
-    # fewest edits inside each partition that reach each member vote
-    budget = int(radius.max()) + 1
-    n_out = 3  # classes 0, 1, abstain (-1 -> index 2)
-    cheapest = np.full((k, len(queries), n_out), np.inf)
-    attack = {}
-    for j in range(k):
-        own = np.flatnonzero(owner == j)
-        hidden = np.where(owner == j, y, -1)
-        for t in range(budget + 1):
-            for rows in itertools.combinations(own, t):
-                choices = [[v for v in (-1, 0, 1) if v != y[r]] for r in rows]
-                for labels in itertools.product(*choices):
-                    edited = hidden.copy()
-                    edited[list(rows)] = labels
-                    out = _member_vote(X, edited, queries)
-                    for i, o in enumerate(out):
-                        if t < cheapest[j, i, o]:
-                            cheapest[j, i, o] = t
-                            attack[j, i, o] = dict(zip(rows, labels, strict=True))
-    # the cheapest combination of member votes that changes each winner
-    moved_at = np.full(len(queries), np.inf)
-    best = [None] * len(queries)
-    for i in range(len(queries)):
-        for outs in itertools.product(range(n_out), repeat=k):
-            cost = sum(cheapest[j, i, o] for j, o in enumerate(outs))
-            votes = np.array([o if o < 2 else -1 for o in outs])
-            if _winner(votes, 2) != y_pred[i] and cost < moved_at[i]:
-                moved_at[i], best[i] = cost, outs
-    # nothing within the radius moves a prediction ...
-    assert (moved_at > radius).all()
-    # ... and where an attack of radius + 1 exists, refitting the whole
-    # ensemble on it moves the prediction (the radius is tight there)
-    tight = np.flatnonzero(moved_at == radius + 1)
-    assert len(tight)
-    for i in tight:
-        poisoned = y.copy()
-        for j, o in enumerate(best[i]):
-            for row, label in attack.get((j, i, o), {}).items():
-                poisoned[row] = label
-        assert (poisoned != y).sum() == radius[i] + 1
-        refit = SSDPAClassifier(RidgeClassifier(), **params).fit(X, poisoned)
-        assert refit.predict(queries[i : i + 1])[0] != y_pred[i]
+    check_ssdpa_flip_radius(
+        est,
+        X,
+        y,
+        queries,
+        lambda y_member: _member_vote(X, y_member, queries),
+        lambda y_new: SSDPAClassifier(RidgeClassifier(), **params).fit(X, y_new),
+    )
 
 
 def test_ssdpa_refuses_cost_aware_ridge_without_the_unlabeled_rows():

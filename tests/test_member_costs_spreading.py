@@ -6,10 +6,9 @@ applied and the member refit: no output may be reached with fewer edits than
 its cost, and with two classes every cost up to three is reached exactly.
 """
 
-import itertools
-
 import numpy as np
 import pytest
+from helpers import assert_costs_sound, fewest_label_edits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,27 +40,18 @@ def _outputs(X, y, queries, n_classes, params):
 
 
 def _reached(X, y, queries, n_classes, editable, params):
-    """Fewest edits found that reach each output (inf: none within MAX_EDITS)."""
-    rows = np.arange(len(queries))
-    out = np.full((len(queries), n_classes + 1), np.inf)
-    out[rows, _outputs(X, y, queries, n_classes, params)] = 0
-    for t in range(1, MAX_EDITS + 1):
-        for chosen in itertools.combinations(np.flatnonzero(editable), t):
-            options = [[v for v in range(-1, n_classes) if v != y[j]] for j in chosen]
-            for new in itertools.product(*options):
-                y2 = y.copy()
-                y2[list(chosen)] = new
-                got = _outputs(X, y2, queries, n_classes, params)
-                out[rows, got] = np.minimum(out[rows, got], t)
-    return out
+    """Fewest edits found that reach each output (inf: none within reach)."""
+    return fewest_label_edits(
+        lambda y2: _outputs(X, y2, queries, n_classes, params),
+        y,
+        len(queries),
+        n_classes,
+        editable,
+        MAX_EDITS,
+    )
 
 
-def _check(costs, reached):
-    """Assert no output is reached below its cost; return the exact cells."""
-    below = np.argwhere(reached < costs)
-    assert len(below) == 0, f"reached below cost at (row, output) {below.tolist()}"
-    assert (np.sum(costs == 0, axis=1) == 1).all()
-    assert (costs[reached == 0] == 0).all()
+_check = assert_costs_sound
 
 
 @pytest.mark.parametrize("seed", range(3))
