@@ -455,6 +455,9 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
             )
         if not self.cost_aware:
             return certificate
+        # a member-aware certificate only where one can be computed (the
+        # same refusals as predict_certified: run-off, spread, member types)
+        self._check_cost_aware(self._base_estimator())
         return replace(certificate, cost_aware=True, max_radius=self._max_cost_radius())
 
     @certificate_.setter
@@ -494,6 +497,17 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                 f"them ({self._cost_kind}); {type(estimator).__name__} offers none. "
                 "Use a member with costs (see skdpa.member_costs, e.g. "
                 "KNeighborsClassifier) or cost_aware=False."
+            )
+        if (
+            isinstance(estimator, KNeighborsClassifier)
+            and not callable(getattr(estimator, self._cost_kind, None))
+            and estimator.weights != "uniform"
+        ):
+            # knn_costs would refuse it at the first certificate: say so at fit
+            raise ValueError(
+                "cost_aware=True prices KNeighborsClassifier members with "
+                "weights='uniform' only (one poisoned sample at a query outweighs "
+                f"every other neighbour otherwise); got weights={estimator.weights!r}."
             )
 
     def _rule(self):
