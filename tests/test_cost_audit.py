@@ -630,3 +630,53 @@ def test_members_without_costs_are_refused_by_certificate_too():
     ridge = SSDPAClassifier(RidgeClassifier(), k=3).fit(X, y)
     with pytest.raises(ValueError, match="needs pass_unlabeled=True"):
         ridge.set_params(cost_aware=True).certificate_  # noqa: B018
+
+
+def test_warm_start_pass_unlabeled_refits_certify_like_cold_fits():
+    # members fit on every row: their editable masks follow the latest fit
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 3)
+    y = (X[:, 0] > 0).astype(np.int64)
+    y[rng.choice(40, 10, replace=False)] = -1
+    Xq = rng.randn(15, 3)
+    params = {"k": 4, "pass_unlabeled": True, "cost_aware": True}
+    warm = SSDPAClassifier(RidgeClassifier(alpha=0.5), warm_start=True, **params)
+    warm.fit(X, y)
+    for step in range(3):
+        y = y.copy()
+        i = rng.randint(len(y))
+        y[i] = [-1, 0, 1][(y[i] + 2) % 3]  # -1 -> 0 -> 1 -> -1
+        if step == 1:  # a new row: every member sees it
+            X, y = np.vstack([X, rng.randn(1, 3)]), np.append(y, 1)
+        warm.fit(X, y)
+        assert warm.refitted_.all() == (step == 1)
+        cold = SSDPAClassifier(RidgeClassifier(alpha=0.5), **params).fit(X, y)
+        warm_pred, warm_radius = warm.predict_certified(Xq)
+        cold_pred, cold_radius = cold.predict_certified(Xq)
+        np.testing.assert_array_equal(warm_pred, cold_pred)
+        np.testing.assert_array_equal(warm_radius, cold_radius)
+
+
+def test_single_class_knn_member_abstains_after_one_sample():
+    """A single-class partition smaller than ``n_neighbors - 1`` (voting its
+    class without a fit) abstains once one row of another class joins it: the
+    member then holds two classes and too few rows to predict. Its abstain
+    cost is one sample, not every row of the partition."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.uniform(0, 1, size=(40, 1)), [[5.0], [5.1]]])
+    y = np.r_[np.arange(40) % 2, 0, 0]
+    est = DPAClassifier(KNeighborsClassifier(5), k=3, cost_aware=True).fit(X, y)
+    # the far rows are alone in one partition: find it and make it single-class
+    part = est.assign_partitions(X)
+    j = part[40]
+    keep = (part != j) | (np.arange(42) >= 40)
+    X, y = X[keep], y[keep]
+    est.fit(X, y)
+    assert est.partition_sizes_[j] == 2 or est.partition_sizes_[j] == 1
+    query = np.array([[5.05]])
+    # one inserted row of class 1 aimed at partition j: the member abstains
+    row = near_copies_in(est, query[0], [j], rng, n_candidates=2000)
+    poisoned = clone(est).fit(np.vstack([X, row]), np.r_[y, 1])
+    assert poisoned.member_predictions(query)[0, j] == -1
+    costs = est._member_costs(query, est._rule())
+    assert costs[0, j, -1] <= 1
