@@ -271,6 +271,8 @@ def _ridge_case(name, rng):
         alpha = 1e-8
     elif name == "huge alpha":
         alpha = 1e6
+    elif name == "zero alpha":
+        alpha = 0.0  # least squares: full column rank is needed
     elif name == "huge scale":
         X = X * 1e6
     elif name == "small scale":
@@ -284,6 +286,9 @@ def _ridge_case(name, rng):
         n_classes = 3
     elif name == "absent class":
         n_classes = 3  # class 2 is in the ensemble, never in this member
+    elif name == "absent middle class":
+        y = np.array([0, 0, 2, 2, 0, -1])  # class 1 never in this member
+        n_classes = 3
     elif name == "one class seen":
         y = np.array([1, 1, -1, 1, -1, -1])
     elif name == "few editable":
@@ -301,12 +306,14 @@ RIDGE_CASES = [
     "duplicate rows",
     "tiny alpha",
     "huge alpha",
+    "zero alpha",
     "huge scale",
     "small scale",
     "large offset",
     "float32",
     "three classes",
     "absent class",
+    "absent middle class",
     "one class seen",
     "few editable",
     "one row",
@@ -680,3 +687,11 @@ def test_single_class_knn_member_abstains_after_one_sample():
     assert poisoned.member_predictions(query)[0, j] == -1
     costs = est._member_costs(query, est._rule())
     assert costs[0, j, -1] <= 1
+
+
+def test_certificate_follows_the_fitted_members_not_a_later_estimator():
+    X, y = np.arange(30.0)[:, None], np.arange(30) % 2
+    est = DPAClassifier(KNeighborsClassifier(3), k=3, cost_aware=True).fit(X, y)
+    est.set_params(estimator=make_pipeline(StandardScaler(), KNeighborsClassifier(3)))
+    # the members are still the fitted k-NN: every view certifies them
+    _three_views_agree(est, X)

@@ -458,7 +458,7 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
             return certificate
         # a member-aware certificate only where one can be computed (the
         # same refusals as predict_certified: run-off, spread, member types)
-        self._check_cost_aware(self._base_estimator())
+        self._check_cost_aware(self._fitted_base())
         return replace(certificate, cost_aware=True, max_radius=self._max_cost_radius())
 
     @certificate_.setter
@@ -614,6 +614,12 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
             )
         return out
 
+    def _fitted_base(self):
+        """The base estimator the members were cloned from (the ``estimator``
+        parameter may have been changed since fit)."""
+        fitted = self.__dict__.get("estimator_")
+        return self._base_estimator() if fitted is None else fitted
+
     def _single_class_abstain_cost(self, j):
         """Samples that make single-class member ``j`` abstain.
 
@@ -625,7 +631,7 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
         rows taken away, a lower bound for both threat models.
         """
         size = int(self.partition_sizes_[j])
-        final = self._base_estimator()
+        final = self._fitted_base()
         while isinstance(final, Pipeline):
             final = final.steps[-1][1]
         if isinstance(final, KNeighborsClassifier):
