@@ -21,6 +21,7 @@ from sklearn.base import (
     is_classifier,
 )
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils._param_validation import (
     StrOptions,
@@ -455,6 +456,9 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
             )
         if not self.cost_aware:
             return certificate
+        # a member-aware certificate only where one can be computed (the
+        # same refusals as predict_certified: run-off, spread, member types)
+        self._check_cost_aware(self._fitted_base())
         return replace(certificate, cost_aware=True, max_radius=self._max_cost_radius())
 
     @certificate_.setter
@@ -494,6 +498,17 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                 f"them ({self._cost_kind}); {type(estimator).__name__} offers none. "
                 "Use a member with costs (see skdpa.member_costs, e.g. "
                 "KNeighborsClassifier) or cost_aware=False."
+            )
+        if (
+            isinstance(estimator, KNeighborsClassifier)
+            and not callable(getattr(estimator, self._cost_kind, None))
+            and estimator.weights != "uniform"
+        ):
+            # knn_costs would refuse it at the first certificate: say so at fit
+            raise ValueError(
+                "cost_aware=True prices KNeighborsClassifier members with "
+                "weights='uniform' only (one poisoned sample at a query outweighs "
+                f"every other neighbour otherwise); got weights={estimator.weights!r}."
             )
 
     def _rule(self):
@@ -552,7 +567,9 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
           other class costs 1 (one sample makes it two-class; the base
           estimator may then output anything); abstaining needs every labeled
           row of the partition gone (removed, or unlabelled: a member fit on
-          no labeled row abstains), ``partition_sizes_[j]`` samples.
+          no labeled row abstains), ``partition_sizes_[j]`` samples, or for a
+          k-nearest-neighbour member fewer rows than ``n_neighbors`` with two
+          classes (:meth:`_single_class_abstain_cost`).
 
         Fitted members state their own bounds (:mod:`skdpa.member_costs`),
         computed in threads sharing memory as :meth:`_outputs` does. With a
@@ -570,7 +587,7 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                 out[:, j, -1] = 0
             elif c >= 0:
                 out[:, j, c] = 0
-                out[:, j, -1] = self.partition_sizes_[j]
+                out[:, j, -1] = self._single_class_abstain_cost(j)
             else:
                 work.append((j, member))
         if not work:
@@ -596,6 +613,30 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                 delayed(fill)(j, member) for j, member in work
             )
         return out
+
+    def _fitted_base(self):
+        """The base estimator the members were cloned from (the ``estimator``
+        parameter may have been changed since fit)."""
+        fitted = self.__dict__.get("estimator_")
+        return self._base_estimator() if fitted is None else fitted
+
+    def _single_class_abstain_cost(self, j):
+        """Samples that make single-class member ``j`` abstain.
+
+        Every labeled row gone (``partition_sizes_[j]``), or, for a
+        k-nearest-neighbour member, fewer rows than ``n_neighbors`` once a
+        second class has joined (it then cannot predict and abstains, see
+        :func:`~skdpa._members.cannot_predict`): one sample of another class
+        (an inserted row, or a label flip) and ``size - n_neighbors + 1``
+        rows taken away, a lower bound for both threat models.
+        """
+        size = int(self.partition_sizes_[j])
+        final = self._fitted_base()
+        while isinstance(final, Pipeline):
+            final = final.steps[-1][1]
+        if isinstance(final, KNeighborsClassifier):
+            return min(size, 1 + max(0, size - int(final.n_neighbors) + 1))
+        return size
 
     def _map_chunks(self, X, func, certify=False):
         """``[func(rule, outputs) for each row chunk of X]``: the vote rule and

@@ -1442,7 +1442,9 @@ def _cost_radius(costs, pred, winner, n_classes):
         cost = _cheapest_overtake(a, b, concave, units, need)
         best = np.where(active, np.minimum(best, cost), best)
     out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    finite = np.isfinite(best)
+    # a cost of 2**63 samples or more saturates like "never" (casting it
+    # would wrap around, platform-dependently)
+    finite = best < 2.0**63
     out[finite] = np.ceil(best[finite] - 1e-9).astype(np.int64) - 1
     return np.maximum(out, 0)
 
