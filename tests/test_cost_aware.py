@@ -580,3 +580,21 @@ def test_soft_label_spreading_keeps_its_costs_against_a_new_label():
                 assert (moved[within] == pred[within]).all(), (rows, labels)
                 checked += 1
     assert checked > 0
+
+
+def test_hard_vote_label_spreading_is_refused_at_fit():
+    from skdpa.semi_supervised import KNNLabelSpreading
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(30, 2))
+    y = np.arange(30) % 2
+    y[::4] = -1
+    with pytest.raises(ValueError, match=r"vote='soft' only .*got vote='hard'"):
+        SSDPAClassifier(
+            KNNLabelSpreading(3), k=3, pass_unlabeled=True, cost_aware=True
+        ).fit(X, y)
+    # soft: fits and certifies
+    clf = SSDPAClassifier(
+        KNNLabelSpreading(3, vote="soft"), k=3, pass_unlabeled=True, cost_aware=True
+    ).fit(X, y)
+    assert clf.predict_certified(X[:3])[1].shape == (3,)

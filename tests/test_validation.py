@@ -152,6 +152,29 @@ def test_fewer_than_two_classes_raise(Est, data):
         Est(k=3).fit(X, np.full(len(X), 3))
 
 
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_one_class_with_the_label_set_given_fits(Est, data):
+    # removing every sample of the other classes must not make fit fail (a
+    # denial of service against the certificate): with classes= given, data
+    # of one class fits, and every member votes that class
+    X, y = data
+    keep = y == 1
+    clf = Est(k=5, classes=[0, 1]).fit(X[keep], y[keep])
+    assert_array_equal(clf.classes_, [0, 1])
+    y_pred, radius = clf.predict_certified(X)
+    assert (y_pred == 1).all()
+    voting = int(np.count_nonzero(clf.partition_sizes_))
+    votes = clf.vote_counts(X)
+    assert (votes[:, 1] == voting).all() and (votes[:, 0] == 0).all()
+    # a gap of n votes survives (n - 1) // 2 poisoned samples (ties go to 0)
+    assert (radius == (voting - 1) // 2).all()
+    # a removal that takes the last sample of a class is a fit like any other
+    full = Est(k=5, classes=[0, 1]).fit(X, y)
+    assert set(np.unique(full.predict(X))) == {0, 1}
+    with pytest.raises(ValueError, match="at least 2 classes.*1 class: 1"):
+        Est(k=5).fit(X[keep], y[keep])  # without classes=, still refused
+
+
 def test_ssdpa_minus_one_plus_one_labels_warn_and_raise(data):
     X, y = data
     with pytest.warns(UserWarning, match="y holds only -1 and 1"):

@@ -320,7 +320,10 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                     "label must be one of the given classes."
                 )
         present = np.unique(codes)
-        if len(present) < 2:
+        # with the label set given, data of one class is a data set like any
+        # other (every member votes that class): removing every sample of the
+        # other classes must not make fit fail (a denial of service)
+        if len(present) < (2 if self.classes is None else 1):
             raise ValueError(
                 f"{name} needs samples of at least 2 classes in the data, but the "
                 f"labeled data contains {len(present)} class"
@@ -499,6 +502,11 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
                 "Use a member with costs (see skdpa.member_costs, e.g. "
                 "KNeighborsClassifier) or cost_aware=False."
             )
+        check = getattr(estimator, "_check_cost_params", None)
+        if estimator is not None and callable(check):
+            # a member type with costs whose parameters may rule them out
+            # (label spreading: vote="soft" only): say so at fit
+            check(self._cost_kind)
         if (
             isinstance(estimator, KNeighborsClassifier)
             and not callable(getattr(estimator, self._cost_kind, None))

@@ -859,6 +859,16 @@ class KNNLabelSpreading(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator):
             )
         return done
 
+    def _check_cost_params(self, kind):
+        """Refuse, before any fit, parameters :meth:`flip_costs` cannot price
+        (``cost_aware=True`` ensembles call this with the cost kind)."""
+        if kind == "flip_costs" and self.vote != "soft":
+            raise ValueError(
+                "cost_aware=True prices KNNLabelSpreading members with "
+                "vote='soft' only (scores linear in the labels); got "
+                f"vote={self.vote!r}."
+            )
+
     def flip_costs(self, X, n_classes, editable=None):
         """Fewest label edits that can turn this member, per row and class.
 
