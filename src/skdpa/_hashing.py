@@ -1619,15 +1619,6 @@ def unique_sample_ids(X, h):
 # -- information lost before the hasher sees it -----------------------------------
 
 
-def _lossy_float_column(values):
-    """True if a float column looks like integer ids beyond float64's 2**53."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    if not finite.size or np.abs(finite).max() <= _EXACT_INT:
-        return False
-    return bool((finite == np.floor(finite)).all())
-
-
 def lossy_integer_columns(X):
     """Columns whose integers may have been rounded before they were hashed.
 
@@ -1655,39 +1646,10 @@ def lossy_integer_columns(X):
     >>> lossy_integer_columns(np.array([[2.0**60, 0.5], [np.nan, 1.5]]))
     [0]
     """
-    if hasattr(X, "iloc") and hasattr(X, "columns"):
-        found = []
-        for j, dtype in enumerate(X.dtypes):
-            numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
-            if isinstance(numpy_dtype, np.dtype) and numpy_dtype.kind == "f":
-                column = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
-                if _lossy_float_column(column):
-                    found.append(X.columns[j])
-        return found
-    if sp.issparse(X):
-        if X.dtype.kind != "f":
-            return []
-        X = sp.csc_matrix(X)
-        return [
-            j
-            for j in range(X.shape[1])
-            if _lossy_float_column(X.data[X.indptr[j] : X.indptr[j + 1]])
-        ]
-    dtype = getattr(X, "dtype", None)
-    if not isinstance(dtype, np.dtype) or dtype.kind != "f" or np.ndim(X) != 2:
-        return []
-    # one pass over row blocks finds the columns with a finite value beyond
-    # 2**53; only those are read alone (most data has none)
-    X = np.asarray(X)
-    beyond = np.zeros(X.shape[1], dtype=bool)
-    step = max(1, (1 << 20) // max(X.shape[1], 1))
-    for start in range(0, X.shape[0], step):
-        block = X[start : start + step]
-        beyond |= (np.isfinite(block) & (np.abs(block) > _EXACT_INT)).any(axis=0)
-    return [int(j) for j in np.flatnonzero(beyond) if _lossy_float_column(X[:, j])]
+    return combine_lossy_facts([lossy_integer_facts(X, every_column=False)])
 
 
-def lossy_integer_facts(X):
+def lossy_integer_facts(X, *, every_column=True):
     """What :func:`lossy_integer_columns` reads, per float column, so that the
     blocks of one data set can be checked apart and combined.
 
@@ -1696,6 +1658,10 @@ def lossy_integer_facts(X):
     ``2**53``, and whether it has a finite value that is not an integer.
     A column of the whole data set is lossy when some block reaches beyond
     and no block holds a fraction (:func:`combine_lossy_facts`).
+    ``every_column=False`` reads fractions only in the columns that reach
+    beyond (the others are reported without one): enough for the whole data
+    at once, as :func:`lossy_integer_columns` reads it (most data has no such
+    column).
 
     Examples
     --------
@@ -1712,7 +1678,10 @@ def lossy_integer_facts(X):
         for values in columns:
             finite = values[np.isfinite(values)]
             beyond.append(bool(finite.size) and bool(np.abs(finite).max() > _EXACT_INT))
-            fractional.append(bool((finite != np.floor(finite)).any()))
+            fractional.append(
+                (every_column or beyond[-1])
+                and bool((finite != np.floor(finite)).any())
+            )
         return np.array(beyond, dtype=bool), np.array(fractional, dtype=bool)
 
     if hasattr(X, "iloc") and hasattr(X, "columns"):
@@ -1740,12 +1709,18 @@ def lossy_integer_facts(X):
     beyond = np.zeros(n_columns, dtype=bool)
     fractional = np.zeros(n_columns, dtype=bool)
     step = max(1, (1 << 20) // max(n_columns, 1))
-    for start in range(0, X.shape[0], step):
+    for start in range(0, X.shape[0], step):  # row blocks bound the temporaries
         block = X[start : start + step]
         finite = np.isfinite(block)
         beyond |= (finite & (np.abs(block) > _EXACT_INT)).any(axis=0)
-        with np.errstate(invalid="ignore"):
-            fractional |= (finite & (block != np.floor(block))).any(axis=0)
+        if every_column:
+            with np.errstate(invalid="ignore"):
+                fractional |= (finite & (block != np.floor(block))).any(axis=0)
+    if not every_column:
+        for j in np.flatnonzero(beyond):
+            column = X[:, j]
+            finite = column[np.isfinite(column)]
+            fractional[j] = bool((finite != np.floor(finite)).any())
     return list(range(n_columns)), beyond, fractional
 
 
