@@ -265,3 +265,31 @@ def assert_costs_sound(costs, reached):
     assert len(below) == 0, f"reached below cost at (row, output) {below.tolist()}"
     assert (np.sum(costs == 0, axis=1) == 1).all()
     assert (costs[reached == 0] == 0).all()
+
+
+def soft_spreading(**params):
+    """A small ``KNNLabelSpreading(vote="soft")`` for brute-force cost tests."""
+    from skdpa.semi_supervised import KNNLabelSpreading
+
+    defaults = {"n_neighbors": 3, "metric": "euclidean", "vote": "soft"}
+    return KNNLabelSpreading(**(defaults | {"max_iter": 5} | params))
+
+
+def spreading_outputs(X, y, queries, n_classes, params):
+    """The refit member's outputs; n_classes (abstain) when no label is left."""
+    if not (y >= 0).any():
+        return np.full(len(queries), n_classes)
+    return soft_spreading(**params).fit(X, y).predict(queries)
+
+
+def spreading_reached(X, y, queries, n_classes, editable, params, max_edits=3):
+    """Fewest label edits found that reach each output of a refit
+    :func:`soft_spreading` member (inf: none within ``max_edits``)."""
+    return fewest_label_edits(
+        lambda y2: spreading_outputs(X, y2, queries, n_classes, params),
+        y,
+        len(queries),
+        n_classes,
+        editable,
+        max_edits,
+    )

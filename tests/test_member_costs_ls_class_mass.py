@@ -13,7 +13,13 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import assert_costs_sound, check_ssdpa_flip_radius, fewest_label_edits
+from helpers import (
+    assert_costs_sound,
+    check_ssdpa_flip_radius,
+    soft_spreading,
+    spreading_outputs,
+    spreading_reached,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,13 +32,6 @@ from skdpa.semi_supervised import (
     clear_graph_cache,
 )
 
-MAX_EDITS = 3
-
-
-def _member(**params):
-    defaults = {"n_neighbors": 3, "metric": "euclidean", "vote": "soft"}
-    return KNNLabelSpreading(**(defaults | {"max_iter": 5} | params))
-
 
 def _case(seed, n=9, seen=2, n_queries=5):
     rng = np.random.RandomState(seed)
@@ -43,25 +42,9 @@ def _case(seed, n=9, seen=2, n_queries=5):
     return X, y, queries
 
 
-def _outputs(X, y, queries, n_classes, params):
-    """The refit member's outputs; n_classes (abstain) when no label is left."""
-    if not (y >= 0).any():
-        return np.full(len(queries), n_classes)
-    return _member(**params).fit(X, y).predict(queries)
-
-
-def _reached(X, y, queries, n_classes, editable, params, max_edits=MAX_EDITS):
-    """Fewest edits found that reach each output (inf: none within reach)."""
-    return fewest_label_edits(
-        lambda y2: _outputs(X, y2, queries, n_classes, params),
-        y,
-        len(queries),
-        n_classes,
-        editable,
-        max_edits,
-    )
-
-
+_member = soft_spreading
+_outputs = spreading_outputs
+_reached = spreading_reached
 _check = assert_costs_sound
 
 

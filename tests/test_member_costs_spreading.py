@@ -8,7 +8,12 @@ its cost, and with two classes every cost up to three is reached exactly.
 
 import numpy as np
 import pytest
-from helpers import assert_costs_sound, fewest_label_edits
+from helpers import (
+    assert_costs_sound,
+    soft_spreading,
+    spreading_outputs,
+    spreading_reached,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,11 +21,6 @@ from skdpa.member_costs import flip_costs
 from skdpa.semi_supervised import KNNLabelSpreading, clear_graph_cache
 
 MAX_EDITS = 3
-
-
-def _member(**params):
-    defaults = {"n_neighbors": 3, "metric": "euclidean", "vote": "soft"}
-    return KNNLabelSpreading(**(defaults | {"max_iter": 5} | params))
 
 
 def _case(seed, n=9, seen=2, n_queries=5):
@@ -32,25 +32,9 @@ def _case(seed, n=9, seen=2, n_queries=5):
     return X, y, queries
 
 
-def _outputs(X, y, queries, n_classes, params):
-    """The refit member's outputs; n_classes (abstain) when no label is left."""
-    if not (y >= 0).any():
-        return np.full(len(queries), n_classes)
-    return _member(**params).fit(X, y).predict(queries)
-
-
-def _reached(X, y, queries, n_classes, editable, params):
-    """Fewest edits found that reach each output (inf: none within reach)."""
-    return fewest_label_edits(
-        lambda y2: _outputs(X, y2, queries, n_classes, params),
-        y,
-        len(queries),
-        n_classes,
-        editable,
-        MAX_EDITS,
-    )
-
-
+_member = soft_spreading
+_outputs = spreading_outputs
+_reached = spreading_reached
 _check = assert_costs_sound
 
 
