@@ -19,7 +19,7 @@ threat model (class flips and edits to and from ``-1``) is covered.
 
 import threading
 import weakref
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._persistence import ParamDefaultsOnLoad
-from .member_costs import _checked_editable, _label_budget
+from .member_costs import _checked_editable, _checked_n_classes, _label_budget
 from .semi_supervised import _digest, _labeled_rows
 
 __all__ = ["RidgeClassifier"]
@@ -300,17 +300,7 @@ default=None
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        seen = np.asarray(self.classes_)
-        if not (
-            isinstance(n_classes, Integral)
-            and seen.dtype.kind in "iu"
-            and seen.min() >= 0
-            and n_classes > seen.max()
-        ):
-            raise ValueError(
-                "n_classes must be an integer above every class index the member "
-                f"saw (classes {seen.tolist()!r}); got n_classes={n_classes!r}."
-            )
+        seen = _checked_n_classes(self.classes_, n_classes)
         if not np.isfinite(self._gram_cond):
             raise ValueError(
                 "flip_costs needs alpha > 0 or features of full column rank; got "

@@ -11,6 +11,8 @@ the last column the cost of making it abstain, and the member's current
 output costs 0.
 """
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.validation import check_is_fitted
@@ -192,6 +194,24 @@ def _free_tied_slots(member, X, k, n_fit, counts, classes):
     np.add.at(fixed, (rows[strict], labels.ravel()[strict]), 1)
     np.add.at(tied_counts, (rows[tied.ravel()], labels.ravel()[tied.ravel()]), 1)
     return slots, fixed, tied_counts
+
+
+def _checked_n_classes(seen, n_classes):
+    """Refuse an ``n_classes`` that does not cover every class index a member
+    saw (``seen``, its ``classes_``: non-negative integers, as the ensembles
+    fit their members), naming the limit and the value."""
+    seen = np.asarray(seen)
+    if not (
+        isinstance(n_classes, Integral)
+        and seen.dtype.kind in "iu"
+        and seen.min() >= 0
+        and n_classes > seen.max()
+    ):
+        raise ValueError(
+            "n_classes must be an integer above every class index the member "
+            f"saw (classes {seen.tolist()!r}); got n_classes={n_classes!r}."
+        )
+    return seen
 
 
 def _checked_editable(editable, n_fit):

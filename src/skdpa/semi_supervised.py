@@ -33,7 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._persistence import ParamDefaultsOnLoad
-from .member_costs import _checked_editable, _label_budget
+from .member_costs import _checked_editable, _checked_n_classes, _label_budget
 
 __all__ = [
     "KNNLabelSpreading",
@@ -954,16 +954,7 @@ default=None
                 f"this member has vote={self.vote!r}."
             )
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        seen = np.asarray(self.classes_)
-        if not (
-            isinstance(n_classes, Integral)
-            and np.issubdtype(seen.dtype, np.integer)
-            and n_classes > seen.max()
-        ):
-            raise ValueError(
-                "n_classes must be an integer above every class index the member "
-                f"saw (max {seen.max()!r}); got n_classes={n_classes!r}."
-            )
+        seen = _checked_n_classes(self.classes_, n_classes)
         n_fit = len(self._graph.X)
         editable = _checked_editable(editable, n_fit)
         q = len(X)
