@@ -526,3 +526,83 @@ def test_read_only_rows_train_without_warnings():
     X2, _ = _data()
     assert _same_weights(a, fit("loop", X2))
     assert _same_weights(b, fit("vmap", X2))
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5, 0.1])
+def test_cpu_loop_dropout_draws_the_same_distribution(p):
+    """The CPU loop's dropout masks (``rand < 1 - p``): torch's arithmetic
+    around the mask, the member's own generator, the rate 1 - p, and
+    nothing drawn in evaluation or at p = 0."""
+    from skdpa.torch._batched import _uniform_dropout_forward
+
+    layer = nn.Dropout(p)
+    x = torch.randn(400, 500)
+    torch.manual_seed(7)
+    out = _uniform_dropout_forward(layer, x)
+    torch.manual_seed(7)
+    mask = torch.rand_like(x) < 1 - p
+    np.testing.assert_array_equal(
+        out.numpy(), (x * mask.to(x.dtype).div_(1 - p)).numpy()
+    )
+    kept = (out != 0).double().mean().item()
+    # 200,000 draws: 6 standard deviations of the kept fraction
+    assert abs(kept - (1 - p)) < 6 * np.sqrt(p * (1 - p) / x.numel())
+    # torch's own dropout on the same input scales alike
+    ref = torch.nn.functional.dropout(x, p, training=True)
+    both = (ref != 0) & (out != 0)
+    np.testing.assert_array_equal(ref[both].numpy(), out[both].numpy())
+    # in-place layers change the input, as torch's do
+    y = x.clone()
+    res = _uniform_dropout_forward(nn.Dropout(p, inplace=True), y)
+    assert res.data_ptr() == y.data_ptr() and not torch.equal(y, x)
+    # nothing is drawn in evaluation or at p = 0
+    state = torch.random.get_rng_state()
+    assert _uniform_dropout_forward(nn.Dropout(p).eval(), x) is x
+    assert _uniform_dropout_forward(nn.Dropout(0.0), x) is x
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+class _FailsLate(CompactCNN):
+    """Raises at its fourth training forward pass."""
+
+    calls = 0
+
+    def forward(self, x):
+        if self.training:
+            type(self).calls += 1
+            if type(self).calls == 4:
+                raise RuntimeError("boom")
+        return super().forward(x)
+
+
+def test_cpu_loop_dropout_leaves_the_module_as_defined():
+    """After fit, and after a fit that failed, every dropout layer is the
+    class's own (no instance attribute left), so the member pickles and
+    predicts as the module defines; a user's own override is kept."""
+    X, y = _images()
+    clf = _cnn(dropout=0.25, max_shift=1, strategy="loop").fit(X, y)
+    layers = [m for m in clf.module_.modules() if isinstance(m, nn.Dropout)]
+    assert layers and all("forward" not in m.__dict__ for m in layers)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+    member = _cnn(dropout=0.25, strategy="loop")
+    member.module = _FailsLate
+    _FailsLate.calls = 0
+    net = member._new_module()
+    with pytest.raises(RuntimeError, match="boom"):
+        from skdpa.torch._batched import _UniformDropout
+
+        with _UniformDropout(net, torch.device("cpu")):
+            net.train()
+            for _ in range(5):
+                net(torch.from_numpy(X[:8]))
+    assert all("forward" not in m.__dict__ for m in net.modules())
+
+    # a layer whose forward the user replaced is left to the user
+    own = nn.Dropout(0.5)
+    own.forward = lambda x: x + 1
+    wrapper = nn.Sequential(own)
+    with _UniformDropout(wrapper, torch.device("cpu")):
+        assert torch.equal(wrapper(torch.zeros(2)), torch.ones(2))
+    assert torch.equal(wrapper(torch.zeros(2)), torch.ones(2))

