@@ -15,7 +15,7 @@ which can be stacked: one more contender then trains two stacked groups of
 fit time of each contender, the ratio to ART, clean accuracy, and whether
 each gives certificates.
 
-What differs by design (printed too):
+What differs by design:
 
 * partitions: ours hash each row's content (``hasher="content"``); ART's
   default puts a row in ``int(sum(pixels)) % k``;
@@ -25,6 +25,11 @@ What differs by design (printed too):
   are drawn from that generator too, so a member depends on the global RNG
   state and on the order of construction and fitting, not only on its
   partition;
+* dropout masks: on a CPU the batched member's loop draws the masks of the
+  module's ``nn.Dropout`` layers as ``rand < 1 - p`` (the distribution of
+  torch's ``bernoulli_``, which draws element by element on CPUs without
+  MKL's generator); ART and the skorch members use torch's dropout; the
+  module and its settings are the same for every contender;
 * execution: ART fits members one after another in the calling process
   (so does ``n_jobs=1``);
 * certificates: ours return a certified radius per prediction
