@@ -102,6 +102,14 @@ class DropoutMLP(MLP):
         self.net.insert(2, nn.Dropout(p))
 
 
+class TransposedDropoutMLP(DropoutMLP):
+    """Dropout on a non-contiguous view: rand_like fills it in memory order."""
+
+    def forward(self, x):
+        first, relu, drop, last = self.net
+        return last(drop(relu(first(x)).t()).t())
+
+
 class DrawsOnEvenBatches(MLP):
     """Its draws depend on the batch size: none on an odd number of rows."""
 
@@ -550,22 +558,24 @@ def test_dropout_member_is_bit_identical_when_another_partition_changes(
 
 
 @given(
+    module=st.sampled_from([DropoutMLP, TransposedDropoutMLP]),
     sizes=st.lists(st.integers(1, 23), min_size=1, max_size=4),
     batch_size=st.integers(1, 9),
     extra_slots=st.integers(0, 2),
     max_epochs=st.integers(1, 2),
 )
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=10, deadline=None)
 def test_vmap_draws_what_the_loop_draws_whatever_the_sizes(
-    sizes, batch_size, extra_slots, max_epochs
+    module, sizes, batch_size, extra_slots, max_epochs
 ):
     """Stacked with dropout, every member equals itself trained alone by the
-    loop (the same masks, padded batches included), whatever the partition
-    sizes, batch size, its slot and the group's size."""
+    loop (the same masks, padded batches included; dropout on a transposed
+    view too), whatever the partition sizes, batch size, its slot and the
+    group's size."""
     X, y = _data(sum(sizes))
     G = len(sizes) + extra_slots
     member = make_batched_member(
-        DropoutMLP, n_classes=N_CLASSES, group_size=G, max_epochs=max_epochs,
+        module, n_classes=N_CLASSES, group_size=G, max_epochs=max_epochs,
         lr=1e-2, batch_size=batch_size, strategy="vmap",
     )  # fmt: skip
     cuts = np.cumsum([0] + sizes)

@@ -24,7 +24,7 @@ is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
 
 ``"auto"`` (the default) takes ``"vmap"`` when the module can be stacked
 soundly (no batch normalisation, and random draws in training only through
-``nn.Dropout`` layers and :func:`~skdpa.torch.CompactCNN`'s random shifts)
+``nn.Dropout`` layers and :class:`~skdpa.torch.CompactCNN`'s random shifts)
 on CUDA, and on a CPU when ``group_size`` and the group's slot count are
 between 8 and 20 and the module draws nothing in training; ``"loop"``
 otherwise (docs/benchmarks_torch.rst has the figures).
@@ -122,9 +122,10 @@ def _check_module(net):
                 f"make_batched_member: the module has dropout ({name}: "
                 f"{type(sub).__name__}, p={sub.p}); members stacked by "
                 "strategy='vmap' would draw it from one shared random stream "
-                "(only torch.nn.Dropout layers with p < 1 draw from each "
-                "member's own). Use strategy='loop' (each member draws from "
-                "its own seeded generator), torch.nn.Dropout, or dropout=0."
+                "(only torch.nn.Dropout layers with p < 1 and torch's forward "
+                "draw from each member's own). Use strategy='loop' (each "
+                "member draws from its own seeded generator), torch.nn.Dropout, "
+                "or dropout=0."
             )
 
 
@@ -196,8 +197,7 @@ class _MemberNoise:
     def _check_fits(self, rows, specs):
         full = self.full
         fits = len(specs) == len(full) and all(
-            a[0] == b[0]
-            and a[2:] == b[2:]
+            (a.kind, a.dtype, a.low, a.high) == (b.kind, b.dtype, b.low, b.high)
             and len(a.shape) == len(b.shape)
             and all(i <= j for i, j in zip(a.shape, b.shape, strict=True))
             for a, b in zip(specs, full, strict=True)
@@ -205,8 +205,9 @@ class _MemberNoise:
         if not fits:
             raise ValueError(
                 f"make_batched_member: the module's random draws in a step of "
-                f"{rows} rows ({list(specs)}) do not fit inside those of a step "
-                f"of batch_size={self.batch_size} rows ({list(full)}); "
+                f"{rows} rows ({[a.key for a in specs]}) do not fit inside those "
+                f"of a step of batch_size={self.batch_size} rows "
+                f"({[b.key for b in full]}); "
                 "strategy='vmap' pads a member's short last batch to "
                 "batch_size. Use strategy='loop'."
             )

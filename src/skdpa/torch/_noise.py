@@ -33,25 +33,43 @@ import torch
 _CONTEXT = contextvars.ContextVar("skdpa_torch_noise", default=None)
 
 
-class NoiseSpec(namedtuple("NoiseSpec", "kind shape dtype low high")):
+class NoiseSpec(namedtuple("NoiseSpec", "kind shape dtype low high stride")):
     """One requested draw: ``kind`` is ``"uniform"`` (values in ``[0, 1)``,
     ``low`` and ``high`` None) or ``"randint"`` (integers in ``[low,
-    high)``); ``shape`` a tuple of ints, ``dtype`` a torch dtype."""
+    high)``); ``shape`` a tuple of ints, ``dtype`` a torch dtype; ``stride``
+    the memory layout of the tensor a uniform draw is shaped like
+    (``torch.rand_like`` fills the values in memory order), None for
+    contiguous."""
 
     __slots__ = ()
 
-    def __new__(cls, kind, shape, dtype, low=None, high=None):
-        return super().__new__(
-            cls, kind, tuple(int(d) for d in shape), dtype, low, high
-        )
+    def __new__(cls, kind, shape, dtype, low=None, high=None, stride=None):
+        shape = tuple(int(d) for d in shape)
+        if stride is not None:
+            stride = tuple(int(d) for d in stride)
+        return super().__new__(cls, kind, shape, dtype, low, high, stride)
+
+    @property
+    def key(self):
+        """What a request must repeat in every step (the layout aside)."""
+        return self[:5]
 
     def draw(self, generator, device):
-        """This request's tensor from ``generator``: the call the
-        global-generator path makes, with the generator named."""
-        kw = dict(generator=generator, dtype=self.dtype, device=device)
+        """This request's tensor from ``generator``: what the global-generator
+        path draws (``rand_like`` on a tensor of this layout, ``randint``),
+        with the generator named."""
         if self.kind == "uniform":
-            return torch.rand(self.shape, **kw)
-        return torch.randint(self.low, self.high, self.shape, **kw)
+            if self.stride is None:
+                out = torch.empty(self.shape, dtype=self.dtype, device=device)
+            else:
+                out = torch.empty_strided(
+                    self.shape, self.stride, dtype=self.dtype, device=device
+                )
+            return out.uniform_(0, 1, generator=generator)
+        return torch.randint(
+            self.low, self.high, self.shape, generator=generator, dtype=self.dtype,
+            device=device,
+        )  # fmt: skip
 
 
 class _Recorder:
@@ -59,7 +77,7 @@ class _Recorder:
         self.specs = []
 
     def uniform_like(self, x):
-        self.specs.append(NoiseSpec("uniform", x.shape, x.dtype))
+        self.specs.append(NoiseSpec("uniform", x.shape, x.dtype, stride=x.stride()))
         return torch.zeros_like(x)
 
     def randint(self, low, high, size, device):
@@ -82,11 +100,11 @@ class _Replayer:
                 f"than it did when its draws were recorded ({len(self.tensors)}); "
                 "its draws must not depend on the data."
             )
-        if asked != self.specs[i]:
+        if asked.key != self.specs[i].key:
             raise ValueError(
-                f"the module's random draw {i} in this step is {asked!r}; when "
-                f"its draws were recorded it was {self.specs[i]!r}. Draws must "
-                "not depend on the data."
+                f"the module's random draw {i} in this step is {asked.key!r}; "
+                f"when its draws were recorded it was {self.specs[i].key!r}. "
+                "Draws must not depend on the data."
             )
         self.used += 1
         return self.tensors[i]
