@@ -405,12 +405,16 @@ def test_refuses_coupling_layers_and_bad_input():
         ValueError, match=r"draws random numbers in training other than .*torch\.rand"
     ):
         make_batched_member(DrawsItself, n_classes=3, strategy="vmap").fit(X, y)
-    with pytest.raises(
-        ValueError, match=r"random draws in a step of 5 rows .* batch_size=8 rows"
-    ):
-        make_batched_member(
-            DrawsOnEvenBatches, n_classes=3, strategy="vmap", batch_size=8
-        ).fit(X[:13], y[:13])
+    # draws that a padded short batch cannot hold: refused whatever the
+    # partition's size (checked at every batch size up to batch_size)
+    for n in (13, 16):
+        with pytest.raises(
+            ValueError,
+            match=r"draws in a step on 1 row\(s\) .* batch_size=8 rows",
+        ):
+            make_batched_member(
+                DrawsOnEvenBatches, n_classes=3, strategy="vmap", batch_size=8
+            ).fit(X[:n], y[:n])
     Xi, yi = _images(20)
     with pytest.raises(ValueError, match=r"own stream on a CPU or CUDA .*'meta'"):
         _noisy_cnn(strategy="vmap", device="meta").fit(Xi, yi)
@@ -464,6 +468,7 @@ def test_auto_loops_on_cpu_and_stacks_only_sound_modules():
     assert _stackable(DropoutMLP(n_classes=3), 4, cpu)
     assert not _stackable(DrawsItself(n_classes=3), 4, cpu)  # torch.rand
     assert not _stackable(WithDropout2d(n_classes=3), 4, cpu)
+    assert not _stackable(DrawsOnEvenBatches(n_classes=3), 4, cpu, batch_size=8)
     assert not _stackable(WithBatchNorm(n_classes=3), 4, cpu)
 
 

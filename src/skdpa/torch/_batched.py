@@ -159,12 +159,25 @@ def _generator_state(device):
     return None
 
 
+def _recorded_draws(base, rows, n_features):
+    """The draws ``base`` (a :func:`_meta_base`) asks for in a training step
+    on ``rows`` rows, in order: a recording forward pass on the meta device
+    (shapes only, nothing computed or drawn; :func:`._noise.recording`)."""
+    with _noise.recording() as specs, torch.no_grad():
+        base(torch.zeros((rows, n_features), device="meta"))
+    return tuple(specs)
+
+
 class _MemberNoise:
     """Each member's random draws in training, for the stacked model.
 
-    A recording forward pass of ``base`` (on the meta device: shapes only,
-    nothing drawn) per batch size says which tensors a member draws in a
-    step, in order (:func:`._noise.recording`). For a step,
+    A recording pass (:func:`_recorded_draws`) per number of rows says which
+    tensors a member draws in a step, in order. A module that draws is
+    checked at every number of rows from 1 to ``batch_size`` when the
+    object is made: the draws of a short batch must fit inside those of a
+    full one (else ValueError), so whether a module can be stacked depends on
+    the module and ``batch_size`` only, never on a partition's size. For a
+    step,
     :meth:`draw_step` draws them for every member that steps, from that
     member's own generator, with the member's real number of rows (its last
     batch of an epoch may be short), in the order the loop draws them; puts
@@ -182,13 +195,14 @@ class _MemberNoise:
         self.device = device
         self._specs = {}
         self.full = self.specs(self.batch_size)
+        if self.full:
+            for rows in range(1, self.batch_size):
+                self.specs(rows)
 
     def specs(self, rows):
         """The draws of one training step on ``rows`` rows, in order."""
         if rows not in self._specs:
-            with _noise.recording() as specs, torch.no_grad():
-                self.base(torch.zeros((rows, self.n_features), device="meta"))
-            specs = tuple(specs)
+            specs = _recorded_draws(self.base, rows, self.n_features)
             if rows != self.batch_size:
                 self._check_fits(rows, specs)
             self._specs[rows] = specs
@@ -204,9 +218,9 @@ class _MemberNoise:
         )
         if not fits:
             raise ValueError(
-                f"make_batched_member: the module's random draws in a step of "
-                f"{rows} rows ({[a.key for a in specs]}) do not fit inside those "
-                f"of a step of batch_size={self.batch_size} rows "
+                f"make_batched_member: the module's random draws in a step on "
+                f"{rows} row(s) ({[a.key for a in specs]}) do not fit inside "
+                f"those of a step on batch_size={self.batch_size} rows "
                 f"({[b.key for b in full]}); "
                 "strategy='vmap' pads a member's short last batch to "
                 "batch_size. Use strategy='loop'."
@@ -238,18 +252,20 @@ class _MemberNoise:
 def _draws_noise(net, n_features):
     """Whether ``net`` asks :mod:`._noise` for random draws in a training
     step (a recording pass on the meta device: nothing is computed)."""
-    return bool(_MemberNoise(_meta_base(net), n_features, 2, "meta").full)
+    return bool(_recorded_draws(_meta_base(net), 2, n_features))
 
 
-def _stackable(net, n_features, device):
+def _stackable(net, n_features, device, batch_size=2):
     """Whether ``vmap`` can train stacked copies of ``net`` soundly.
 
-    Static checks (:func:`_check_module`), then one stacked forward pass on
-    zeros with ``randomness="error"``, the draws that go through
-    :mod:`._noise` (``nn.Dropout`` layers, :func:`random_shift`) answered
-    per member as in training: a module that draws random numbers any other
-    way fails it. The answer depends on the module and the number of
-    features only, never on any member's data.
+    Static checks (:func:`_check_module`); the draws that go through
+    :mod:`._noise` (``nn.Dropout`` layers, :func:`random_shift`) must fit a
+    padded batch at every size up to ``batch_size`` (:class:`_MemberNoise`);
+    then one stacked forward pass on zeros with ``randomness="error"``,
+    those draws answered per member as in training: a module that draws
+    random numbers any other way fails it. The answer depends on the module,
+    the number of features and ``batch_size`` only, never on any member's
+    data.
     """
     from torch.func import functional_call, stack_module_state, vmap
 
@@ -260,7 +276,12 @@ def _stackable(net, n_features, device):
     probe = copy.deepcopy(net).to(device)
     params, buffers = stack_module_state([probe, copy.deepcopy(probe)])
     base = _meta_base(net)
-    specs = _MemberNoise(base, n_features, 2, device).full
+    try:
+        specs = _MemberNoise(base, n_features, batch_size, device).full
+    except ValueError as exc:
+        if "do not fit inside" in str(exc):
+            return False
+        raise
     if specs and device.type not in ("cpu", "cuda"):
         return False
     noise = tuple(
@@ -271,7 +292,7 @@ def _stackable(net, n_features, device):
         with _noise.replaying(specs, nz):
             return functional_call(base, (p, b), (x,))
 
-    x = torch.zeros((2, 2, n_features), device=device)
+    x = torch.zeros((2, batch_size, n_features), device=device)
     try:
         with torch.no_grad():
             vmap(forward, randomness="error")(params, buffers, x, noise)
@@ -599,7 +620,8 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                 return "loop"
             if _has_dropout(net) or _draws_noise(net, n_features):
                 return "loop"
-        return "vmap" if _stackable(net, n_features, device) else "loop"
+        stackable = _stackable(net, n_features, device, int(self.batch_size))
+        return "vmap" if stackable else "loop"
 
     def _group_fit(self, data, slots, group_size):
         G = int(self.group_size if group_size is None else group_size)
