@@ -472,6 +472,18 @@ def test_auto_loops_on_cpu_and_stacks_only_sound_modules():
     assert not _stackable(WithBatchNorm(n_classes=3), 4, cpu)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_auto_stacks_dropout_and_shifts_on_cuda():
+    """On CUDA "auto" stacks CompactCNN with dropout and shifts (each member
+    its own stream), bit for bit what strategy="vmap" gives."""
+    Xi, yi = _images(60)
+    clf = _dpa(_noisy_cnn(device="cuda")).fit(Xi, yi)
+    assert {e.strategy_ for e in clf.estimators_} == {"vmap"}
+    same = _dpa(_noisy_cnn(device="cuda", strategy="vmap")).fit(Xi, yi)
+    for a, b in zip(clf.estimators_, same.estimators_, strict=True):
+        assert _same_weights(a, b)
+
+
 @pytest.mark.parametrize(
     "group_size, k, params, expected",
     [
