@@ -243,9 +243,14 @@ class _MemberNoise:
         for s, (gen, r) in enumerate(zip(generators, rows, strict=True)):
             if gen is None or r == 0:
                 continue
-            for buf, spec in zip(out, self.specs(int(r)), strict=True):
-                corner = tuple(slice(0, d) for d in spec.shape)
-                buf[s][corner] = spec.draw(gen, self.device)
+            for buf, spec, whole in zip(
+                out, self.specs(int(r)), self.full, strict=True
+            ):
+                if spec.shape == whole.shape and spec.contiguous:
+                    spec.fill(buf[s], gen)  # straight into the member's slice
+                else:
+                    corner = tuple(slice(0, d) for d in spec.shape)
+                    buf[s][corner] = spec.draw(gen, self.device)
         return tuple(out)
 
 

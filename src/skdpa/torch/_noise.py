@@ -54,6 +54,28 @@ class NoiseSpec(namedtuple("NoiseSpec", "kind shape dtype low high stride")):
         """What a request must repeat in every step (the layout aside)."""
         return self[:5]
 
+    @property
+    def contiguous(self):
+        """Whether a draw of this layout fills its values in row-major order
+        (so it can be drawn straight into a slice of a stacked tensor)."""
+        if self.stride is None:
+            return True
+        expected = 1
+        pairs = zip(self.shape, self.stride, strict=True)
+        for size, stride in reversed(list(pairs)):
+            if size != 1 and stride != expected:
+                return False
+            expected *= size
+        return True
+
+    def fill(self, out, generator):
+        """Draw into ``out`` (contiguous, of this shape) what :meth:`draw`
+        returns, for a contiguous layout (``rand``/``randint`` fill an empty
+        tensor so)."""
+        if self.kind == "uniform":
+            return out.uniform_(0, 1, generator=generator)
+        return out.random_(self.low, self.high, generator=generator)
+
     def draw(self, generator, device):
         """This request's tensor from ``generator``: what the global-generator
         path draws (``rand_like`` on a tensor of this layout, ``randint``),
