@@ -168,6 +168,14 @@ def _recorded_draws(base, rows, n_features):
     return tuple(specs)
 
 
+# A module's recorded draws at every batch size up to batch_size, keyed by
+# what builds the module (its class and parameters), the number of features
+# and batch_size: checking every size takes one recording pass each (about
+# 2 ms for CompactCNN), which every group of an ensemble would repeat.
+_RECORDED = {}
+_RECORDED_MAX = 64
+
+
 class _MemberNoise:
     """Each member's random draws in training, for the stacked model.
 
@@ -188,16 +196,26 @@ class _MemberNoise:
     :func:`._noise.replaying` hands each member its own slice.
     """
 
-    def __init__(self, base, n_features, batch_size, device):
+    def __init__(self, base, n_features, batch_size, device, key=None):
         self.base = base
         self.n_features = int(n_features)
         self.batch_size = int(batch_size)
         self.device = device
+        key = None if key is None else (key, self.n_features, self.batch_size)
+        recorded = _RECORDED.get(key) if key is not None else None
+        if recorded is not None:
+            self._specs = dict(recorded)
+            self.full = self._specs[self.batch_size]
+            return
         self._specs = {}
         self.full = self.specs(self.batch_size)
         if self.full:
             for rows in range(1, self.batch_size):
                 self.specs(rows)
+        if key is not None:
+            if len(_RECORDED) >= _RECORDED_MAX:
+                _RECORDED.clear()
+            _RECORDED[key] = dict(self._specs)
 
     def specs(self, rows):
         """The draws of one training step on ``rows`` rows, in order."""
@@ -260,7 +278,7 @@ def _draws_noise(net, n_features):
     return bool(_recorded_draws(_meta_base(net), 2, n_features))
 
 
-def _stackable(net, n_features, device, batch_size=2):
+def _stackable(net, n_features, device, batch_size=2, key=None):
     """Whether ``vmap`` can train stacked copies of ``net`` soundly.
 
     Static checks (:func:`_check_module`); the draws that go through
@@ -282,7 +300,7 @@ def _stackable(net, n_features, device, batch_size=2):
     params, buffers = stack_module_state([probe, copy.deepcopy(probe)])
     base = _meta_base(net)
     try:
-        specs = _MemberNoise(base, n_features, batch_size, device).full
+        specs = _MemberNoise(base, n_features, batch_size, device, key).full
     except ValueError as exc:
         if "do not fit inside" in str(exc):
             return False
@@ -483,6 +501,21 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                 )
         return device
 
+    def _module_key(self):
+        """What builds the module (a key of :data:`_RECORDED`); None if its
+        parameters cannot be told apart by their repr."""
+        key = (
+            self.module,
+            repr(self.module_params),
+            int(self.n_classes),
+            self.n_classes_param,
+        )
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
     def _new_module(self):
         params = dict(self.module_params or {})
         if self.n_classes_param is not None:
@@ -625,7 +658,9 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                 return "loop"
             if _has_dropout(net) or _draws_noise(net, n_features):
                 return "loop"
-        stackable = _stackable(net, n_features, device, int(self.batch_size))
+        stackable = _stackable(
+            net, n_features, device, int(self.batch_size), self._module_key()
+        )
         return "vmap" if stackable else "loop"
 
     def _group_fit(self, data, slots, group_size):
@@ -729,7 +764,7 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         params = {k: v.detach().to(device) for k, v in params.items()}
         buffers = {k: v.to(device) for k, v in buffers.items()}
         base = _meta_base(filler)
-        noise = _MemberNoise(base, n_features, B, device)
+        noise = _MemberNoise(base, n_features, B, device, self._module_key())
         generators = [None] * G
         if noise.full:
             if device.type not in ("cpu", "cuda"):
