@@ -637,6 +637,34 @@ def test_outside_a_trainer_draws_are_torchs_own(monkeypatch):
     assert torch.equal(net(torch.from_numpy(X)), out_new)
 
 
+def test_draws_are_recorded_once_per_module_not_per_group(monkeypatch):
+    """Checking every batch size takes one recording pass each: an ensemble
+    records once per module, batch size and number of features, not once
+    per group; another module parameter records anew."""
+    from skdpa.torch import _batched
+
+    calls = []
+    record = _batched._recorded_draws
+
+    def counting(base, rows, n_features):
+        calls.append(rows)
+        return record(base, rows, n_features)
+
+    monkeypatch.setattr(_batched, "_recorded_draws", counting)
+    monkeypatch.setattr(_batched, "_RECORDED", {})
+    X, y = _images()
+    member = _noisy_cnn(strategy="vmap", group_size=2, batch_size=8)
+    _dpa(member).fit(X, y)  # three groups
+    assert sorted(calls) == list(range(1, 9))
+    calls.clear()
+    _dpa(member).fit(X, y)
+    assert calls == []
+    _dpa(_noisy_cnn(strategy="vmap", group_size=2, batch_size=8, dropout=0.25)).fit(
+        X, y
+    )
+    assert sorted(calls) == list(range(1, 9))
+
+
 def test_noise_provider_records_and_replays_in_order():
     x = torch.zeros(4, 3)
     with _noise.recording() as specs:
