@@ -1,9 +1,11 @@
 """Members trained in groups against members trained one at a time.
 
 Fashion-MNIST rows scaled to [0, 1], :class:`skdpa.torch.CompactCNN` with
-``channels=(8, 16)``, no dropout and no random shifts (members trained in
-groups refuse both; the one-at-a-time contender gets the same module), Adam
-``lr=3e-3``, batch 64, the same epochs for every contender. Two sections:
+``channels=(8, 16)``, by default no dropout and no random shifts
+(``--dropout`` / ``--max-shift`` set them for every contender: under
+``"vmap"`` each member then draws its masks and shifts from its own stream),
+Adam ``lr=3e-3``, batch 64, the same epochs for every contender. Two
+sections:
 
 1. ``k`` small partitions (default ``k=128`` on 6,000 rows): a skorch member
    (:func:`skdpa.torch.make_skorch_member`, ``standardize=False``), fit one
@@ -17,8 +19,9 @@ groups refuse both; the one-at-a-time contender gets the same module), Adam
    accuracy and whether the
    ensemble's predictions equal those of ``"loop"`` (strategies and groups
    change rounding only).
-2. The settings of ``bench_torch_art.py`` (6,000 rows, ``k=20``, 10 epochs)
-   without dropout and shifts: skorch one at a time against ``"loop"`` and
+2. The settings of ``bench_torch_art.py`` (6,000 rows, ``k=20``, 10 epochs;
+   its dropout 0.25 and shifts of 2 with ``--dropout 0.25 --max-shift 2``):
+   skorch one at a time against ``"loop"`` and
    one stacked group of 20. ART itself is timed there (when installed), not here.
 
 When a GPU is present (``torch.cuda.is_available()``) two GPU sections
@@ -26,9 +29,10 @@ follow: 3. section 1's contenders with ``device="cuda"``, against skorch
 members fit one at a time on the GPU; 4. ``k=1200`` on all 60,000 rows
 (``--k1200-epochs``, default 60 as in the CPU figures of
 docs/benchmarks_torch.rst), ``"loop"`` and stacked groups of 300 and 1200,
-each fit, then predicting and certifying the test rows. ``--gpu-only`` skips
-the CPU sections (``benchmarks/gpu_check.sh`` runs it so on a GPU machine).
-One run of each contender after a
+each fit, then predicting and certifying the test rows (``--no-k1200`` skips
+it). ``--gpu-only`` skips the CPU sections (``benchmarks/gpu_check.sh`` runs
+it so on a GPU machine, and once more with dropout and shifts, section 3
+only). One run of each contender after a
 warm-up (a shared machine: read the load printed with the results). Timing,
 the machine header and the run's record under
 ``benchmarks/results/bench_torch_batched/`` come from ``_harness``. Usage::
@@ -36,6 +40,7 @@ the machine header and the run's record under
     python benchmarks/bench_torch_batched.py          # ~3 min on 2 busy cores
     python benchmarks/bench_torch_batched.py --quick  # smoke run, < 1 min
     python benchmarks/bench_torch_batched.py --gpu-only --n-test 10000  # GPU
+    python benchmarks/bench_torch_batched.py --dropout 0.25 --max-shift 2
 """
 
 import argparse
@@ -50,6 +55,8 @@ from skdpa.metrics import median_certified_radius
 from skdpa.torch import CompactCNN, make_batched_member, make_skorch_member
 
 LR, BATCH, CHANNELS = 3e-3, 64, (8, 16)
+# every contender's module; main() sets them from --dropout / --max-shift
+NOISE = {"dropout": 0.0, "max_shift": 0}
 
 
 def _one_at_a_time(epochs):
@@ -61,8 +68,8 @@ def _one_at_a_time(epochs):
         lr=LR,
         batch_size=BATCH,
         module__channels=CHANNELS,
-        module__dropout=0.0,
-        module__max_shift=0,
+        module__dropout=NOISE["dropout"],
+        module__max_shift=NOISE["max_shift"],
     )
 
 
@@ -77,8 +84,7 @@ def _grouped(epochs, group_size, device="cpu", strategy="vmap"):
         device=device,
         strategy=strategy,
         channels=CHANNELS,
-        dropout=0.0,
-        max_shift=0,
+        **NOISE,
     )
 
 
@@ -162,7 +168,7 @@ def _gpu_sections(args, group_sizes, X, y, X_all, y_all, X_test, y_test):
     reference = rows["loop"][2]
     baseline = rows[next(iter(rows))][:2]
     results["cuda"] = _table(rows, reference, baseline)
-    if args.quick:
+    if args.quick or args.no_k1200:
         return results
 
     epochs = args.k1200_epochs
@@ -216,11 +222,34 @@ def main(argv=None):
         help="epochs of the k=1200 GPU fit (section 4), as the CPU figures' 60",
     )
     parser.add_argument(
+        "--no-k1200",
+        action="store_true",
+        help="skip the k=1200 GPU fit (section 4)",
+    )
+    parser.add_argument(
         "--no-one-at-a-time",
         action="store_true",
         help="skip the (slow) one-at-a-time contenders",
     )
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="dropout of every contender's CompactCNN (default 0)",
+    )
+    parser.add_argument(
+        "--max-shift",
+        type=int,
+        default=0,
+        help="random shifts (pixels) of every contender's CompactCNN (default 0)",
+    )
     args = parser.parse_args(argv)
+    NOISE.update(dropout=args.dropout, max_shift=args.max_shift)
+    noise = (
+        f"dropout {args.dropout}, shifts {args.max_shift}"
+        if args.dropout or args.max_shift
+        else "without dropout or shifts"
+    )
     group_sizes = (1, 8, 16, 32, 128)
     if args.quick:
         args.n_train, args.n_test, args.k, args.epochs = 1000, 300, 16, 2
@@ -237,7 +266,7 @@ def main(argv=None):
     run = Run(__file__, args)
     run.header(
         f"Fashion-MNIST: {len(X)} train / {len(X_test)} test rows, "
-        f"CompactCNN{CHANNELS} without dropout or shifts, Adam lr={LR}, batch "
+        f"CompactCNN{CHANNELS} {noise}, Adam lr={LR}, batch "
         f"{BATCH}, {args.epochs} epochs; n_jobs=1, 1 torch thread",
         f"GPU: {torch.cuda.get_device_name(0) if cuda else 'none'}",
     )

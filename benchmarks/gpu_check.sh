@@ -10,7 +10,8 @@
 #    device="cuda" (their "cuda" cases, which CI skips: it has no GPU);
 # 2. benchmarks/bench_torch_batched.py --gpu-only: grouped against one at a
 #    time on the GPU, and k=1200 on all of Fashion-MNIST (fit, predict,
-#    certify).
+#    certify); then its GPU section 3 again with dropout 0.25 and shifts of 2
+#    (stacked members each drawing from their own stream).
 # Uses $PYTHON (default python3) with a CUDA build of torch, skorch and
 # scikit-learn; the package is read from src/. Fashion-MNIST's IDX files must
 # be where skdpa.datasets.load_fashion_mnist looks
@@ -39,6 +40,13 @@ echo "== 1. tests, device='cuda'"
     tests/test_torch_batched.py tests/test_torch_direct.py || status=1
 echo "== 2. benchmark"
 (cd benchmarks && "$PY" bench_torch_batched.py --gpu-only --n-test 10000) || status=1
+latest=$(ls -t benchmarks/results/bench_torch_batched/*.json 2>/dev/null | head -1)
+if [ -n "$latest" ] && [ "$RESULTS" != benchmarks/results ]; then
+    cp "$latest" "$RESULTS/"
+fi
+echo "== 3. benchmark with dropout and shifts"
+(cd benchmarks && "$PY" bench_torch_batched.py --gpu-only --no-k1200 \
+    --dropout 0.25 --max-shift 2) || status=1
 latest=$(ls -t benchmarks/results/bench_torch_batched/*.json 2>/dev/null | head -1)
 if [ -n "$latest" ] && [ "$RESULTS" != benchmarks/results ]; then
     cp "$latest" "$RESULTS/"

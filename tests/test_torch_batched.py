@@ -3,7 +3,9 @@
 The guarantee: a member is a function of its own partition and seed only,
 whatever its group: changing one partition's rows leaves every other member
 bit-identical (weights and outputs), for group_size 1 and > 1 and for both
-strategies ("loop": one member after another; "vmap": one stacked model).
+strategies ("loop": one member after another; "vmap": one stacked model),
+with dropout and random shifts too (under "vmap" each member draws from its
+own stream, the draws the loop makes).
 """
 
 import os
@@ -14,6 +16,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
@@ -27,6 +31,7 @@ from skdpa import DPAClassifier, SSDPAClassifier  # noqa: E402
 from skdpa.torch import (  # noqa: E402
     BatchedTorchClassifier,
     CompactCNN,
+    _noise,
     make_batched_member,
 )
 from skdpa.torch._batched import _stackable  # noqa: E402
@@ -70,6 +75,50 @@ class WithBatchNorm(nn.Module):
         return self.net(x)
 
 
+class WithDropout2d(nn.Module):
+    def __init__(self, n_classes=2):
+        super().__init__()
+        self.drop = nn.Dropout2d(0.25)
+        self.out = nn.Linear(4, n_classes)
+
+    def forward(self, x):
+        return self.out(self.drop(x[:, :, None, None])[:, :, 0, 0])
+
+
+class DrawsItself(MLP):
+    """Draws noise with torch.rand, not through skdpa's provider."""
+
+    def forward(self, x):
+        if self.training:
+            x = x + 0.1 * torch.rand_like(x)
+        return super().forward(x)
+
+
+class DropoutMLP(MLP):
+    """An MLP with nn.Dropout: its masks come from skdpa's provider."""
+
+    def __init__(self, n_classes=2, n_features=4, hidden=8, p=0.5):
+        super().__init__(n_classes, n_features, hidden)
+        self.net.insert(2, nn.Dropout(p))
+
+
+class TransposedDropoutMLP(DropoutMLP):
+    """Dropout on a non-contiguous view: rand_like fills it in memory order."""
+
+    def forward(self, x):
+        first, relu, drop, last = self.net
+        return last(drop(relu(first(x)).t()).t())
+
+
+class DrawsOnEvenBatches(MLP):
+    """Its draws depend on the batch size: none on an odd number of rows."""
+
+    def forward(self, x):
+        if self.training and len(x) % 2 == 0:
+            x = x + _noise.uniform_like(x)
+        return super().forward(x)
+
+
 def _data(n=150, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.normal(size=(n, 4)).astype(np.float32)
@@ -108,6 +157,11 @@ def _cnn(**params):
     return make_batched_member(CompactCNN, **defaults)
 
 
+def _noisy_cnn(**params):
+    """Dropout 0.5 and random shifts: random draws in every training step."""
+    return _cnn(**{"dropout": 0.5, "max_shift": 1, **params})
+
+
 def _dpa(member, k=6, **params):
     return DPAClassifier(
         member, k=k, classes=range(N_CLASSES), random_state=0, **params
@@ -133,7 +187,9 @@ def _poison(clf, X, y, m, n_added):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
+@pytest.mark.parametrize(
+    "make", [_mlp, _cnn, _noisy_cnn], ids=["mlp", "cnn", "cnn-dropout-shifts"]
+)
 @pytest.mark.parametrize("group_size", [1, 4])
 @pytest.mark.parametrize("change", ["remove", "add"])
 @pytest.mark.parametrize("device", DEVICES)
@@ -169,9 +225,14 @@ def test_changing_one_partition_leaves_every_other_member_bit_identical(
     np.testing.assert_array_equal(np.delete(a, m, axis=1), np.delete(b, m, axis=1))
 
 
-@pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
+@pytest.mark.parametrize(
+    "make", [_mlp, _cnn, _noisy_cnn], ids=["mlp", "cnn", "cnn-dropout-shifts"]
+)
 @pytest.mark.parametrize("device", DEVICES)
 def test_group_sizes_and_strategies_agree_to_rounding(make, device):
+    """With dropout and shifts too: under "vmap" each member draws what the
+    loop draws for it (its own generator, continued from its build), in the
+    order the loop draws, whatever its slot and group size."""
     X, y = _data() if make is _mlp else _images()
     fits = [
         _dpa(make(group_size=g, strategy="vmap", device=device)).fit(X, y)
@@ -189,7 +250,10 @@ def test_group_sizes_and_strategies_agree_to_rounding(make, device):
     # one member after another: a member does not see its group at all
     for a, b in zip(loops[0].estimators_, loops[1].estimators_, strict=True):
         assert _same_weights(a, b)
-    for other in fits[1:] + loops[:1]:
+    # On CUDA the loop's nn.Dropout is torch's own (its fused kernel's masks),
+    # the stacked model's rand < 1 - p: the same distribution, other masks.
+    exact_draws = device == "cpu" or make is not _noisy_cnn
+    for other in fits[1:] + loops[:1] * exact_draws:
         np.testing.assert_array_equal(fits[0].predict(X), other.predict(X))
         np.testing.assert_array_equal(
             fits[0].member_predictions(X), other.member_predictions(X)
@@ -329,11 +393,34 @@ def test_refuses_coupling_layers_and_bad_input():
     X, y = _data(20)
     with pytest.raises(ValueError, match="batch statistics .*BatchNorm1d"):
         make_batched_member(WithBatchNorm, n_classes=3, strategy="vmap").fit(X, y)
+    # dropout other than nn.Dropout, and random draws not through skdpa's
+    # provider, would share one stream across a stacked group
+    with pytest.raises(
+        ValueError, match=r"dropout \(drop: Dropout2d, p=0\.25\).*strategy='loop'"
+    ):
+        make_batched_member(WithDropout2d, n_classes=3, strategy="vmap").fit(X, y)
+    with pytest.raises(ValueError, match=r"Dropout, p=1\.0\).*only torch\.nn\.Dropout"):
+        make_batched_member(DropoutMLP, n_classes=3, strategy="vmap", p=1.0).fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"draws random numbers in training other than .*torch\.rand"
+    ):
+        make_batched_member(DrawsItself, n_classes=3, strategy="vmap").fit(X, y)
+    # draws that a padded short batch cannot hold: refused whatever the
+    # partition's size (checked at every batch size up to batch_size)
+    for n in (13, 16):
+        with pytest.raises(
+            ValueError,
+            match=r"draws in a step on 1 row\(s\) .* batch_size=8 rows",
+        ):
+            make_batched_member(
+                DrawsOnEvenBatches, n_classes=3, strategy="vmap", batch_size=8
+            ).fit(X[:n], y[:n])
     Xi, yi = _images(20)
-    with pytest.raises(ValueError, match=r"dropout .*p=0\.25.*strategy='loop'"):
-        _cnn(dropout=0.25, strategy="vmap").fit(Xi, yi)
-    with pytest.raises(ValueError, match="draws random numbers in training"):
-        _cnn(max_shift=1, strategy="vmap").fit(Xi, yi)
+    with pytest.raises(ValueError, match=r"own stream on a CPU or CUDA .*'meta'"):
+        _noisy_cnn(strategy="vmap", device="meta").fit(Xi, yi)
+    # the loop takes them all
+    for module in (WithDropout2d, DrawsItself, DrawsOnEvenBatches):
+        make_batched_member(module, n_classes=3, strategy="loop").fit(X, y)
     with pytest.raises(ValueError, match=r"class indices in \[0, n_classes=3\); got 5"):
         _mlp().fit(X, np.full(20, 5))
     with pytest.raises(ValueError, match=r"y holds -1 \(unlabelled rows\)"):
@@ -375,9 +462,26 @@ def test_auto_loops_on_cpu_and_stacks_only_sound_modules():
     cpu = torch.device("cpu")
     assert _stackable(MLP(n_classes=3), 4, cpu)
     assert _stackable(CompactCNN(3, (1, 8, 8), (2, 4), 0.0, 0), 64, cpu)
-    assert not _stackable(CompactCNN(3, (1, 8, 8), (2, 4), 0.25, 0), 64, cpu)
-    assert not _stackable(CompactCNN(3, (1, 8, 8), (2, 4), 0.0, 1), 64, cpu)
+    # dropout and shifts draw through skdpa's provider: each member its own
+    assert _stackable(CompactCNN(3, (1, 8, 8), (2, 4), 0.25, 0), 64, cpu)
+    assert _stackable(CompactCNN(3, (1, 8, 8), (2, 4), 0.0, 1), 64, cpu)
+    assert _stackable(DropoutMLP(n_classes=3), 4, cpu)
+    assert not _stackable(DrawsItself(n_classes=3), 4, cpu)  # torch.rand
+    assert not _stackable(WithDropout2d(n_classes=3), 4, cpu)
+    assert not _stackable(DrawsOnEvenBatches(n_classes=3), 4, cpu, batch_size=8)
     assert not _stackable(WithBatchNorm(n_classes=3), 4, cpu)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_auto_stacks_dropout_and_shifts_on_cuda():
+    """On CUDA "auto" stacks CompactCNN with dropout and shifts (each member
+    its own stream), bit for bit what strategy="vmap" gives."""
+    Xi, yi = _images(60)
+    clf = _dpa(_noisy_cnn(device="cuda")).fit(Xi, yi)
+    assert {e.strategy_ for e in clf.estimators_} == {"vmap"}
+    same = _dpa(_noisy_cnn(device="cuda", strategy="vmap")).fit(Xi, yi)
+    for a, b in zip(clf.estimators_, same.estimators_, strict=True):
+        assert _same_weights(a, b)
 
 
 @pytest.mark.parametrize(
@@ -388,8 +492,9 @@ def test_auto_loops_on_cpu_and_stacks_only_sound_modules():
         (32, 12, {}, "loop"),  # group_size outside the band, whatever k
         (4, 12, {}, "loop"),
         (16, 6, {}, "loop"),  # a group of 6 slots
-        (16, 12, {"dropout": 0.25}, "loop"),  # statically not stackable
-        (16, 12, {"max_shift": 1}, "loop"),  # the probe finds random draws
+        # stackable, but the band was measured without random draws
+        (16, 12, {"dropout": 0.25}, "loop"),  # dropout: seen statically
+        (16, 12, {"max_shift": 1}, "loop"),  # a recording pass finds shifts
     ],
 )
 def test_auto_on_cpu_stacks_only_in_the_measured_band(group_size, k, params, expected):
@@ -419,20 +524,20 @@ def test_loop_accepts_batch_norm_statistics_of_its_own_batches():
     assert not _same_weights(fitted[1], changed[1])
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("group_size", [1, 4])
 @pytest.mark.parametrize("device", DEVICES)
 def test_dropout_member_is_bit_identical_when_another_partition_changes(
-    group_size, device
+    strategy, group_size, device
 ):
     """Random draws in training (dropout, shifts) come from each member's own
     seeded generator: another member's data never moves them."""
     X, y = _images()
-    member = _cnn(
-        dropout=0.5, max_shift=1, group_size=group_size, strategy="loop", device=device
-    )
+    member = _noisy_cnn(group_size=group_size, strategy=strategy, device=device)
     before = torch.random.get_rng_state()
     clf = _dpa(member).fit(X, y)
-    # the caller's generator is put back
+    assert {e.strategy_ for e in clf.estimators_} == {strategy}
+    # the caller's generator is put back (the loop) or never touched (vmap)
     assert torch.equal(torch.random.get_rng_state(), before)
     m = 1
     X2, y2 = _poison(clf, X, y, m, n_added=15)
@@ -444,16 +549,148 @@ def test_dropout_member_is_bit_identical_when_another_partition_changes(
             assert _same_weights(clf.estimators_[j], other.estimators_[j]), j
     a, b = clf.member_predictions(X), other.member_predictions(X)
     np.testing.assert_array_equal(np.delete(a, m, axis=1), np.delete(b, m, axis=1))
-    # dropout does draw: without it the same seeds give other weights
-    plain = _dpa(_cnn(dropout=0.0, max_shift=1, strategy="loop", device=device)).fit(
-        X, y
-    )
-    assert not _same_weights(clf.estimators_[0], plain.estimators_[0])
-    # a member's draws are its own: fit alone, it is the same network
+    # dropout does draw: without it the same seeds give other weights; and
+    # so do the shifts
+    for params in ({"dropout": 0.0}, {"max_shift": 0}):
+        plain = _dpa(_noisy_cnn(strategy=strategy, device=device, **params))
+        plain.fit(X, y)
+        assert not _same_weights(clf.estimators_[0], plain.estimators_[0])
+    # a member's draws are its own: fit alone, it is the same network (bit
+    # for bit in the loop; under vmap, whose rounding depends on the group's
+    # size, to rounding)
     parts = [(X[a : a + 20], y[a : a + 20], a) for a in (0, 20, 40, 60)]
     grouped = member.group_fit(parts, group_size=4)
     (alone,) = member.group_fit(parts[2:3], group_size=1)
-    assert _same_weights(alone, grouped[2])
+    if strategy == "loop":
+        assert _same_weights(alone, grouped[2])
+    tolerance = (
+        dict(rtol=1e-5, atol=1e-6) if device == "cpu" else dict(rtol=1e-2, atol=1e-3)
+    )
+    for k, w in _weights(alone).items():
+        torch.testing.assert_close(_weights(grouped[2])[k], w, **tolerance)
+    # ... and at another slot of another group
+    (moved,) = member.group_fit(parts[2:3], slots=[3], group_size=4)
+    for k, w in _weights(alone).items():
+        torch.testing.assert_close(_weights(moved)[k], w, **tolerance)
+
+
+@given(
+    module=st.sampled_from([DropoutMLP, TransposedDropoutMLP]),
+    sizes=st.lists(st.integers(1, 23), min_size=1, max_size=4),
+    batch_size=st.integers(1, 9),
+    extra_slots=st.integers(0, 2),
+    max_epochs=st.integers(1, 2),
+)
+@settings(max_examples=10, deadline=None)
+def test_vmap_draws_what_the_loop_draws_whatever_the_sizes(
+    module, sizes, batch_size, extra_slots, max_epochs
+):
+    """Stacked with dropout, every member equals itself trained alone by the
+    loop (the same masks, padded batches included; dropout on a transposed
+    view too), whatever the partition sizes, batch size, its slot and the
+    group's size."""
+    X, y = _data(sum(sizes))
+    G = len(sizes) + extra_slots
+    member = make_batched_member(
+        module, n_classes=N_CLASSES, group_size=G, max_epochs=max_epochs,
+        lr=1e-2, batch_size=batch_size, strategy="vmap",
+    )  # fmt: skip
+    cuts = np.cumsum([0] + sizes)
+    parts = [
+        (X[a:b], y[a:b], 7 + i)
+        for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))
+    ]
+    slots = list(range(extra_slots, G))  # the first slots idle
+    stacked = member.group_fit(parts, slots=slots)
+    loop = clone(member).set_params(strategy="loop").group_fit(parts)
+    for a, b in zip(stacked, loop, strict=True):
+        assert a.n_steps_ == b.n_steps_
+        for k, w in _weights(b).items():
+            torch.testing.assert_close(_weights(a)[k], w, rtol=1e-5, atol=1e-6)
+
+
+def test_outside_a_trainer_draws_are_torchs_own(monkeypatch):
+    """Outside any trainer context the provider is torch's global generator,
+    exactly as before it existed: a loop fit (dropout masks and shifts), and
+    a module in training mode as skorch and ART run it (torch's own
+    dropout), equal what plain torch calls give, bit for bit."""
+    X, y = _images()
+    member = _noisy_cnn(strategy="loop", group_size=4)
+    new = _dpa(member).fit(X, y)
+    torch.manual_seed(3)
+    net = CompactCNN(3, (1, 8, 8), (2, 4), 0.5, 2).train()
+    out_new = net(torch.from_numpy(X))
+    # the code path before the provider: torch's functions called directly
+    monkeypatch.setattr(_noise, "uniform_like", torch.rand_like)
+    monkeypatch.setattr(
+        _noise,
+        "randint",
+        lambda low, high, size, device=None: torch.randint(
+            low, high, size, device=device
+        ),
+    )
+    old = _dpa(member).fit(X, y)
+    for a, b in zip(new.estimators_, old.estimators_, strict=True):
+        assert _same_weights(a, b)
+    torch.manual_seed(3)
+    net = CompactCNN(3, (1, 8, 8), (2, 4), 0.5, 2).train()
+    assert torch.equal(net(torch.from_numpy(X)), out_new)
+
+
+def test_draws_are_recorded_once_per_module_not_per_group(monkeypatch):
+    """Checking every batch size takes one recording pass each: an ensemble
+    records once per module, batch size and number of features, not once
+    per group; another module parameter records anew."""
+    from skdpa.torch import _batched
+
+    calls = []
+    record = _batched._recorded_draws
+
+    def counting(base, rows, n_features):
+        calls.append(rows)
+        return record(base, rows, n_features)
+
+    monkeypatch.setattr(_batched, "_recorded_draws", counting)
+    monkeypatch.setattr(_batched, "_RECORDED", {})
+    X, y = _images()
+    member = _noisy_cnn(strategy="vmap", group_size=2, batch_size=8)
+    _dpa(member).fit(X, y)  # three groups
+    assert sorted(calls) == list(range(1, 9))
+    calls.clear()
+    _dpa(member).fit(X, y)
+    assert calls == []
+    _dpa(_noisy_cnn(strategy="vmap", group_size=2, batch_size=8, dropout=0.25)).fit(
+        X, y
+    )
+    assert sorted(calls) == list(range(1, 9))
+
+
+def test_noise_provider_records_and_replays_in_order():
+    x = torch.zeros(4, 3)
+    with _noise.recording() as specs:
+        assert torch.equal(_noise.uniform_like(x), x)
+        _noise.randint(2, 5, (4, 2))
+    assert [s.kind for s in specs] == ["uniform", "randint"]
+    assert specs[1].shape == (4, 2) and (specs[1].low, specs[1].high) == (2, 5)
+    u, r = torch.rand(4, 3), torch.randint(2, 5, (4, 2))
+    with _noise.replaying(specs, (u, r)):
+        assert _noise.uniform_like(x) is u
+        assert _noise.randint(2, 5, (4, 2)) is r
+    with pytest.raises(ValueError, match=r"random draw 0 in this step is .*'randint'"):
+        with _noise.replaying(specs, (u, r)):
+            _noise.randint(2, 5, (4, 2))
+    with pytest.raises(ValueError, match="asked for 1 random draws in one training"):
+        with _noise.replaying(specs, (u, r)):
+            _noise.uniform_like(x)
+    with pytest.raises(ValueError, match=r"more random draws .* \(2\)"):
+        with _noise.replaying(specs, (u, r)):
+            _noise.uniform_like(x), _noise.randint(2, 5, (4, 2))
+            _noise.randint(2, 5, (4, 2))
+    # a context is left as it was entered: torch's generator again
+    torch.manual_seed(0)
+    a = _noise.uniform_like(x)
+    torch.manual_seed(0)
+    assert torch.equal(a, torch.rand_like(x))
 
 
 class _Counting(BatchedTorchClassifier):
@@ -494,13 +731,20 @@ def test_fitting_on_cuda_leaves_the_callers_cuda_generator():
     code = """
 import numpy as np, torch
 from skdpa.torch import make_batched_member
-from test_torch_batched import MLP, _data
+from test_torch_batched import MLP, _data, _images, _noisy_cnn
 X, y = _data()
 torch.manual_seed(123)
 assert not torch.cuda.is_initialized()
 for strategy in ("loop", "vmap"):
     make_batched_member(MLP, n_classes=3, max_epochs=1, device="cuda",
                         strategy=strategy).fit(X, y)
+    after = torch.cuda.get_rng_state()
+    torch.cuda.manual_seed_all(123)
+    assert torch.equal(after, torch.cuda.get_rng_state()), strategy
+# dropout and shifts: under vmap each member draws from its own CUDA generator
+Xi, yi = _images()
+for strategy in ("loop", "vmap"):
+    _noisy_cnn(device="cuda", strategy=strategy).fit(Xi, yi)
     after = torch.cuda.get_rng_state()
     torch.cuda.manual_seed_all(123)
     assert torch.equal(after, torch.cuda.get_rng_state()), strategy

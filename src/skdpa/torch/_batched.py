@@ -20,12 +20,14 @@ is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
     members by index) in every step. Meant for an accelerator; on a CPU
     ``vmap`` turns each convolution into a grouped one, which mostly measured
     cheaper than the loop at group sizes 8 to 20 and as costly or up to twice
-    as costly at 1, 32 and 128.
+    as costly at 1, 32 and 128 (modules without random draws).
 
 ``"auto"`` (the default) takes ``"vmap"`` when the module can be stacked
-soundly (no batch normalisation, no random draws in training) on CUDA, and
-on a CPU when ``group_size`` and the group's slot count are between 8 and 20
-as well; ``"loop"`` otherwise (docs/benchmarks_torch.rst has the figures).
+soundly (no batch normalisation, and random draws in training only through
+``nn.Dropout`` layers and :class:`~skdpa.torch.CompactCNN`'s random shifts)
+on CUDA, and on a CPU when ``group_size`` and the group's slot count are
+between 8 and 20 and the module draws nothing in training; ``"loop"``
+otherwise (docs/benchmarks_torch.rst has the figures).
 
 What keeps the certificate true under ``"vmap"`` (each member a function of
 its own partition and seed only):
@@ -38,15 +40,30 @@ its own partition and seed only):
   generator from its seed), its loss (the mean over its own batch rows;
   gradients are taken per member, never of a loss averaged over members),
   its Adam/SGD state and step count;
+* each member's noise from its own stream: the module's training draws
+  (``nn.Dropout`` masks, random shifts) go through one provider
+  (``skdpa.torch._noise``). For every step each member's draws are made
+  beforehand from its own generator (on the training device), which
+  continues where the loop's generator would be for that member (seeded
+  from its seed, after its initial weights were drawn), in the loop's
+  order and with the member's real number of rows (a short last batch is
+  padded); they are stacked over the slots and passed into the vmapped
+  loss, where the provider hands the module its own slice. Idle slots,
+  exhausted members and padded rows get constant draws (0, or the lower
+  bound of an integer draw). Any other random draw in the module fails
+  under ``vmap(randomness="error")`` and is refused;
 * a member whose partition is exhausted skips the step (its weights and
   optimizer state are carried over unchanged, not updated with a zero
   gradient); the last batch of an epoch is padded and masked;
 * no coupling layers: modules with batch normalisation are refused, and so
-  are modules that draw random numbers in training (dropout, random shifts):
-  under ``vmap`` they would share one random stream across the group.
+  are dropout layers other than ``nn.Dropout`` (``Dropout2d``,
+  ``AlphaDropout``, ...).
 
 Both strategies use the same initial weights, data order, loss and update
-rule, so they agree to rounding (predictions are tested equal).
+rule, and on a CPU the same random draws (dropout masks as ``rand < 1 - p``,
+shifts), so they agree to rounding (predictions are tested equal). On CUDA
+the loop's ``nn.Dropout`` is torch's own kernel: the same distribution,
+other masks, so the strategies agree in distribution only there.
 """
 
 import copy
@@ -58,6 +75,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._persistence import ParamDefaultsOnLoad
+from . import _noise
 from ._modules import CompactCNN
 from ._seeding import _TORCH_FIT_LOCK, register_main_objects, seeded_torch
 
@@ -73,6 +91,16 @@ _CPU_VMAP_GROUP_SIZES = (8, 20)
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
 
 
+def _member_dropout(sub):
+    """An ``nn.Dropout`` layer (exactly that class) that draws per member
+    under ``"vmap"``: ``0 <= p < 1`` and no forward of the user's own."""
+    return (
+        type(sub) is torch.nn.Dropout
+        and 0 <= sub.p < 1
+        and "forward" not in sub.__dict__
+    )
+
+
 def _check_module(net):
     """Refuse layers that would couple the members of a stacked group."""
     for name, sub in net.named_modules():
@@ -85,23 +113,182 @@ def _check_module(net):
                 "alone), a module without batch normalisation (e.g. GroupNorm "
                 "or LayerNorm) or make_skorch_member."
             )
-        if isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0:
+        if (
+            isinstance(sub, torch.nn.modules.dropout._DropoutNd)
+            and sub.p > 0
+            and not _member_dropout(sub)
+        ):
             raise ValueError(
                 f"make_batched_member: the module has dropout ({name}: "
-                f"p={sub.p}); members stacked by strategy='vmap' would draw it "
-                "from one shared random stream. Use strategy='loop' (each "
-                "member draws from its own seeded generator) or pass dropout=0 "
-                "(CompactCNN: dropout=0, max_shift=0)."
+                f"{type(sub).__name__}, p={sub.p}); members stacked by "
+                "strategy='vmap' would draw it from one shared random stream "
+                "(only torch.nn.Dropout layers with p < 1 and torch's forward "
+                "draw from each member's own). Use strategy='loop' (each "
+                "member draws from its own seeded generator), torch.nn.Dropout, "
+                "or dropout=0."
             )
 
 
-def _stackable(net, n_features, device):
+def _has_dropout(net):
+    """Whether ``net`` has a dropout layer that draws (``p > 0``)."""
+    return any(
+        isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0
+        for sub in net.modules()
+    )
+
+
+def _meta_base(net):
+    """A copy of ``net`` on the meta device, in training mode, whose
+    ``nn.Dropout`` layers draw their masks through :mod:`._noise`: the
+    stacked model's module (``functional_call`` supplies the weights)."""
+    base = copy.deepcopy(net).to("meta")
+    base.train()
+    for sub in base.modules():
+        if _member_dropout(sub) and sub.p > 0:
+            sub.forward = _uniform_dropout_forward.__get__(sub)
+    return base
+
+
+def _generator_state(device):
+    """The state of torch's generator for ``device`` (the one the loop's
+    draws on that device come from); None for devices other than CPU/CUDA."""
+    if device.type == "cpu":
+        return torch.random.get_rng_state()
+    if device.type == "cuda":
+        return torch.cuda.get_rng_state(device)
+    return None
+
+
+def _recorded_draws(base, rows, n_features):
+    """The draws ``base`` (a :func:`_meta_base`) asks for in a training step
+    on ``rows`` rows, in order: a recording forward pass on the meta device
+    (shapes only, nothing computed or drawn; :func:`._noise.recording`)."""
+    with _noise.recording() as specs, torch.no_grad():
+        base(torch.zeros((rows, n_features), device="meta"))
+    return tuple(specs)
+
+
+# A module's recorded draws at every batch size up to batch_size, keyed by
+# what builds the module (its class and parameters), the number of features
+# and batch_size: checking every size takes one recording pass each (about
+# 2 ms for CompactCNN), which every group of an ensemble would repeat.
+_RECORDED = {}
+_RECORDED_MAX = 64
+
+
+class _MemberNoise:
+    """Each member's random draws in training, for the stacked model.
+
+    A recording pass (:func:`_recorded_draws`) per number of rows says which
+    tensors a member draws in a step, in order. A module that draws is
+    checked at every number of rows from 1 to ``batch_size`` when the
+    object is made: the draws of a short batch must fit inside those of a
+    full one (else ValueError), so whether a module can be stacked depends on
+    the module and ``batch_size`` only, never on a partition's size. For a
+    step,
+    :meth:`draw_step` draws them for every member that steps, from that
+    member's own generator, with the member's real number of rows (its last
+    batch of an epoch may be short), in the order the loop draws them; puts
+    them in the leading corner of a tensor of the full batch's shape (the
+    real rows come first in a padded batch); and stacks them over the slots.
+    Slots that do not step, and the padded rows, hold the smallest value a
+    draw can take (0, or ``low``). Inside the vmapped loss,
+    :func:`._noise.replaying` hands each member its own slice.
+    """
+
+    def __init__(self, base, n_features, batch_size, device, key=None):
+        self.base = base
+        self.n_features = int(n_features)
+        self.batch_size = int(batch_size)
+        self.device = device
+        key = None if key is None else (key, self.n_features, self.batch_size)
+        recorded = _RECORDED.get(key) if key is not None else None
+        if recorded is not None:
+            self._specs = dict(recorded)
+            self.full = self._specs[self.batch_size]
+            return
+        self._specs = {}
+        self.full = self.specs(self.batch_size)
+        if self.full:
+            for rows in range(1, self.batch_size):
+                self.specs(rows)
+        if key is not None:
+            if len(_RECORDED) >= _RECORDED_MAX:
+                _RECORDED.clear()
+            _RECORDED[key] = dict(self._specs)
+
+    def specs(self, rows):
+        """The draws of one training step on ``rows`` rows, in order."""
+        if rows not in self._specs:
+            specs = _recorded_draws(self.base, rows, self.n_features)
+            if rows != self.batch_size:
+                self._check_fits(rows, specs)
+            self._specs[rows] = specs
+        return self._specs[rows]
+
+    def _check_fits(self, rows, specs):
+        full = self.full
+        fits = len(specs) == len(full) and all(
+            (a.kind, a.dtype, a.low, a.high) == (b.kind, b.dtype, b.low, b.high)
+            and len(a.shape) == len(b.shape)
+            and all(i <= j for i, j in zip(a.shape, b.shape, strict=True))
+            for a, b in zip(specs, full, strict=True)
+        )
+        if not fits:
+            raise ValueError(
+                f"make_batched_member: the module's random draws in a step on "
+                f"{rows} row(s) ({[a.key for a in specs]}) do not fit inside "
+                f"those of a step on batch_size={self.batch_size} rows "
+                f"({[b.key for b in full]}); "
+                "strategy='vmap' pads a member's short last batch to "
+                "batch_size. Use strategy='loop'."
+            )
+
+    def draw_step(self, generators, rows):
+        """Stacked draws of one step: ``generators[s]`` (None: idle slot)
+        and ``rows[s]`` (0: the member does not step) per slot."""
+        out = []
+        for spec in self.full:
+            fill = 0 if spec.kind == "uniform" else spec.low
+            out.append(
+                torch.full(
+                    (len(rows),) + spec.shape,
+                    fill,
+                    dtype=spec.dtype,
+                    device=self.device,
+                )
+            )
+        for s, (gen, r) in enumerate(zip(generators, rows, strict=True)):
+            if gen is None or r == 0:
+                continue
+            for buf, spec, whole in zip(
+                out, self.specs(int(r)), self.full, strict=True
+            ):
+                if spec.shape == whole.shape and spec.contiguous:
+                    spec.fill(buf[s], gen)  # straight into the member's slice
+                else:
+                    corner = tuple(slice(0, d) for d in spec.shape)
+                    buf[s][corner] = spec.draw(gen, self.device)
+        return tuple(out)
+
+
+def _draws_noise(net, n_features):
+    """Whether ``net`` asks :mod:`._noise` for random draws in a training
+    step (a recording pass on the meta device: nothing is computed)."""
+    return bool(_recorded_draws(_meta_base(net), 2, n_features))
+
+
+def _stackable(net, n_features, device, batch_size=2, key=None):
     """Whether ``vmap`` can train stacked copies of ``net`` soundly.
 
-    Static checks (:func:`_check_module`), then one stacked forward pass on
-    zeros with ``randomness="error"``: a module that draws random numbers in
-    training (random shifts) fails it. The answer depends on the module and
-    the number of features only, never on any member's data.
+    Static checks (:func:`_check_module`); the draws that go through
+    :mod:`._noise` (``nn.Dropout`` layers, :func:`random_shift`) must fit a
+    padded batch at every size up to ``batch_size`` (:class:`_MemberNoise`);
+    then one stacked forward pass on zeros with ``randomness="error"``,
+    those draws answered per member as in training: a module that draws
+    random numbers any other way fails it. The answer depends on the module,
+    the number of features and ``batch_size`` only, never on any member's
+    data.
     """
     from torch.func import functional_call, stack_module_state, vmap
 
@@ -110,17 +297,28 @@ def _stackable(net, n_features, device):
     except ValueError:
         return False
     probe = copy.deepcopy(net).to(device)
-    probe.train()
     params, buffers = stack_module_state([probe, copy.deepcopy(probe)])
-    base = copy.deepcopy(probe).to("meta")
+    base = _meta_base(net)
+    try:
+        specs = _MemberNoise(base, n_features, batch_size, device, key).full
+    except ValueError as exc:
+        if "do not fit inside" in str(exc):
+            return False
+        raise
+    if specs and device.type not in ("cpu", "cuda"):
+        return False
+    noise = tuple(
+        torch.zeros((2,) + s.shape, dtype=s.dtype, device=device) for s in specs
+    )
 
-    def forward(p, b, x):
-        return functional_call(base, (p, b), (x,))
+    def forward(p, b, x, nz):
+        with _noise.replaying(specs, nz):
+            return functional_call(base, (p, b), (x,))
 
-    x = torch.zeros((2, 2, n_features), device=device)
+    x = torch.zeros((2, batch_size, n_features), device=device)
     try:
         with torch.no_grad():
-            vmap(forward, randomness="error")(params, buffers, x)
+            vmap(forward, randomness="error")(params, buffers, x, noise)
     except RuntimeError as exc:
         if "randomness" in str(exc):
             return False
@@ -137,11 +335,14 @@ def _uniform_dropout_forward(self, x):
     same arithmetic afterwards (``x * (mask / (1 - p))``). On a CPU without
     MKL's Bernoulli generator (AMD processors) torch draws ``bernoulli_`` one
     element at a time: 2.5 times the time of ``rand`` for a 64 x 1568 mask.
+    The uniform values come from :func:`._noise.uniform_like`: torch's
+    global generator in the loop, each member's own stream in the stacked
+    model.
     """
     if not self.training or self.p == 0:
         return x
     keep = 1.0 - self.p
-    noise = (torch.rand_like(x) < keep).to(x.dtype).div_(keep)
+    noise = (_noise.uniform_like(x) < keep).to(x.dtype).div_(keep)
     return x.mul_(noise) if self.inplace else x * noise
 
 
@@ -155,11 +356,7 @@ class _UniformDropout:
         self.layers = []
         if device.type == "cpu":
             self.layers = [
-                sub
-                for sub in net.modules()
-                if type(sub) is torch.nn.Dropout
-                and 0 < sub.p < 1
-                and "forward" not in sub.__dict__  # the user's own override
+                sub for sub in net.modules() if _member_dropout(sub) and sub.p > 0
             ]
 
     def __enter__(self):
@@ -304,6 +501,21 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                 )
         return device
 
+    def _module_key(self):
+        """What builds the module (a key of :data:`_RECORDED`); None if its
+        parameters cannot be told apart by their repr."""
+        key = (
+            self.module,
+            repr(self.module_params),
+            int(self.n_classes),
+            self.n_classes_param,
+        )
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
     def _new_module(self):
         params = dict(self.module_params or {})
         if self.n_classes_param is not None:
@@ -404,8 +616,9 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         """Whether each member is trained alone, whatever its group.
 
         True for ``"loop"``, and for ``"auto"`` off CUDA unless it may stack
-        (``group_size`` in the CPU band and no batch normalisation or
-        dropout). The engine then splits the members between workers freely
+        (``group_size`` in the CPU band, no batch normalisation and no
+        dropout: on a CPU ``"auto"`` stacks only modules that draw nothing in
+        training). The engine then splits the members between workers freely
         instead of grouping them by index. Whenever this is True the groups
         resolve to ``"loop"`` (:meth:`_resolve_strategy`).
         """
@@ -418,10 +631,11 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
             return True
         try:
             with seeded_torch(0):  # building it draws weights: not the caller's
-                _check_module(self._new_module())
+                net = self._new_module()
+            _check_module(net)
         except ValueError:
             return True
-        return False
+        return _has_dropout(net)
 
     def _resolve_strategy(self, n_features, device, G):
         """``strategy``, with ``"auto"`` resolved.
@@ -429,17 +643,25 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         A function of the parameters, the number of features and the group's
         slot count ``G`` (``min(group_size, k)`` from the engine) only, so
         every group of an ensemble resolves alike, whatever the data. On CUDA
-        ``"vmap"`` when the module stacks soundly; on a CPU also only when
-        ``group_size`` and ``G`` are in the band where it measured faster;
-        otherwise ``"loop"``.
+        ``"vmap"`` when the module stacks soundly (dropout and random shifts
+        included: each member draws from its own stream); on a CPU also only
+        when ``group_size`` and ``G`` are in the band where it measured
+        faster, and the module draws nothing in training (the band was
+        measured without dropout and shifts); otherwise ``"loop"``.
         """
         if self.strategy != "auto":
             return self.strategy
+        net = self._new_module()
         if device.type != "cuda":
             low = _CPU_VMAP_GROUP_SIZES[0]
             if not (self._cpu_stacks() and G >= low):
                 return "loop"
-        return "vmap" if _stackable(self._new_module(), n_features, device) else "loop"
+            if _has_dropout(net) or _draws_noise(net, n_features):
+                return "loop"
+        stackable = _stackable(
+            net, n_features, device, int(self.batch_size), self._module_key()
+        )
+        return "vmap" if stackable else "loop"
 
     def _group_fit(self, data, slots, group_size):
         G = int(self.group_size if group_size is None else group_size)
@@ -476,9 +698,10 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
     def _train_alone(self, X, y, seed, device):
         """Strategy "loop": one member, a lean loop; returns (net, steps).
 
-        The same initial weights, data order, loss and update rule as the
-        stacked strategy. Every random draw in training (dropout, shifts)
-        comes from torch's generator seeded from this member's seed inside
+        The same initial weights, data order, loss, update rule and (on a
+        CPU) random draws as the stacked strategy. Every random draw in
+        training (dropout, shifts) comes from torch's generator seeded from
+        this member's seed inside
         :func:`seeded_torch`, which puts the caller's state back afterwards:
         no member's draws depend on another's. On a CPU, ``nn.Dropout``
         layers draw their masks as ``rand < 1 - p`` (:class:`_UniformDropout`:
@@ -523,11 +746,14 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         B = int(self.batch_size)
         n_features = checked[0][0].shape[1]
         # Initial weights: each member's from its own seed; idle slots hold a
-        # copy of some member's (they never step and are discarded).
-        nets = []
+        # copy of some member's (they never step and are discarded). The
+        # state of torch's generator right after the build is where the
+        # loop's first draw in training would start: the member's stream.
+        nets, states = [], []
         for _, _, seed in data:
             with seeded_torch(seed):
                 nets.append(self._new_module())
+                states.append(_generator_state(device))
         _check_module(nets[0])
         by_slot = [None] * G
         for net, s in zip(nets, slots, strict=True):
@@ -537,8 +763,20 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         params, buffers = stack_module_state(stacked)
         params = {k: v.detach().to(device) for k, v in params.items()}
         buffers = {k: v.to(device) for k, v in buffers.items()}
-        base = copy.deepcopy(filler).to("meta")
-        base.train()
+        base = _meta_base(filler)
+        noise = _MemberNoise(base, n_features, B, device, self._module_key())
+        generators = [None] * G
+        if noise.full:
+            if device.type not in ("cpu", "cuda"):
+                raise ValueError(
+                    f"make_batched_member: the module draws random numbers in "
+                    f"training, and strategy='vmap' gives each member its own "
+                    f"stream on a CPU or CUDA device only; got "
+                    f"device={self.device!r}. Use strategy='loop'."
+                )
+            for state, s in zip(states, slots, strict=True):
+                generators[s] = torch.Generator(device=device)
+                generators[s].set_state(state)
 
         # Each member's batches: its own permutation per epoch, padded to B.
         # Rows of all members sit in one table; index 0 is an all-zero pad row.
@@ -567,18 +805,21 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         for s in range(G):
             if orders[s] is not None:
                 index[: n_steps[s], s] = orders[s]
+        rows = (index > 0).sum(axis=2)  # each member's real rows per step
         table = torch.from_numpy(np.concatenate(table)).to(device)
         labels = torch.from_numpy(np.concatenate(labels)).to(device)
         index = torch.from_numpy(index).to(device)
         n_steps_t = torch.from_numpy(n_steps).to(device)
 
-        def member_loss(p, b, x, t, w):
-            logits = functional_call(base, (p, b), (x,))
+        def member_loss(p, b, x, t, w, nz):
+            # the module's draws (dropout masks, shifts): this member's own
+            with _noise.replaying(noise.full, nz):
+                logits = functional_call(base, (p, b), (x,))
             losses = torch.nn.functional.cross_entropy(logits, t, reduction="none")
             # the mean over this member's own rows (pads weigh 0)
             return (losses * w).sum() / w.sum().clamp(min=1.0)
 
-        grads_of = vmap(grad(member_loss), in_dims=(0, 0, 0, 0, 0), randomness="error")
+        grads_of = vmap(grad(member_loss), randomness="error")
         lr = float(self.lr)
         adam = self.optimizer == "adam"
         m = {k: torch.zeros_like(v) for k, v in params.items()}
@@ -589,15 +830,17 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
             xb, yb = table[idx], labels[idx]
             wb = (idx > 0).to(table.dtype)
             active = n_steps_t > t
+            nz = noise.draw_step(generators, rows[t]) if noise.full else ()
             try:
-                g = grads_of(params, buffers, xb, yb, wb)
+                g = grads_of(params, buffers, xb, yb, wb, nz)
             except RuntimeError as exc:
                 if "randomness" in str(exc):
                     raise ValueError(
                         "make_batched_member: the module draws random numbers in "
-                        "training (e.g. random shifts); members stacked by "
-                        "strategy='vmap' would share one random stream. Use "
-                        "strategy='loop' or turn it off (CompactCNN: max_shift=0)."
+                        "training other than through torch.nn.Dropout layers and "
+                        "skdpa's random shifts (e.g. torch.rand in its forward); "
+                        "members stacked by strategy='vmap' would share one "
+                        "random stream. Use strategy='loop' or turn it off."
                     ) from exc
                 raise
             taken = taken + active.to(taken.dtype)
@@ -690,16 +933,23 @@ def make_batched_member(
     of its own partition and seed: its own initial weights, data order,
     random draws, loss (mean over its own batch), optimizer state and number
     of steps; under ``"vmap"`` a member whose partition is exhausted skips
-    the remaining steps. Changing one partition leaves every other member
-    bit-identical, and the two strategies agree to rounding.
+    the remaining steps, and each member's noise (dropout masks, random
+    shifts) comes from its own stream: its own generator, continued from its
+    seeded build, drawn for it before each step and handed to its slice of
+    the stacked model. Changing one partition leaves every other member
+    bit-identical, and the two strategies agree to rounding (on a CPU with
+    dropout and shifts too; on CUDA the loop's dropout is torch's own kernel,
+    so there they agree in distribution).
 
     Parameters
     ----------
     module : type of torch.nn.Module, default=CompactCNN
         Module class, taking rows of flattened inputs. Under
         ``strategy="vmap"`` it must not couple the members: batch
-        normalisation and dropout (or other random draws in training) are
-        refused at fit time; ``"loop"`` accepts both.
+        normalisation, dropout layers other than ``torch.nn.Dropout`` and
+        random draws in training other than ``nn.Dropout``'s masks and
+        :class:`~skdpa.torch.CompactCNN`'s random shifts are refused at fit
+        time; ``"loop"`` accepts them all.
     n_classes : int
         Number of classes of the whole label set (the module's logits).
     group_size : int, default=32
@@ -725,13 +975,15 @@ def make_batched_member(
         How a worker trains its group. ``"loop"``: one member after another,
         each under its own seeded torch generator (dropout and random shifts
         allowed). ``"vmap"``: the group stacked into one model, every member
-        in every step (meant for a GPU; on a CPU it took less time than
-        ``"loop"`` at group sizes 8 to 20 and as much or up to twice as much
-        at 1, 32 and 128). ``"auto"``: ``"vmap"`` when the module has no
-        batch normalisation and draws no random numbers in training, on CUDA
-        at any group size and on a CPU when ``group_size`` and
-        ``min(group_size, k)`` are between 8 and 20; otherwise ``"loop"``.
-        The fitted member's ``strategy_`` says which ran.
+        in every step, each drawing its dropout masks and shifts from its own
+        stream (meant for a GPU; on a CPU, without dropout and shifts, it
+        took less time than ``"loop"`` at group sizes 8 to 20 and as much or
+        up to twice as much at 1, 32 and 128). ``"auto"``: ``"vmap"`` when
+        the module can be stacked soundly, on CUDA at any group size
+        (dropout and shifts included) and on a CPU when ``group_size`` and
+        ``min(group_size, k)`` are between 8 and 20 and the module draws
+        nothing in training; otherwise ``"loop"``. The fitted member's
+        ``strategy_`` says which ran.
     n_classes_param : str or None, default="n_classes"
         Name of the module's argument for its number of logits.
     predict_batch_size : int, default=2048

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import _noise
+
 
 def _as_images(x, image_shape):
     """Rows of flattened pixels -> float32 batch of images ``(n, C, H, W)``."""
@@ -34,7 +36,10 @@ def random_shift(images, max_shift):
 
     Offsets are drawn from torch's global generator, which
     :func:`skdpa.torch.seeded_fit` seeds per member, so the augmentation is a
-    deterministic function of the member's seed.
+    deterministic function of the member's seed. (They go through skdpa's
+    noise provider, ``skdpa.torch._noise.randint``: the same call outside a
+    stacked trainer; members stacked by ``make_batched_member(...,
+    strategy="vmap")`` get their own stream's offsets there.)
 
     Parameters
     ----------
@@ -52,7 +57,7 @@ def random_shift(images, max_shift):
         return images
     n, _, h, w = images.shape
     padded = F.pad(images, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), device=images.device)
+    offsets = _noise.randint(0, 2 * max_shift + 1, (n, 2), device=images.device)
     rows = offsets[:, 0, None] + torch.arange(h, device=images.device)
     cols = offsets[:, 1, None] + torch.arange(w, device=images.device)
     batch = torch.arange(n, device=images.device)[:, None, None]
