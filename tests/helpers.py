@@ -293,3 +293,40 @@ def spreading_reached(X, y, queries, n_classes, editable, params, max_edits=3):
         editable,
         max_edits,
     )
+
+
+def check_spreading_costs_on_random_graph(seed, n, k, steps, alpha, **params):
+    """:func:`soft_spreading`'s ``flip_costs`` on a random small case (rows,
+    labels with unlabeled ones, four queries and the editable rows drawn from
+    ``seed``) are sound against every set of up to three label edits."""
+    from skdpa.member_costs import flip_costs
+
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(size=(n, 2)).round(2)
+    y = rng.randint(-1, 2, size=n)
+    y[rng.randint(n)] = rng.randint(2)
+    queries = np.concatenate([X[:2], rng.uniform(size=(2, 2)).round(2)])
+    editable = rng.rand(n) < 0.6
+    editable[:2] = True
+    params = {"n_neighbors": k, "max_iter": steps, "alpha": alpha} | params
+    member = soft_spreading(**params).fit(X, y)
+    costs = flip_costs(member, queries, 3, editable=editable)
+    assert_costs_sound(costs, spreading_reached(X, y, queries, 3, editable, params))
+
+
+def check_costs_per_query_and_round_trip(member, queries):
+    """A fitted member's ``flip_costs`` of a query depend neither on the
+    other queries of its batch nor on a pickle round trip (graph caches
+    cleared in between)."""
+    import pickle
+
+    from skdpa.semi_supervised import clear_graph_cache
+
+    costs = member.flip_costs(queries, 3)
+    clear_graph_cache()
+    part = member.flip_costs(queries[2:5], 3)
+    np.testing.assert_array_equal(part, costs[2:5])
+    loaded = pickle.loads(pickle.dumps(member))
+    clear_graph_cache()
+    np.testing.assert_array_equal(loaded.predict(queries), member.predict(queries))
+    np.testing.assert_array_equal(loaded.flip_costs(queries, 3), costs)

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from helpers import (
     assert_costs_sound,
+    check_costs_per_query_and_round_trip,
+    check_spreading_costs_on_random_graph,
     check_ssdpa_flip_radius,
     soft_spreading,
     spreading_outputs,
@@ -240,37 +242,15 @@ def test_dilution_is_priced():
     class_mass=st.sampled_from(["uniform", "labels"]),
 )
 def test_costs_sound_on_random_graphs(seed, n, k, steps, alpha, class_mass):
-    rng = np.random.RandomState(seed)
-    X = rng.uniform(size=(n, 2)).round(2)
-    y = rng.randint(-1, 2, size=n)
-    y[rng.randint(n)] = rng.randint(2)
-    queries = np.concatenate([X[:2], rng.uniform(size=(2, 2)).round(2)])
-    editable = rng.rand(n) < 0.6
-    editable[:2] = True
-    params = {
-        "n_neighbors": k,
-        "max_iter": steps,
-        "alpha": alpha,
-        "class_mass": class_mass,
-    }
-    member = _member(**params).fit(X, y)
-    costs = flip_costs(member, queries, 3, editable=editable)
-    _check(costs, _reached(X, y, queries, 3, editable, params))
+    check_spreading_costs_on_random_graph(
+        seed, n, k, steps, alpha, class_mass=class_mass
+    )
 
 
 def test_a_query_does_not_depend_on_its_batch_nor_on_a_round_trip():
-    import pickle
-
     X, y, queries = _case(2, n=12, n_queries=7)
     member = _member(class_mass="labels").fit(X, y)
-    costs = member.flip_costs(queries, 3)
-    clear_graph_cache()
-    part = member.flip_costs(queries[2:5], 3)
-    np.testing.assert_array_equal(part, costs[2:5])
-    loaded = pickle.loads(pickle.dumps(member))
-    clear_graph_cache()
-    np.testing.assert_array_equal(loaded.predict(queries), member.predict(queries))
-    np.testing.assert_array_equal(loaded.flip_costs(queries, 3), costs)
+    check_costs_per_query_and_round_trip(member, queries)
 
 
 # ---------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from helpers import (
     assert_costs_sound,
+    check_costs_per_query_and_round_trip,
+    check_spreading_costs_on_random_graph,
     soft_spreading,
     spreading_outputs,
     spreading_reached,
@@ -18,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skdpa.member_costs import flip_costs
-from skdpa.semi_supervised import KNNLabelSpreading, clear_graph_cache
+from skdpa.semi_supervised import KNNLabelSpreading
 
 MAX_EDITS = 3
 
@@ -104,17 +106,7 @@ def test_overstating_a_cost_by_one_is_caught():
     alpha=st.sampled_from([0.3, 0.9, 0.99]),
 )
 def test_costs_sound_on_random_graphs(seed, n, k, steps, alpha):
-    rng = np.random.RandomState(seed)
-    X = rng.uniform(size=(n, 2)).round(2)
-    y = rng.randint(-1, 2, size=n)
-    y[rng.randint(n)] = rng.randint(2)
-    queries = np.concatenate([X[:2], rng.uniform(size=(2, 2)).round(2)])
-    editable = rng.rand(n) < 0.6
-    editable[:2] = True
-    params = {"n_neighbors": k, "max_iter": steps, "alpha": alpha}
-    member = _member(**params).fit(X, y)
-    costs = flip_costs(member, queries, 3, editable=editable)
-    _check(costs, _reached(X, y, queries, 3, editable, params))
+    check_spreading_costs_on_random_graph(seed, n, k, steps, alpha)
 
 
 def test_predict_matches_scores_and_default_is_unchanged():
@@ -144,15 +136,5 @@ def test_errors():
 
 def test_a_query_does_not_depend_on_its_batch_nor_on_a_round_trip():
     """Influences are per query: subsets, and a pickled member, agree."""
-    import pickle
-
     X, y, queries = _case(2, n=12, n_queries=7)
-    member = _member().fit(X, y)
-    costs = member.flip_costs(queries, 3)
-    clear_graph_cache()
-    part = member.flip_costs(queries[2:5], 3)
-    np.testing.assert_array_equal(part, costs[2:5])
-    loaded = pickle.loads(pickle.dumps(member))
-    clear_graph_cache()
-    np.testing.assert_array_equal(loaded.predict(queries), member.predict(queries))
-    np.testing.assert_array_equal(loaded.flip_costs(queries, 3), costs)
+    check_costs_per_query_and_round_trip(_member().fit(X, y), queries)
