@@ -69,9 +69,24 @@ from skdpa.datasets import load_fashion_mnist
 from skdpa.torch import CompactCNN, make_batched_member, make_skorch_member
 
 
-def _art_ensemble(
-    k, epochs, lr, batch_size, channels, dropout, max_shift, device="cpu"
-):
+def _batched_member(settings, **options):
+    """Our batched CompactCNN member at the run's ``settings`` (epochs, lr,
+    batch_size, channels, dropout, max_shift)."""
+    return make_batched_member(
+        CompactCNN,
+        n_classes=10,
+        max_epochs=settings["epochs"],
+        lr=settings["lr"],
+        batch_size=settings["batch_size"],
+        channels=settings["channels"],
+        dropout=settings["dropout"],
+        max_shift=settings["max_shift"],
+        **options,
+    )
+
+
+def _art_ensemble(k, settings, device="cpu"):
+    """ART's ensemble of k CompactCNN members at the run's ``settings``."""
     from art.estimators.classification import (
         DeepPartitionEnsemble,
         PyTorchClassifier,
@@ -79,12 +94,15 @@ def _art_ensemble(
 
     torch.manual_seed(0)
     model = CompactCNN(
-        n_classes=10, channels=channels, dropout=dropout, max_shift=max_shift
+        n_classes=10,
+        channels=settings["channels"],
+        dropout=settings["dropout"],
+        max_shift=settings["max_shift"],
     )
     base = PyTorchClassifier(
         model=model,
         loss=torch.nn.CrossEntropyLoss(),
-        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        optimizer=torch.optim.Adam(model.parameters(), lr=settings["lr"]),
         input_shape=(784,),
         nb_classes=10,
         device_type="gpu" if device == "cuda" else "cpu",
@@ -97,23 +115,13 @@ def _art_ensemble(
         return DeepPartitionEnsemble(base, ensemble_size=k, channels_first=True)
 
 
-def _train_members(X, y, epochs, lr, batch_size, channels, dropout, max_shift):
+def _train_members(X, y, settings):
     """Seconds to train 10 members of (up to) 300 rows one after another,
     one thread."""
     import time
 
     torch.set_num_threads(1)
-    member = make_batched_member(
-        CompactCNN,
-        n_classes=10,
-        max_epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        strategy="loop",
-        channels=channels,
-        dropout=dropout,
-        max_shift=max_shift,
-    )
+    member = _batched_member(settings, strategy="loop")
     n = min(300, len(X) // 10)  # a k=20 member's rows in the default run
     parts = [(X[i * n : (i + 1) * n], y[i * n : (i + 1) * n], i) for i in range(10)]
     member.group_fit(parts[:1])  # first-call kernels
@@ -122,7 +130,7 @@ def _train_members(X, y, epochs, lr, batch_size, channels, dropout, max_shift):
     return time.perf_counter() - start
 
 
-def _machine_scaling(X, y, repeats, *settings):
+def _machine_scaling(X, y, repeats, settings):
     """How much slower each of two single-thread trainings runs when both run
     at once in two processes than one alone: the most ``n_jobs=2`` can gain
     over one process on this machine is 2 / that."""
@@ -130,13 +138,12 @@ def _machine_scaling(X, y, repeats, *settings):
 
     alone, together = [], []
     with Parallel(n_jobs=2) as parallel:
-        parallel(delayed(_train_members)(X, y, 1, *settings[1:]) for _ in range(2))
+        warm_up = {**settings, "epochs": 1}
+        parallel(delayed(_train_members)(X, y, warm_up) for _ in range(2))
         for _ in range(repeats):
-            alone += parallel(
-                delayed(_train_members)(X, y, *settings) for _ in range(1)
-            )
+            alone += parallel(delayed(_train_members)(X, y, settings) for _ in range(1))
             together += parallel(
-                delayed(_train_members)(X, y, *settings) for _ in range(2)
+                delayed(_train_members)(X, y, settings) for _ in range(2)
             )
     return float(np.median(together) / np.median(alone)), alone, together
 
@@ -175,6 +182,14 @@ def main(argv=None):
         args.n_train, args.n_test, args.k, args.epochs = 1500, 500, 10, 2
         args.repeats = 1
     lr, batch_size, channels = 3e-3, 64, (8, 16)
+    settings = dict(
+        epochs=args.epochs,
+        lr=lr,
+        batch_size=batch_size,
+        channels=channels,
+        dropout=args.dropout,
+        max_shift=args.max_shift,
+    )
     # one intra-op thread in this process: ART and n_jobs=1 run single-core,
     # like each of the two n_jobs=2 workers (joblib limits their threads)
     torch.set_num_threads(1)
@@ -227,33 +242,13 @@ def main(argv=None):
     stacked_group = -(-args.k // 2)
 
     def batched(n_jobs, **options):  # strategy="auto": "loop" unless told
-        grouped = make_batched_member(
-            CompactCNN,
-            n_classes=10,
-            max_epochs=args.epochs,
-            lr=lr,
-            batch_size=batch_size,
-            channels=channels,
-            dropout=args.dropout,
-            max_shift=args.max_shift,
-            device=args.device,
-            **options,
-        )
+        grouped = _batched_member(settings, device=args.device, **options)
         return DPAClassifier(
             grouped, k=args.k, classes=range(10), random_state=0, n_jobs=n_jobs
         )
 
     def art():
-        return _art_ensemble(
-            args.k,
-            args.epochs,
-            lr,
-            batch_size,
-            channels,
-            args.dropout,
-            args.max_shift,
-            args.device,
-        )
+        return _art_ensemble(args.k, settings, args.device)
 
     def art_fit(ens, X, y):
         return ens.fit(X, y, batch_size=batch_size, nb_epochs=args.epochs)
@@ -364,17 +359,7 @@ def main(argv=None):
     if gpu:
         run.save(records)
         return
-    slowdown, alone, together = _machine_scaling(
-        X,
-        y,
-        args.repeats,
-        args.epochs,
-        lr,
-        batch_size,
-        channels,
-        args.dropout,
-        args.max_shift,
-    )
+    slowdown, alone, together = _machine_scaling(X, y, args.repeats, settings)
     print(
         f"\nmachine: 10 members trained in one process alone take "
         f"{np.median(alone):.2f} s (median of {len(alone)}); two such processes at "
