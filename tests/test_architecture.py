@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from sklearn.semi_supervised import SelfTrainingClassifier
 
 import skdpa
 import skdpa._regression
@@ -302,3 +303,53 @@ def test_regression_plan_kinds_and_float_fingerprints():
     nudged = y.copy()
     nudged[1] = 1.25  # the same after an int64 cast
     assert plan(nudged).diff(plan(y).fingerprints).tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    "make, ships",
+    [
+        (lambda: DPAClassifier(LogisticRegression(), k=5, random_state=0), True),
+        # every row fits two members: the units' rows are twice the data
+        (lambda: DPAClassifier(LogisticRegression(), k=5, spread=2), False),
+        (lambda: SSDPAClassifier(LogisticRegression(), k=5), True),
+        # members fit on every row (unlabeled ones hidden): the shared source
+        (
+            lambda: SSDPAClassifier(
+                SelfTrainingClassifier(LogisticRegression()), k=5, pass_unlabeled=True
+            ),
+            False,
+        ),
+    ],
+)
+def test_units_carry_their_own_rows_when_members_see_disjoint_rows(
+    monkeypatch, make, ships
+):
+    import joblib
+
+    import skdpa._engine as engine
+    from skdpa._sources import ArraySource, UnitRows
+
+    X, y = load_iris(return_X_y=True)
+    y = y.copy()
+    y[::4] = -1 if isinstance(make(), SSDPAClassifier) else y[::4]
+    seen = []
+    fit_batch = engine._fit_batch
+
+    def spy(template, source, batch, *extra):
+        seen.append((type(source), [task.index for task in batch], source))
+        return fit_batch(template, source, batch, *extra)
+
+    monkeypatch.setattr(engine, "_fit_batch", spy)
+    with joblib.parallel_config(backend="threading"):
+        parallel = make().set_params(n_jobs=2).fit(X, y)
+    assert {kind for kind, _, _ in seen} == {UnitRows if ships else ArraySource}
+    if ships:  # a unit holds its own members' data, nothing else
+        for _, indices, source in seen:
+            assert sorted(source.data) == sorted(indices)
+    # the members are those of the one-process fit, bit for bit
+    alone = make().set_params(n_jobs=1).fit(X, y)
+    for a, b in zip(parallel.estimators_, alone.estimators_, strict=True):
+        a = getattr(a, "estimator_", a)
+        b = getattr(b, "estimator_", b)
+        assert np.array_equal(getattr(a, "coef_", 0), getattr(b, "coef_", 0))
+    assert np.array_equal(parallel.predict_proba(X), alone.predict_proba(X))

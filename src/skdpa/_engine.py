@@ -195,15 +195,21 @@ def _run_units(fit_unit, template, source, units, extra, members, n_jobs, verbos
     members in task order; warnings raised in workers are collected and
     reported once.
     """
+    ship = _ships_unit_rows(source, units, n_jobs)
     parallel = Parallel(
         n_jobs=n_jobs,
         verbose=0 if bar is not None else verbose,
         return_as="generator" if bar is not None else "list",
+        # units carry their own rows: nothing to memory-map, so no temporary
+        # file for joblib to wait on (0.1 s per try) after the last unit
+        **({"max_nbytes": None} if ship else {}),
     )
     n_tasks = sum(len(unit) for unit in units)
     with collect_member_warnings(n_tasks, "fitting") as member_warnings:
         results = parallel(
-            delayed(member_warnings.worker(fit_unit))(template, source, unit, *extra)
+            delayed(member_warnings.worker(fit_unit))(
+                template, source.unit_rows(unit) if ship else source, unit, *extra
+            )
             for unit in units
         )
         for unit, returned in zip(units, results, strict=True):
@@ -212,6 +218,24 @@ def _run_units(fit_unit, template, source, units, extra, members, n_jobs, verbos
                 members[task.index] = member
             if bar is not None:
                 bar.update(len(fitted))
+
+
+def _ships_unit_rows(source, units, n_jobs):
+    """Whether each unit of work gets its own members' rows, not the source.
+
+    With workers in other processes and members that see disjoint rows (DPA:
+    no row is fit by more than one member), the units' rows together are at
+    most the training set, so shipping each unit its rows costs no more than
+    shipping the source, which loky would memory-map, leaving a temporary
+    file that joblib waits for the workers to release (0.1 s per try) once
+    the last unit is done. Members fit on every row (SS-DPA) keep the source.
+    """
+    from joblib import effective_n_jobs
+
+    if effective_n_jobs(n_jobs) == 1 or not hasattr(source, "unit_rows"):
+        return False
+    shipped = sum(len(task.fit_rows) for unit in units for task in unit)
+    return shipped <= source.n_rows
 
 
 # units of work for members trained alone (see _fit_groups)

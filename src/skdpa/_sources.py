@@ -3,7 +3,11 @@
 The engine never slices a global X by global indices itself: it hands each
 worker a source and the tasks it should fit, and the worker materialises its
 members' rows from the source. :class:`ArraySource` holds in-memory training
-data (shipped once per batch; loky memory-maps large arrays).
+data (shipped once per batch; loky memory-maps large arrays). When the members
+of a fit see disjoint rows (DPA), the engine instead ships each unit of work
+only its own members' rows (:meth:`ArraySource.unit_rows`, a :class:`UnitRows`):
+no array is memory-mapped, so no temporary file has to be cleaned up after
+the fit (joblib waits 0.1 s per try for its workers to release one).
 """
 
 from dataclasses import dataclass
@@ -14,7 +18,7 @@ from sklearn.utils import _safe_indexing
 from ._members import slice_params
 from ._plan import member_target
 
-__all__ = ["ArraySource"]
+__all__ = ["ArraySource", "UnitRows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,3 +64,41 @@ class ArraySource:
         X_fit = _safe_indexing(self.X, rows)
         y_fit = member_target(self.y, rows, task.own_rows, self.hidden)
         return X_fit, y_fit, slice_params(self.params, rows, len(self.y))
+
+    @property
+    def n_rows(self):
+        """Training rows held."""
+        return len(self.y)
+
+    def unit_rows(self, tasks):
+        """The rows of ``tasks`` only, materialised here: a :class:`UnitRows`.
+
+        Each member's data is exactly what :meth:`member_data` gives for it.
+        """
+        return UnitRows({task.index: self.member_data(task) for task in tasks})
+
+
+@dataclass(frozen=True, eq=False)
+class UnitRows:
+    """The materialised data of a few members: ``{index: (X, y, params)}``.
+
+    A row source for exactly those members (:meth:`ArraySource.unit_rows`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdpa._plan import MemberTask
+    >>> from skdpa._sources import ArraySource
+    >>> task = MemberTask(3, np.array([1]), None, 0)
+    >>> unit = ArraySource(np.arange(4).reshape(2, 2), np.array([0, 1]), {}).unit_rows(
+    ...     [task])
+    >>> X, y, params = unit.member_data(task)
+    >>> X.tolist(), y.tolist()
+    ([[2, 3]], [1])
+    """
+
+    data: dict
+
+    def member_data(self, task):
+        """(X, y, fit parameters) of one of this unit's members."""
+        return self.data[task.index]
