@@ -261,3 +261,33 @@ def test_input_validation_messages():
     match = r"image_shape=\(1, 28, 28\) needs 784 .* got 64"
     with pytest.raises(ValueError, match=match):
         RotNetEmbedding().fit(np.zeros((4, 64)))
+
+
+@pytest.mark.parametrize("shape", [(5, 1, 7, 6), (3, 2, 4, 4)])
+@pytest.mark.parametrize("max_shift", [1, 2])
+def test_random_shift_is_the_zero_filled_window_at_its_drawn_offset(shape, max_shift):
+    from skdpa.torch._modules import random_shift
+
+    images = torch.arange(np.prod(shape), dtype=torch.float32).reshape(shape) + 1
+    torch.manual_seed(3)
+    shifted = random_shift(images, max_shift)
+    torch.manual_seed(3)  # the same draw, taken again
+    offsets = torch.randint(0, 2 * max_shift + 1, (shape[0], 2))
+    n, c, h, w = shape
+    padded = torch.zeros(n, c, h + 2 * max_shift, w + 2 * max_shift)
+    padded[:, :, max_shift : max_shift + h, max_shift : max_shift + w] = images
+    for i, (r, s) in enumerate(offsets.tolist()):
+        assert torch.equal(shifted[i], padded[i, :, r : r + h, s : s + w])
+    # the draws move images (with teeth: not the identity everywhere)
+    assert not torch.equal(shifted, images)
+    assert torch.equal(random_shift(images, 0), images)
+
+
+@pytest.mark.parametrize("make", [CompactCNN, lambda: NetworkInNetwork(width=8)])
+def test_modules_take_shaped_images_as_their_docstrings_say(make):
+    torch.manual_seed(0)
+    net = make().eval()
+    images = torch.rand(3, 1, 28, 28)
+    assert torch.equal(net(images), net(images.reshape(3, 784)))
+    with pytest.raises(ValueError, match=r"image_shape=\(1, 28, 28\) needs rows"):
+        net(torch.rand(3, 1, 27, 29))

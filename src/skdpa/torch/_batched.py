@@ -732,7 +732,9 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                     order = torch.from_numpy(rng.permutation(n)).to(device)
                     for a in range(0, n, B):
                         idx = order[a : a + B]
-                        loss = loss_of(net(X_t[idx]), y_t[idx])  # mean, own rows
+                        # index_select: a third of the time of X_t[idx] here
+                        xb, yb = X_t.index_select(0, idx), y_t.index_select(0, idx)
+                        loss = loss_of(net(xb), yb)  # mean, own rows
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         opt.step()

@@ -16,10 +16,13 @@ from . import _noise
 
 
 def _as_images(x, image_shape):
-    """Rows of flattened pixels -> float32 batch of images ``(n, C, H, W)``."""
+    """Rows of flattened pixels (or images already shaped ``(n, C, H, W)``) ->
+    float32 batch of images ``(n, C, H, W)``."""
     n_values = 1
     for size in image_shape:
         n_values *= int(size)
+    if x.ndim == 4 and tuple(x.shape[1:]) == tuple(image_shape):
+        return x.to(torch.float32)
     if x.ndim != 2 or x.shape[1] != n_values:
         # torch's own reshape error names neither the module nor the fix
         raise ValueError(
@@ -55,16 +58,18 @@ def random_shift(images, max_shift):
     """
     if max_shift <= 0:
         return images
-    n, _, h, w = images.shape
+    n, c, h, w = images.shape
     padded = F.pad(images, (max_shift,) * 4)
     offsets = _noise.randint(0, 2 * max_shift + 1, (n, 2), device=images.device)
-    rows = offsets[:, 0, None] + torch.arange(h, device=images.device)
-    cols = offsets[:, 1, None] + torch.arange(w, device=images.device)
-    batch = torch.arange(n, device=images.device)[:, None, None]
-    # advanced indexing on a channels-last view gathers (n, H, W, C)
-    channels_last = padded.permute(0, 2, 3, 1)
-    shifted = channels_last[batch, rows[:, :, None], cols[:, None, :]]
-    return shifted.permute(0, 3, 1, 2)
+    # image i is the h x w window of its padded image whose top-left corner
+    # is offsets[i]: one gather along the flattened padded pixels (a third of
+    # the time of advanced indexing with three index tensors on a CPU)
+    width = w + 2 * max_shift
+    corner = offsets[:, 0] * width + offsets[:, 1]
+    window = torch.arange(h, device=images.device)[:, None] * width
+    window = (window + torch.arange(w, device=images.device)).reshape(1, h * w)
+    index = (corner[:, None] + window)[:, None, :].expand(n, c, h * w)
+    return padded.reshape(n, c, -1).gather(2, index).reshape(n, c, h, w)
 
 
 class CompactCNN(nn.Module):
