@@ -18,6 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
@@ -399,7 +400,22 @@ class ViewAugmented(ClassifierMixin, BaseEstimator):
         blocks = self._blocks(X)
         if self.predict_views == "first":
             return self.estimator_.predict(blocks[0])
+        return self.classes_[np.argmax(self._scores(blocks), axis=1)]
+
+    def _scores(self, blocks):
         scores = sum(self.estimator_.decision_function(b) for b in blocks)
         if scores.ndim == 1:  # two classes: the score of the second
             scores = np.stack([-scores, scores], axis=1)
-        return self.classes_[np.argmax(scores, axis=1)]
+        return scores
+
+    @available_if(lambda self: hasattr(self.estimator, "decision_function"))
+    def decision_function(self, X):
+        """The estimator's decision values on the first block (the image
+        itself), or summed over every block with ``predict_views="all"``:
+        the graded scores run-off election ranks classes by."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        blocks = self._blocks(X)
+        if self.predict_views == "first":
+            blocks = blocks[:1]
+        return self._scores(blocks)

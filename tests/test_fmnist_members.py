@@ -230,6 +230,32 @@ def test_view_augmented_predict_views_all_sums_decisions(n_classes):
         ViewAugmented(SVC(), n_views=2, predict_views="mean").fit(X, y)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("predict_views", ["first", "all"])
+def test_view_augmented_decision_function_scores_the_views_it_predicts_from(
+    n_classes, predict_views
+):
+    rng = np.random.RandomState(1)
+    X = rng.rand(45, 4)
+    y = np.arange(45) % n_classes
+    member = ViewAugmented(SVC(C=10), n_views=2, predict_views=predict_views)
+    member.fit(X, y)
+    Q = rng.rand(30, 4)
+    scores = member.decision_function(Q)
+    assert scores.shape == (30, n_classes)  # graded scores, one per class
+    views = [Q[:, :2]] if predict_views == "first" else [Q[:, :2], Q[:, 2:]]
+    expected = sum(member.estimator_.decision_function(v) for v in views)
+    if n_classes == 2:
+        expected = np.stack([-expected, expected], axis=1)
+    np.testing.assert_allclose(scores, expected)
+    if predict_views == "all":  # predict is the argmax of these scores
+        np.testing.assert_array_equal(member.predict(Q), np.argmax(scores, axis=1))
+    # no decision_function where the estimator has none
+    from sklearn.neighbors import KNeighborsClassifier
+
+    assert not hasattr(ViewAugmented(KNeighborsClassifier(1)), "decision_function")
+
+
 def test_view_augmented_n_views_must_divide_features():
     X = np.zeros((4, 6))
     with pytest.raises(

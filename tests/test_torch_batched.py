@@ -850,3 +850,60 @@ def test_cpu_loop_dropout_leaves_the_module_as_defined():
     with _UniformDropout(wrapper, torch.device("cpu")):
         assert torch.equal(wrapper(torch.zeros(2)), torch.ones(2))
     assert torch.equal(wrapper(torch.zeros(2)), torch.ones(2))
+
+
+class PartlyUsed(MLP):
+    """A layer used on some steps only (its gradient is None on the others)
+    and a frozen one: torch's Adam skips tensors without a gradient."""
+
+    def __init__(self, n_classes=2, n_features=4, hidden=8):
+        super().__init__(n_classes, n_features, hidden)
+        self.extra = nn.Linear(n_features, n_classes)
+        self.frozen = nn.Linear(n_features, n_classes)
+        self.frozen.requires_grad_(False)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = super().forward(x) + 0 * self.frozen(x)
+        return out + self.extra(x) if self.calls % 3 == 0 else out
+
+
+def test_lean_fused_adam_steps_like_torchs_fused_adam_bit_for_bit():
+    from skdpa.torch._batched import _LeanFusedAdam
+
+    torch.manual_seed(0)
+    a, b = PartlyUsed(3), PartlyUsed(3)
+    b.load_state_dict(a.state_dict())
+    ours = _LeanFusedAdam(a.parameters(), lr=3e-3)
+    theirs = torch.optim.Adam(b.parameters(), lr=3e-3, fused=True)
+    x = torch.randn(16, 4)
+    t = torch.randint(0, 3, (16,))
+    for _ in range(12):
+        for net, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(net(x), t).backward()
+            opt.step()
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            assert torch.equal(p, q)
+    # with teeth: the skipped tensor took fewer steps than the others
+    steps = [int(s) for s in ours.steps]
+    assert steps[0] == 12 and int(ours.steps[-4]) == 4 and steps[-1] == 0
+    assert torch.equal(a.frozen.weight, b.frozen.weight)
+
+
+def test_loop_members_equal_those_of_torchs_own_adam(monkeypatch):
+    from skdpa.torch import _batched
+
+    X, y = _images(60)
+    member = make_batched_member(
+        CompactCNN, n_classes=N_CLASSES, max_epochs=2, batch_size=16,
+        strategy="loop", channels=(2, 4), image_shape=(1, 8, 8),
+    ).set_params(random_state=0)  # fmt: skip
+    lean = clone(member).fit(X, y)
+    monkeypatch.setattr(
+        _batched._LeanFusedAdam, "available", staticmethod(lambda: False)
+    )
+    plain = clone(member).fit(X, y)
+    for p, q in zip(lean.module_.parameters(), plain.module_.parameters(), strict=True):
+        assert torch.equal(p, q)
