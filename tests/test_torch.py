@@ -291,3 +291,21 @@ def test_modules_take_shaped_images_as_their_docstrings_say(make):
     assert torch.equal(net(images), net(images.reshape(3, 784)))
     with pytest.raises(ValueError, match=r"image_shape=\(1, 28, 28\) needs rows"):
         net(torch.rand(3, 1, 27, 29))
+
+
+@pytest.mark.parametrize("cls", [DPAClassifier, SSDPAClassifier])
+def test_a_cuda_member_without_that_gpu_is_refused_before_anything_is_fit(cls):
+    if torch.cuda.is_available():
+        device, match = f"cuda:{torch.cuda.device_count()}", "numbered from 0"
+    else:
+        device, match = "cuda", r"device='cuda', which needs a CUDA GPU"
+    X = np.random.RandomState(0).rand(40, 64).astype(np.float32)
+    y = np.arange(40) % 2
+    member = _member(device=device, n_classes=2)
+    clf = cls(member, k=2, classes=[0, 1])
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)
+    assert not hasattr(clf, "estimators_")
+    # the same member on the CPU fits: the check is about the device only
+    clf.set_params(estimator__net__device="cpu").fit(X, y)
+    assert len(clf.estimators_) == 2

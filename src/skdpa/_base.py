@@ -359,6 +359,10 @@ class BasePartitionEnsemble(ClassifierMixin, PartitionEnsemble):
         from .torch import check_main_objects, torch_member_warnings
 
         check_main_objects(estimator, n_jobs=-1 if remote else self.n_jobs)
+        if not remote:  # a Dask fit's members are fit on the workers' devices
+            from .torch._checks import check_devices
+
+            check_devices(estimator)
         for message in torch_member_warnings(
             estimator, classes_given=self.classes is not None
         ):

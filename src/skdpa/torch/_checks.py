@@ -183,6 +183,53 @@ def _skorch_nets(estimator):
     return found
 
 
+def check_devices(estimator):
+    """Stop a fit, naming the net and its ``device``, whose skorch nets ask
+    for a CUDA device this machine does not have.
+
+    skorch itself fails only inside the first member's fit, with torch's
+    message ("Torch not compiled with CUDA enabled") that names neither the
+    parameter nor the fix.
+
+    Raises
+    ------
+    ValueError
+        A net's ``device`` is a CUDA device and torch finds no GPU, or its
+        index is past the last GPU.
+
+    Examples
+    --------
+    >>> from skdpa.torch import CompactCNN, make_skorch_member
+    >>> from skdpa.torch._checks import check_devices
+    >>> check_devices(make_skorch_member(CompactCNN, n_classes=10))  # cpu: fine
+    """
+    import torch
+
+    for where, net in _skorch_nets(estimator):
+        device = getattr(net, "device", "cpu")
+        if device is None:
+            continue
+        try:
+            parsed = torch.device(device)
+        except (RuntimeError, TypeError):
+            continue  # skorch reports a device it cannot use itself
+        if parsed.type != "cuda":
+            continue
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"The skorch net of {where} has device={device!r}, which needs a "
+                "CUDA GPU, and torch finds none here (torch.cuda.is_available() "
+                "is False). Use device='cpu' (e.g. make_skorch_member(..., "
+                "device='cpu'))."
+            )
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(
+                f"The skorch net of {where} has device={device!r}; this machine "
+                f"has {count} CUDA device(s), numbered from 0."
+            )
+
+
 def _describe_split(train_split):
     """``ValidSplit(cv=5, stratified=True)`` rather than an object address."""
     if hasattr(train_split, "cv") and hasattr(train_split, "stratified"):
