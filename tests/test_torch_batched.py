@@ -433,7 +433,7 @@ def test_refuses_coupling_layers_and_bad_input():
     with pytest.raises(ValueError, match="device must be a torch device .*'tpu'"):
         _mlp(device="tpu").fit(X, y)
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match=r"device='cuda' needs a CUDA GPU"):
+        with pytest.raises(ValueError, match=r"device='cuda', which needs a CUDA GPU"):
             _mlp(device="cuda").fit(X, y)
     else:
         n = torch.cuda.device_count()

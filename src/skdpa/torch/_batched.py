@@ -76,6 +76,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._persistence import ParamDefaultsOnLoad
 from . import _noise
+from ._checks import cuda_device_error
 from ._modules import CompactCNN
 from ._seeding import _TORCH_FIT_LOCK, register_main_objects, seeded_torch
 
@@ -541,18 +542,9 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                 f"device must be a torch device such as 'cpu' or 'cuda'; got "
                 f"{self.device!r}."
             ) from exc
-        if device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise ValueError(
-                    f"device={self.device!r} needs a CUDA GPU, and torch finds none "
-                    "here (torch.cuda.is_available() is False); use device='cpu'."
-                )
-            count = torch.cuda.device_count()
-            if device.index is not None and device.index >= count:
-                raise ValueError(
-                    f"device={self.device!r}: this machine has {count} CUDA "
-                    f"device(s), numbered from 0."
-                )
+        error = cuda_device_error(device, f"device={self.device!r}")
+        if error is not None:
+            raise error
         return device
 
     def _module_key(self):

@@ -213,21 +213,31 @@ def check_devices(estimator):
             parsed = torch.device(device)
         except (RuntimeError, TypeError):
             continue  # skorch reports a device it cannot use itself
-        if parsed.type != "cuda":
-            continue
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"The skorch net of {where} has device={device!r}, which needs a "
-                "CUDA GPU, and torch finds none here (torch.cuda.is_available() "
-                "is False). Use device='cpu' (e.g. make_skorch_member(..., "
-                "device='cpu'))."
-            )
-        count = torch.cuda.device_count()
-        if parsed.index is not None and parsed.index >= count:
-            raise ValueError(
-                f"The skorch net of {where} has device={device!r}; this machine "
-                f"has {count} CUDA device(s), numbered from 0."
-            )
+        error = cuda_device_error(
+            parsed, f"The skorch net of {where} has device={device!r}"
+        )
+        if error is not None:
+            raise error
+
+
+def cuda_device_error(device, named):
+    """The ``ValueError`` for a CUDA ``device`` (a ``torch.device``) that this
+    machine lacks, or None; ``named`` opens the message (what asked for it)."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    if not torch.cuda.is_available():
+        return ValueError(
+            f"{named}, which needs a CUDA GPU, and torch finds none here "
+            "(torch.cuda.is_available() is False); use device='cpu'."
+        )
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        return ValueError(
+            f"{named}; this machine has {count} CUDA device(s), numbered from 0."
+        )
+    return None
 
 
 def _describe_split(train_split):
