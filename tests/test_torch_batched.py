@@ -485,31 +485,33 @@ def test_auto_stacks_dropout_and_shifts_on_cuda():
 
 
 @pytest.mark.parametrize(
-    "group_size, k, params, expected",
+    "group_size, k, params",
     [
-        (16, 16, {}, "vmap"),  # in the CPU band, stackable
-        (8, 12, {}, "vmap"),
-        (32, 12, {}, "loop"),  # group_size outside the band, whatever k
-        (4, 12, {}, "loop"),
-        (16, 6, {}, "loop"),  # a group of 6 slots
-        # stackable, but the band was measured without random draws
-        (16, 12, {"dropout": 0.25}, "loop"),  # dropout: seen statically
-        (16, 12, {"max_shift": 1}, "loop"),  # a recording pass finds shifts
+        (16, 16, {}),  # stackable, once in the old CPU band: loops now
+        (8, 12, {}),
+        (32, 12, {}),
+        (16, 12, {"dropout": 0.25}),
+        (16, 12, {"max_shift": 1}),
     ],
 )
-def test_auto_on_cpu_stacks_only_in_the_measured_band(group_size, k, params, expected):
+def test_auto_on_cpu_loops(group_size, k, params):
     Xi, yi = _images(60)
     clf = _dpa(_cnn(group_size=group_size, max_epochs=1, **params), k=k).fit(Xi, yi)
-    assert {e.strategy_ for e in clf.estimators_ if hasattr(e, "strategy_")} == {
-        expected
-    }
-    # the same as asking for that strategy: bit for bit
+    assert {e.strategy_ for e in clf.estimators_ if hasattr(e, "strategy_")} == {"loop"}
+    # the same as asking for the loop: bit for bit
     same = _dpa(
-        _cnn(group_size=group_size, max_epochs=1, strategy=expected, **params), k=k
+        _cnn(group_size=group_size, max_epochs=1, strategy="loop", **params), k=k
     ).fit(Xi, yi)
     for a, b in zip(clf.estimators_, same.estimators_, strict=True):
         if hasattr(a, "module_"):
             assert _same_weights(a, b)
+    # stackable all the same: "vmap" still runs on a CPU when asked for
+    if not params:
+        forced = _cnn(group_size=group_size, max_epochs=1, strategy="vmap")
+        stacked = _dpa(forced, k=k).fit(Xi, yi)
+        assert {
+            e.strategy_ for e in stacked.estimators_ if hasattr(e, "strategy_")
+        } == {"vmap"}
 
 
 def test_loop_accepts_batch_norm_statistics_of_its_own_batches():
@@ -605,8 +607,12 @@ def test_vmap_draws_what_the_loop_draws_whatever_the_sizes(
     loop = clone(member).set_params(strategy="loop").group_fit(parts)
     for a, b in zip(stacked, loop, strict=True):
         assert a.n_steps_ == b.n_steps_
+        # the loop's fused Adam and the stacked per-member Adam round
+        # differently: at most 1.8e-7 apart in 150 random draws of these
+        # settings, 5e-6 in the rare one hypothesis found (sizes [11, 23, 18],
+        # batch 6, no idle slot); another mask moves a weight by about lr
         for k, w in _weights(b).items():
-            torch.testing.assert_close(_weights(a)[k], w, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(_weights(a)[k], w, rtol=1e-4, atol=1e-4)
 
 
 def test_outside_a_trainer_draws_are_torchs_own(monkeypatch):

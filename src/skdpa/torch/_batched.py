@@ -18,16 +18,15 @@ is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
     one stacked model (``torch.func.stack_module_state`` +
     ``functional_call`` + ``vmap``), all members of a group (``group_size``
     members by index) in every step. Meant for an accelerator; on a CPU
-    ``vmap`` turns each convolution into a grouped one, which mostly measured
-    cheaper than the loop at group sizes 8 to 20 and as costly or up to twice
-    as costly at 1, 32 and 128 (modules without random draws).
+    ``vmap`` turns each convolution into a grouped one, which measured
+    costlier than the loop at every group size (1.2-1.4x the loop's CPU time
+    at 8 to 20, up to 3.5x at 128, modules without random draws).
 
-``"auto"`` (the default) takes ``"vmap"`` when the module can be stacked
-soundly (no batch normalisation, and random draws in training only through
-``nn.Dropout`` layers and :class:`~skdpa.torch.CompactCNN`'s random shifts)
-on CUDA, and on a CPU when ``group_size`` and the group's slot count are
-between 8 and 20 and the module draws nothing in training; ``"loop"``
-otherwise (docs/benchmarks_torch.rst has the figures).
+``"auto"`` (the default) takes ``"vmap"`` on CUDA when the module can be
+stacked soundly (no batch normalisation, and random draws in training only
+through ``nn.Dropout`` layers and :class:`~skdpa.torch.CompactCNN`'s random
+shifts), and ``"loop"`` otherwise, on a CPU always
+(docs/benchmarks_torch.rst has the figures).
 
 What keeps the certificate true under ``"vmap"`` (each member a function of
 its own partition and seed only):
@@ -84,11 +83,6 @@ __all__ = ["BatchedTorchClassifier", "make_batched_member"]
 
 _OPTIMIZERS = ("adam", "sgd")
 _STRATEGIES = ("auto", "loop", "vmap")
-# group sizes at which "vmap" took less CPU than "loop" on a CPU in most
-# comparisons (two runs of benchmarks/bench_torch_batched.py and a direct
-# timing; not in the earlier run at k=128); at 1, 32 and 128 it took as much
-# or up to twice as much. Where "auto" stacks on a CPU.
-_CPU_VMAP_GROUP_SIZES = (8, 20)
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
 
 
@@ -128,14 +122,6 @@ def _check_module(net):
                 "member draws from its own seeded generator), torch.nn.Dropout, "
                 "or dropout=0."
             )
-
-
-def _has_dropout(net):
-    """Whether ``net`` has a dropout layer that draws (``p > 0``)."""
-    return any(
-        isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0
-        for sub in net.modules()
-    )
 
 
 def _meta_base(net):
@@ -271,12 +257,6 @@ class _MemberNoise:
                     corner = tuple(slice(0, d) for d in spec.shape)
                     buf[s][corner] = spec.draw(gen, self.device)
         return tuple(out)
-
-
-def _draws_noise(net, n_features):
-    """Whether ``net`` asks :mod:`._noise` for random draws in a training
-    step (a recording pass on the meta device: nothing is computed)."""
-    return bool(_recorded_draws(_meta_base(net), 2, n_features))
 
 
 def _stackable(net, n_features, device, batch_size=2, key=None):
@@ -652,58 +632,35 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
                 register_main_objects(member)
         return fitted
 
-    def _cpu_stacks(self):
-        """``"auto"`` on a CPU may stack: ``group_size`` is in the band where
-        ``"vmap"`` measured faster there (docs/benchmarks_torch.rst)."""
-        low, high = _CPU_VMAP_GROUP_SIZES
-        return low <= int(self.group_size) <= high
-
     def _trains_members_alone(self):
         """Whether each member is trained alone, whatever its group.
 
-        True for ``"loop"``, and for ``"auto"`` off CUDA unless it may stack
-        (``group_size`` in the CPU band, no batch normalisation and no
-        dropout: on a CPU ``"auto"`` stacks only modules that draw nothing in
-        training). The engine then splits the members between workers freely
-        instead of grouping them by index. Whenever this is True the groups
-        resolve to ``"loop"`` (:meth:`_resolve_strategy`).
+        True for ``"loop"``, and for ``"auto"`` off CUDA (where it resolves to
+        ``"loop"``, :meth:`_resolve_strategy`). The engine then splits the
+        members between workers freely instead of grouping them by index.
         """
         self._check_params()
         if self.strategy != "auto":
             return self.strategy == "loop"
-        if torch.device(self.device).type == "cuda":
-            return False
-        if not self._cpu_stacks():
-            return True
-        try:
-            with seeded_torch(0):  # building it draws weights: not the caller's
-                net = self._new_module()
-            _check_module(net)
-        except ValueError:
-            return True
-        return _has_dropout(net)
+        return torch.device(self.device).type != "cuda"
 
     def _resolve_strategy(self, n_features, device, G):
         """``strategy``, with ``"auto"`` resolved.
 
-        A function of the parameters, the number of features and the group's
-        slot count ``G`` (``min(group_size, k)`` from the engine) only, so
+        A function of the parameters and the number of features only, so
         every group of an ensemble resolves alike, whatever the data. On CUDA
         ``"vmap"`` when the module stacks soundly (dropout and random shifts
-        included: each member draws from its own stream); on a CPU also only
-        when ``group_size`` and ``G`` are in the band where it measured
-        faster, and the module draws nothing in training (the band was
-        measured without dropout and shifts); otherwise ``"loop"``.
+        included: each member draws from its own stream); otherwise
+        ``"loop"``. On a CPU always ``"loop"``: stacking measured costlier at
+        every group size there (1.2-1.4x the loop's CPU time at 8 to 20 in
+        ``benchmarks/bench_torch_batched.py``, modules without random draws;
+        more with them).
         """
         if self.strategy != "auto":
             return self.strategy
-        net = self._new_module()
         if device.type != "cuda":
-            low = _CPU_VMAP_GROUP_SIZES[0]
-            if not (self._cpu_stacks() and G >= low):
-                return "loop"
-            if _has_dropout(net) or _draws_noise(net, n_features):
-                return "loop"
+            return "loop"
+        net = self._new_module()
         stackable = _stackable(
             net, n_features, device, int(self.batch_size), self._module_key()
         )
@@ -1027,14 +984,12 @@ def make_batched_member(
         each under its own seeded torch generator (dropout and random shifts
         allowed). ``"vmap"``: the group stacked into one model, every member
         in every step, each drawing its dropout masks and shifts from its own
-        stream (meant for a GPU; on a CPU, without dropout and shifts, it
-        took less time than ``"loop"`` at group sizes 8 to 20 and as much or
-        up to twice as much at 1, 32 and 128). ``"auto"``: ``"vmap"`` when
-        the module can be stacked soundly, on CUDA at any group size
-        (dropout and shifts included) and on a CPU when ``group_size`` and
-        ``min(group_size, k)`` are between 8 and 20 and the module draws
-        nothing in training; otherwise ``"loop"``. The fitted member's
-        ``strategy_`` says which ran.
+        stream (meant for a GPU; on a CPU, even without dropout and shifts,
+        it took 1.2-1.4x the loop's CPU time at group sizes 8 to 20 and more
+        at 1, 32 and 128). ``"auto"``: ``"vmap"`` on CUDA when the module can
+        be stacked soundly (dropout and shifts included), otherwise
+        ``"loop"`` (on a CPU always). The fitted member's ``strategy_`` says
+        which ran.
     n_classes_param : str or None, default="n_classes"
         Name of the module's argument for its number of logits.
     predict_batch_size : int, default=2048
