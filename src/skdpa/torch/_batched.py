@@ -19,7 +19,7 @@ is an ordinary scikit-learn classifier; inside ``DPAClassifier`` /
     ``functional_call`` + ``vmap``), all members of a group (``group_size``
     members by index) in every step. Meant for an accelerator; on a CPU
     ``vmap`` turns each convolution into a grouped one, which measured
-    costlier than the loop at every group size (1.2-1.4x the loop's CPU time
+    costlier than the loop at every group size (1.15-1.4x the loop's CPU time
     at 8 to 20, up to 3.5x at 128, modules without random draws).
 
 ``"auto"`` (the default) takes ``"vmap"`` on CUDA when the module can be
@@ -652,7 +652,7 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         ``"vmap"`` when the module stacks soundly (dropout and random shifts
         included: each member draws from its own stream); otherwise
         ``"loop"``. On a CPU always ``"loop"``: stacking measured costlier at
-        every group size there (1.2-1.4x the loop's CPU time at 8 to 20 in
+        every group size there (1.15-1.4x the loop's CPU time at 8 to 20 in
         ``benchmarks/bench_torch_batched.py``, modules without random draws;
         more with them).
         """
@@ -985,7 +985,7 @@ def make_batched_member(
         allowed). ``"vmap"``: the group stacked into one model, every member
         in every step, each drawing its dropout masks and shifts from its own
         stream (meant for a GPU; on a CPU, even without dropout and shifts,
-        it took 1.2-1.4x the loop's CPU time at group sizes 8 to 20 and more
+        it took 1.15-1.4x the loop's CPU time at group sizes 8 to 20 and more
         at 1, 32 and 128). ``"auto"``: ``"vmap"`` on CUDA when the module can
         be stacked soundly (dropout and shifts included), otherwise
         ``"loop"`` (on a CPU always). The fitted member's ``strategy_`` says
