@@ -353,3 +353,47 @@ def test_units_carry_their_own_rows_when_members_see_disjoint_rows(
         b = getattr(b, "estimator_", b)
         assert np.array_equal(getattr(a, "coef_", 0), getattr(b, "coef_", 0))
     assert np.array_equal(parallel.predict_proba(X), alone.predict_proba(X))
+
+
+class _TakesTable(LogisticRegression):
+    """A member with a fit parameter every member gets whole."""
+
+    def fit(self, X, y, table=None, sample_weight=None):
+        self.table_total_ = None if table is None else float(np.sum(table))
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize(
+    "params, ships",
+    [
+        ({"sample_weight": "aligned"}, True),  # sliced per member
+        ({"table": np.ones(10)}, True),  # small: travels with every unit
+        ({"table": np.ones(2**18)}, False),  # 2 MiB every member gets whole
+    ],
+)
+def test_units_keep_the_source_for_a_large_parameter_every_member_gets(
+    monkeypatch, params, ships
+):
+    import joblib
+
+    import skdpa._engine as engine
+    from skdpa._sources import ArraySource, UnitRows
+
+    X, y = load_iris(return_X_y=True)
+    if params.get("sample_weight") == "aligned":
+        params = {"sample_weight": np.linspace(1, 2, len(y))}
+    seen = []
+    fit_batch = engine._fit_batch
+
+    def spy(template, source, batch, *extra):
+        seen.append(type(source))
+        return fit_batch(template, source, batch, *extra)
+
+    monkeypatch.setattr(engine, "_fit_batch", spy)
+    clf = DPAClassifier(_TakesTable(), k=5, random_state=0, n_jobs=2)
+    with joblib.parallel_config(backend="threading"):
+        clf.fit(X, y, **params)
+    assert set(seen) == {UnitRows if ships else ArraySource}
+    if "table" in params:  # every member got the whole table
+        totals = {m.table_total_ for m in clf.estimators_ if hasattr(m, "coef_")}
+        assert totals == {float(np.sum(params["table"]))}

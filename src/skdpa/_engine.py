@@ -228,12 +228,15 @@ def _ships_unit_rows(source, units, n_jobs):
     most the training set, so shipping each unit its rows costs no more than
     shipping the source, which loky would memory-map, leaving a temporary
     file that joblib waits for the workers to release (0.1 s per try) once
-    the last unit is done. Members fit on every row (SS-DPA) keep the source.
+    the last unit is done. Members fit on every row (SS-DPA) keep the
+    source, as do fits with a large fit parameter every member gets whole.
     """
     from joblib import effective_n_jobs
 
     if effective_n_jobs(n_jobs) == 1 or not hasattr(source, "unit_rows"):
         return False
+    if not source.params_sliced():
+        return False  # a large parameter would travel once per unit
     shipped = sum(len(task.fit_rows) for unit in units for task in unit)
     return shipped <= source.n_rows
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import _safe_indexing
 
-from ._members import slice_params
+from ._members import sample_aligned, slice_params
 from ._plan import member_target
 
 __all__ = ["ArraySource", "UnitRows"]
@@ -69,6 +69,15 @@ class ArraySource:
     def n_rows(self):
         """Training rows held."""
         return len(self.y)
+
+    def params_sliced(self):
+        """Whether every large fit parameter is sample-aligned (sliced per
+        member): an array of over 1 MiB that every member gets whole would
+        travel once per unit of work if units carried their own data."""
+        return all(
+            sample_aligned(v, len(self.y)) or getattr(v, "nbytes", 0) <= 2**20
+            for v in self.params.values()
+        )
 
     def unit_rows(self, tasks):
         """The rows of ``tasks`` only, materialised here: a :class:`UnitRows`.
