@@ -345,7 +345,7 @@ def test_units_carry_their_own_rows_when_members_see_disjoint_rows(
     assert {kind for kind, _, _ in seen} == {UnitRows if ships else ArraySource}
     if ships:  # a unit holds its own members' data, nothing else
         for _, indices, source in seen:
-            assert sorted(source.data) == sorted(indices)
+            assert source.indices == sorted(indices)
     # the members are those of the one-process fit, bit for bit
     alone = make().set_params(n_jobs=1).fit(X, y)
     for a, b in zip(parallel.estimators_, alone.estimators_, strict=True):
@@ -397,3 +397,44 @@ def test_units_keep_the_source_for_a_large_parameter_every_member_gets(
     if "table" in params:  # every member got the whole table
         totals = {m.table_total_ for m in clf.estimators_ if hasattr(m, "coef_")}
         assert totals == {float(np.sum(params["table"]))}
+
+
+def test_units_share_the_mapped_source_past_the_size_limit(monkeypatch):
+    import joblib
+    import scipy.sparse as sp
+
+    import skdpa._engine as engine
+    from skdpa._sources import ArraySource, UnitRows
+
+    X, y = load_iris(return_X_y=True)
+    seen = []
+    fit_batch = engine._fit_batch
+
+    def spy(template, source, batch, *extra):
+        seen.append(type(source))
+        return fit_batch(template, source, batch, *extra)
+
+    monkeypatch.setattr(engine, "_fit_batch", spy)
+
+    def kinds(X_fit):
+        seen.clear()
+        with joblib.parallel_config(backend="threading"):
+            DPAClassifier(LogisticRegression(), k=5, n_jobs=2).fit(X_fit, y)
+        return set(seen)
+
+    assert kinds(X) == {UnitRows}  # 4.7 KiB of rows
+    monkeypatch.setattr(engine, "_SHIP_BYTES", X.nbytes - 1)
+    assert kinds(X) == {ArraySource}  # past the limit: memory-mapped
+    assert kinds(sp.csr_matrix(X)) == {ArraySource}
+    # rows loky would pickle whole into every unit: each unit its own, always
+    assert kinds(X.astype(object)) == {UnitRows}
+    # what is counted: the arrays loky maps, per row
+    assert ArraySource(X, y, {}).mapped_bytes_per_row() == 32
+    A = sp.csr_matrix(np.eye(150))
+    assert ArraySource(A, y, {}).mapped_bytes_per_row() == (150 * 8 + 150 * 4) / 150
+    assert ArraySource([["a"]] * 150, y, {}).mapped_bytes_per_row() is None
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X)
+    assert ArraySource(frame, y, {}).mapped_bytes_per_row() == 32
+    frame["name"] = "a"
+    assert ArraySource(frame, y, {}).mapped_bytes_per_row() is None

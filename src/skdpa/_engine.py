@@ -195,14 +195,15 @@ def _run_units(fit_unit, template, source, units, extra, members, n_jobs, verbos
     members in task order; warnings raised in workers are collected and
     reported once.
     """
+    # units that carry their own rows (pickled: nothing to memory-map, so no
+    # temporary file for joblib to wait on after the last unit). Parallel's
+    # own settings stay the same either way: loky restarts its workers when
+    # they change between calls.
     ship = _ships_unit_rows(source, units, n_jobs)
     parallel = Parallel(
         n_jobs=n_jobs,
         verbose=0 if bar is not None else verbose,
         return_as="generator" if bar is not None else "list",
-        # units carry their own rows: nothing to memory-map, so no temporary
-        # file for joblib to wait on (0.1 s per try) after the last unit
-        **({"max_nbytes": None} if ship else {}),
     )
     n_tasks = sum(len(unit) for unit in units)
     with collect_member_warnings(n_tasks, "fitting") as member_warnings:
@@ -220,16 +221,28 @@ def _run_units(fit_unit, template, source, units, extra, members, n_jobs, verbos
                 bar.update(len(fitted))
 
 
+# Up to this many bytes of rows, units carry their own rows rather than share
+# the memory-mapped source: with cheap members (GaussianNB, k=50, n_jobs=2)
+# shipping was faster at 18 and 36 MiB of rows (0.14 s against 0.23 s at 18
+# MiB: no 0.1 s wait for the temporary file), even at 72 MiB (0.36 s against
+# 0.34 s) and slower at 179 MiB (0.98 s against 0.78 s).
+_SHIP_BYTES = 48 * 2**20
+
+
 def _ships_unit_rows(source, units, n_jobs):
     """Whether each unit of work gets its own members' rows, not the source.
 
     With workers in other processes and members that see disjoint rows (DPA:
     no row is fit by more than one member), the units' rows together are at
-    most the training set, so shipping each unit its rows costs no more than
-    shipping the source, which loky would memory-map, leaving a temporary
-    file that joblib waits for the workers to release (0.1 s per try) once
-    the last unit is done. Members fit on every row (SS-DPA) keep the
-    source, as do fits with a large fit parameter every member gets whole.
+    most the training set. Shipping each unit its rows (pickled) then beats
+    sharing the source, which loky memory-maps into a temporary file and,
+    once the last unit is done, waits for the workers to release (0.1 s per
+    try), up to some tens of MiB of rows (:data:`_SHIP_BYTES`); beyond that
+    memory-mapping is cheaper. An input loky cannot memory-map (a sequence,
+    object columns) would be pickled whole into every unit: its units always
+    carry their rows. Members fit on every row (SS-DPA's ``pass_unlabeled``)
+    keep the source, as do fits with a large fit parameter every member gets
+    whole.
     """
     from joblib import effective_n_jobs
 
@@ -238,7 +251,10 @@ def _ships_unit_rows(source, units, n_jobs):
     if not source.params_sliced():
         return False  # a large parameter would travel once per unit
     shipped = sum(len(task.fit_rows) for unit in units for task in unit)
-    return shipped <= source.n_rows
+    if shipped > source.n_rows:
+        return False
+    per_row = source.mapped_bytes_per_row()
+    return per_row is None or per_row * shipped <= _SHIP_BYTES
 
 
 # units of work for members trained alone (see _fit_groups)

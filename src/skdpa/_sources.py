@@ -10,9 +10,11 @@ no array is memory-mapped, so no temporary file has to be cleaned up after
 the fit (joblib waits 0.1 s per try for its workers to release one).
 """
 
+import pickle
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import _safe_indexing
 
 from ._members import sample_aligned, slice_params
@@ -70,6 +72,24 @@ class ArraySource:
         """Training rows held."""
         return len(self.y)
 
+    def mapped_bytes_per_row(self):
+        """Bytes per row of ``X`` that loky would memory-map rather than
+        pickle (numeric arrays: dense, sparse or a frame's columns); None when
+        ``X`` would be pickled whole into every unit of work (a sequence, an
+        object array or a frame with object columns)."""
+        X = self.X
+        n = max(1, len(self.y))
+        if sp.issparse(X):
+            parts = [getattr(X, name, None) for name in ("data", "indices", "row")]
+            return sum(a.nbytes for a in parts if a is not None) / n
+        if isinstance(X, np.ndarray):
+            return None if X.dtype.hasobject else X.nbytes / n
+        if hasattr(X, "dtypes") and hasattr(X, "memory_usage"):
+            if any(getattr(d, "kind", "O") == "O" for d in X.dtypes):
+                return None
+            return float(X.memory_usage(index=False).sum()) / n
+        return None
+
     def params_sliced(self):
         """Whether every large fit parameter is sample-aligned (sliced per
         member): an array of over 1 MiB that every member gets whole would
@@ -84,14 +104,19 @@ class ArraySource:
 
         Each member's data is exactly what :meth:`member_data` gives for it.
         """
-        return UnitRows({task.index: self.member_data(task) for task in tasks})
+        return UnitRows.of({task.index: self.member_data(task) for task in tasks})
 
 
 @dataclass(frozen=True, eq=False)
 class UnitRows:
-    """The materialised data of a few members: ``{index: (X, y, params)}``.
+    """The materialised data of a few members, ``{index: (X, y, params)}``,
+    held pickled.
 
     A row source for exactly those members (:meth:`ArraySource.unit_rows`).
+    Held as bytes so that joblib sends it to a worker process as it is,
+    rather than memory-mapping its arrays into a temporary file (which it
+    does for arrays over ``max_nbytes`` and then waits, 0.1 s per try, for
+    the workers to release after the last unit).
 
     Examples
     --------
@@ -106,8 +131,27 @@ class UnitRows:
     ([[2, 3]], [1])
     """
 
-    data: dict
+    blob: bytes
+
+    @classmethod
+    def of(cls, data):
+        return cls(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+
+    @property
+    def indices(self):
+        """The members whose data this holds."""
+        return sorted(self._data())
+
+    def _data(self):
+        cached = self.__dict__.get("_cache")
+        if cached is None:
+            cached = pickle.loads(self.blob)
+            object.__setattr__(self, "_cache", cached)
+        return cached
+
+    def __getstate__(self):
+        return {"blob": self.blob}  # never the unpickled copy
 
     def member_data(self, task):
         """(X, y, fit parameters) of one of this unit's members."""
-        return self.data[task.index]
+        return self._data()[task.index]
