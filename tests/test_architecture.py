@@ -305,6 +305,35 @@ def test_regression_plan_kinds_and_float_fingerprints():
     assert plan(nudged).diff(plan(y).fingerprints).tolist() == [True, False, False]
 
 
+@pytest.fixture
+def unit_sources(monkeypatch):
+    """The row source each unit of work of the next fits receives, with the
+    members it fits: a list of ``(source, indices)``."""
+    import skdpa._engine as engine
+
+    seen = []
+    fit_batch = engine._fit_batch
+
+    def spy(template, source, batch, *extra):
+        seen.append((source, [task.index for task in batch]))
+        return fit_batch(template, source, batch, *extra)
+
+    monkeypatch.setattr(engine, "_fit_batch", spy)
+    return seen
+
+
+def _kinds(seen):
+    return {type(source).__name__ for source, _ in seen}
+
+
+def _fit_on_threads(clf, X, y, **params):
+    """Fit with two workers in this process (the spy sees their units)."""
+    import joblib
+
+    with joblib.parallel_config(backend="threading"):
+        return clf.set_params(n_jobs=2).fit(X, y, **params)
+
+
 @pytest.mark.parametrize(
     "make, ships",
     [
@@ -322,29 +351,15 @@ def test_regression_plan_kinds_and_float_fingerprints():
     ],
 )
 def test_units_carry_their_own_rows_when_members_see_disjoint_rows(
-    monkeypatch, make, ships
+    unit_sources, make, ships
 ):
-    import joblib
-
-    import skdpa._engine as engine
-    from skdpa._sources import ArraySource, UnitRows
-
     X, y = load_iris(return_X_y=True)
     y = y.copy()
     y[::4] = -1 if isinstance(make(), SSDPAClassifier) else y[::4]
-    seen = []
-    fit_batch = engine._fit_batch
-
-    def spy(template, source, batch, *extra):
-        seen.append((type(source), [task.index for task in batch], source))
-        return fit_batch(template, source, batch, *extra)
-
-    monkeypatch.setattr(engine, "_fit_batch", spy)
-    with joblib.parallel_config(backend="threading"):
-        parallel = make().set_params(n_jobs=2).fit(X, y)
-    assert {kind for kind, _, _ in seen} == {UnitRows if ships else ArraySource}
+    parallel = _fit_on_threads(make(), X, y)
+    assert _kinds(unit_sources) == {"UnitRows" if ships else "ArraySource"}
     if ships:  # a unit holds its own members' data, nothing else
-        for _, indices, source in seen:
+        for source, indices in unit_sources:
             assert source.indices == sorted(indices)
     # the members are those of the one-process fit, bit for bit
     alone = make().set_params(n_jobs=1).fit(X, y)
@@ -372,62 +387,37 @@ class _TakesTable(LogisticRegression):
     ],
 )
 def test_units_keep_the_source_for_a_large_parameter_every_member_gets(
-    monkeypatch, params, ships
+    unit_sources, params, ships
 ):
-    import joblib
-
-    import skdpa._engine as engine
-    from skdpa._sources import ArraySource, UnitRows
-
     X, y = load_iris(return_X_y=True)
     if params.get("sample_weight") == "aligned":
         params = {"sample_weight": np.linspace(1, 2, len(y))}
-    seen = []
-    fit_batch = engine._fit_batch
-
-    def spy(template, source, batch, *extra):
-        seen.append(type(source))
-        return fit_batch(template, source, batch, *extra)
-
-    monkeypatch.setattr(engine, "_fit_batch", spy)
-    clf = DPAClassifier(_TakesTable(), k=5, random_state=0, n_jobs=2)
-    with joblib.parallel_config(backend="threading"):
-        clf.fit(X, y, **params)
-    assert set(seen) == {UnitRows if ships else ArraySource}
+    clf = _fit_on_threads(DPAClassifier(_TakesTable(), k=5), X, y, **params)
+    assert _kinds(unit_sources) == {"UnitRows" if ships else "ArraySource"}
     if "table" in params:  # every member got the whole table
         totals = {m.table_total_ for m in clf.estimators_ if hasattr(m, "coef_")}
         assert totals == {float(np.sum(params["table"]))}
 
 
-def test_units_share_the_mapped_source_past_the_size_limit(monkeypatch):
-    import joblib
+def test_units_share_the_mapped_source_past_the_size_limit(monkeypatch, unit_sources):
     import scipy.sparse as sp
 
     import skdpa._engine as engine
-    from skdpa._sources import ArraySource, UnitRows
+    from skdpa._sources import ArraySource
 
     X, y = load_iris(return_X_y=True)
-    seen = []
-    fit_batch = engine._fit_batch
-
-    def spy(template, source, batch, *extra):
-        seen.append(type(source))
-        return fit_batch(template, source, batch, *extra)
-
-    monkeypatch.setattr(engine, "_fit_batch", spy)
 
     def kinds(X_fit):
-        seen.clear()
-        with joblib.parallel_config(backend="threading"):
-            DPAClassifier(LogisticRegression(), k=5, n_jobs=2).fit(X_fit, y)
-        return set(seen)
+        unit_sources.clear()
+        _fit_on_threads(DPAClassifier(LogisticRegression(), k=5), X_fit, y)
+        return _kinds(unit_sources)
 
-    assert kinds(X) == {UnitRows}  # 4.7 KiB of rows
+    assert kinds(X) == {"UnitRows"}  # 4.7 KiB of rows
     monkeypatch.setattr(engine, "_SHIP_BYTES", X.nbytes - 1)
-    assert kinds(X) == {ArraySource}  # past the limit: memory-mapped
-    assert kinds(sp.csr_matrix(X)) == {ArraySource}
+    assert kinds(X) == {"ArraySource"}  # past the limit: memory-mapped
+    assert kinds(sp.csr_matrix(X)) == {"ArraySource"}
     # rows loky would pickle whole into every unit: each unit its own, always
-    assert kinds(X.astype(object)) == {UnitRows}
+    assert kinds(X.astype(object)) == {"UnitRows"}
     # what is counted: the arrays loky maps, per row
     assert ArraySource(X, y, {}).mapped_bytes_per_row() == 32
     A = sp.csr_matrix(np.eye(150))
