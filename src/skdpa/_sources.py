@@ -78,9 +78,11 @@ class ArraySource:
         ``X`` would be pickled whole into every unit of work (a sequence, an
         object array or a frame with object columns)."""
         X = self.X
-        n = max(1, len(self.y))
+        n = max(1, self.n_rows)
         if sp.issparse(X):
-            parts = [getattr(X, name, None) for name in ("data", "indices", "row")]
+            # CSR/CSC: values and indices; COO: values and both coordinates
+            names = ("data", "indices", "row", "col")
+            parts = [getattr(X, name, None) for name in names]
             return sum(a.nbytes for a in parts if a is not None) / n
         if isinstance(X, np.ndarray):
             return None if X.dtype.hasobject else X.nbytes / n
@@ -95,7 +97,7 @@ class ArraySource:
         member): an array of over 1 MiB that every member gets whole would
         travel once per unit of work if units carried their own data."""
         return all(
-            sample_aligned(v, len(self.y)) or getattr(v, "nbytes", 0) <= 2**20
+            sample_aligned(v, self.n_rows) or getattr(v, "nbytes", 0) <= 2**20
             for v in self.params.values()
         )
 

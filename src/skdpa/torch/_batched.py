@@ -124,15 +124,26 @@ def _check_module(net):
             )
 
 
+def _drawing_dropouts(net):
+    """The ``nn.Dropout`` layers of ``net`` that draw masks per member
+    (:func:`_member_dropout`, ``p > 0``)."""
+    return [sub for sub in net.modules() if _member_dropout(sub) and sub.p > 0]
+
+
+def _draw_masks_uniformly(layers):
+    """Make ``layers`` draw their masks by :func:`_uniform_dropout_forward`
+    (through :mod:`._noise`)."""
+    for sub in layers:
+        sub.forward = _uniform_dropout_forward.__get__(sub)
+
+
 def _meta_base(net):
     """A copy of ``net`` on the meta device, in training mode, whose
     ``nn.Dropout`` layers draw their masks through :mod:`._noise`: the
     stacked model's module (``functional_call`` supplies the weights)."""
     base = copy.deepcopy(net).to("meta")
     base.train()
-    for sub in base.modules():
-        if _member_dropout(sub) and sub.p > 0:
-            sub.forward = _uniform_dropout_forward.__get__(sub)
+    _draw_masks_uniformly(_drawing_dropouts(base))
     return base
 
 
@@ -334,15 +345,10 @@ class _UniformDropout:
     fitted member pickles and predicts as the class defines)."""
 
     def __init__(self, net, device):
-        self.layers = []
-        if device.type == "cpu":
-            self.layers = [
-                sub for sub in net.modules() if _member_dropout(sub) and sub.p > 0
-            ]
+        self.layers = _drawing_dropouts(net) if device.type == "cpu" else []
 
     def __enter__(self):
-        for sub in self.layers:
-            sub.forward = _uniform_dropout_forward.__get__(sub)
+        _draw_masks_uniformly(self.layers)
         return self
 
     def __exit__(self, *exc):
@@ -388,26 +394,19 @@ class _LeanFusedAdam:
             p.grad = None
 
     def step(self):
-        take = [i for i, p in enumerate(self.params) if p.grad is not None]
-        if len(take) < len(self.params):
-            # torch's Adam leaves a tensor without a gradient alone: no update,
-            # no moment, no step counted
-            if not take:
-                return
-
-            def pick(values):
-                return [values[i] for i in take]
-        else:
-
-            def pick(values):
-                return values
-
-        steps = pick(self.steps)
+        # torch's Adam leaves a tensor without a gradient alone: no update,
+        # no moment, no step counted
+        tensors = (self.params, self.exp_avgs, self.exp_avg_sqs, self.steps)
+        live = [
+            state for state in zip(*tensors, strict=True) if state[0].grad is not None
+        ]
+        if not live:
+            return
+        params, exp_avgs, exp_avg_sqs, steps = map(list, zip(*live, strict=True))
         torch._foreach_add_(steps, 1)
         torch._fused_adam_(
-            pick(self.params), [p.grad for p in pick(self.params)],
-            pick(self.exp_avgs), pick(self.exp_avg_sqs), [], steps,
-            lr=self.lr, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8,
+            params, [p.grad for p in params], exp_avgs, exp_avg_sqs, [], steps,
+            lr=self.lr, beta1=_BETA1, beta2=_BETA2, weight_decay=0.0, eps=_EPS,
             amsgrad=False, maximize=False,
         )  # fmt: skip
 
@@ -644,7 +643,7 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
             return self.strategy == "loop"
         return torch.device(self.device).type != "cuda"
 
-    def _resolve_strategy(self, n_features, device, G):
+    def _resolve_strategy(self, n_features, device):
         """``strategy``, with ``"auto"`` resolved.
 
         A function of the parameters and the number of features only, so
@@ -678,7 +677,7 @@ class BatchedTorchClassifier(ParamDefaultsOnLoad, ClassifierMixin, BaseEstimator
         n_features = checked[0][0].shape[1]
         if any(X.shape[1] != n_features for X, _ in checked):
             raise ValueError("All members of a group must have the same features.")
-        strategy = self._resolve_strategy(n_features, device, G)
+        strategy = self._resolve_strategy(n_features, device)
         if strategy == "loop":
             trained = [
                 self._train_alone(X, y, seed, device)
