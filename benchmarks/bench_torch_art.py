@@ -73,19 +73,38 @@ from skdpa.torch import CompactCNN, make_batched_member, make_skorch_member
 ART_2_THREADS = "ART DeepPartitionEnsemble (2 threads)"
 
 
+# the run's settings that are CompactCNN's own arguments (ART's members too)
+_MODULE_SETTINGS = ("channels", "dropout", "max_shift")
+
+
+def _member_params(settings, module_prefix=""):
+    """The run's ``settings`` (epochs, lr, batch_size, channels, dropout,
+    max_shift) as a member factory's arguments; the module's carry
+    ``module_prefix`` (skorch's ``"module__"``)."""
+    return {
+        "max_epochs": settings["epochs"],
+        "lr": settings["lr"],
+        "batch_size": settings["batch_size"],
+        **{module_prefix + name: settings[name] for name in _MODULE_SETTINGS},
+    }
+
+
 def _batched_member(settings, **options):
-    """Our batched CompactCNN member at the run's ``settings`` (epochs, lr,
-    batch_size, channels, dropout, max_shift)."""
+    """Our batched CompactCNN member at the run's ``settings``."""
     return make_batched_member(
+        CompactCNN, n_classes=10, **_member_params(settings), **options
+    )
+
+
+def _skorch_member(settings, device):
+    """Our skorch CompactCNN member at the run's ``settings``, on raw [0, 1]
+    pixels as ART's members get them."""
+    return make_skorch_member(
         CompactCNN,
         n_classes=10,
-        max_epochs=settings["epochs"],
-        lr=settings["lr"],
-        batch_size=settings["batch_size"],
-        channels=settings["channels"],
-        dropout=settings["dropout"],
-        max_shift=settings["max_shift"],
-        **options,
+        standardize=False,
+        device=device,
+        **_member_params(settings, module_prefix="module__"),
     )
 
 
@@ -98,10 +117,7 @@ def _art_ensemble(k, settings, device="cpu"):
 
     torch.manual_seed(0)
     model = CompactCNN(
-        n_classes=10,
-        channels=settings["channels"],
-        dropout=settings["dropout"],
-        max_shift=settings["max_shift"],
+        n_classes=10, **{name: settings[name] for name in _MODULE_SETTINGS}
     )
     base = PyTorchClassifier(
         model=model,
@@ -223,18 +239,7 @@ def main(argv=None):
             ]
         ),
     )
-    member = make_skorch_member(
-        CompactCNN,
-        n_classes=10,
-        standardize=False,  # ART members get raw [0, 1] pixels too
-        max_epochs=args.epochs,
-        lr=lr,
-        batch_size=batch_size,
-        module__channels=channels,
-        module__dropout=args.dropout,
-        module__max_shift=args.max_shift,
-        device=args.device,
-    )
+    member = _skorch_member(settings, args.device)
 
     def ours(n_jobs):
         return DPAClassifier(
