@@ -234,3 +234,17 @@ def test_warnings_from_dask_workers_come_back():
         "noisy fit\n[skdpa: shown once; raised by 6 of 6 members (first: member "
         "0) while fitting.]"
     ]
+
+
+def test_a_collecting_thread_keeps_its_warnings_when_showwarning_is_put_back():
+    """Another thread's ``catch_warnings`` exit (scikit-learn wraps every
+    joblib task in one) puts back the ``showwarning`` it saw on entry, from
+    before the hook: a member that warns afterwards is still collected."""
+    from skdpa._warnings import MemberWarnings, _collecting, member_scope
+
+    before = warnings.showwarning
+    collector = MemberWarnings(1, "fitting")
+    with _collecting(collector), member_scope(0):
+        warnings.showwarning = before  # what that other thread's exit does
+        warnings.warn("late", RuntimeWarning, stacklevel=1)
+    assert [(r[1], r[2]) for r in collector.records] == [("late", 0)]

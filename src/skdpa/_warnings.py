@@ -102,6 +102,25 @@ def _dispatch(message, category, filename, lineno, file=None, line=None):
     collector.records.append(_record(message, category, filename, lineno))
 
 
+# The stdlib's last step of showing a warning, which ``warnings.warn`` looks
+# up on the module each time and which ``catch_warnings`` neither saves nor
+# restores (it restores ``showwarning``). Hooking it too keeps a collecting
+# thread's warnings collected when another thread's ``catch_warnings`` exit
+# puts back a ``showwarning`` from before the hook (scikit-learn wraps every
+# joblib task in one; in a dask worker, tasks run in several threads).
+_STDLIB_SHOWWARNMSG = getattr(warnings, "_showwarnmsg", None)
+
+
+def _dispatch_msg(msg):
+    collector = _collections.get(getattr(_current, "collection", None))
+    if collector is None:
+        # not a collecting thread: the stdlib's path (it calls showwarning)
+        return _STDLIB_SHOWWARNMSG(msg)
+    collector.records.append(
+        _record(msg.message, msg.category, msg.filename, msg.lineno)
+    )
+
+
 _ALWAYS = ("always", None, Warning, None, 0)
 
 
@@ -110,6 +129,8 @@ def _install():
     # collection counts members
     warnings.simplefilter("always")
     warnings.showwarning = _dispatch
+    if _STDLIB_SHOWWARNMSG is not None:
+        warnings._showwarnmsg = _dispatch_msg
 
 
 def _reinstall_if_displaced():
@@ -120,13 +141,19 @@ def _reinstall_if_displaced():
     (to pass the caller's filters on). In a worker process that runs tasks in
     several threads (a dask worker), a task that ends restores the warning
     state it saw when it started, possibly from before the hook: checked at
-    the start of every member. A member of another thread that warns between
-    that restore and its next member's start is shown by the worker as usual
-    (not counted): a limit of process-global warning state, which every
-    thread shares.
+    the start of every member. The restore leaves ``warnings._showwarnmsg``
+    alone (:func:`_dispatch_msg`), so a member of another thread that warns
+    before its next member's start is still collected; only the filters it
+    warns under may be the restored ones (with a "default" filter a repeat
+    from the same line goes uncounted): a limit of process-global warning
+    state, which every thread shares.
     """
     if _open and (
         warnings.showwarning is not _dispatch
+        or (
+            _STDLIB_SHOWWARNMSG is not None
+            and warnings._showwarnmsg is not _dispatch_msg
+        )
         or not warnings.filters
         or warnings.filters[0] != _ALWAYS
     ):
@@ -158,6 +185,8 @@ def _collecting(collector):
             _collections.pop(key, None)
             if _open == 0:
                 warnings.showwarning, warnings.filters[:] = _saved
+                if _STDLIB_SHOWWARNMSG is not None:
+                    warnings._showwarnmsg = _STDLIB_SHOWWARNMSG
                 warnings._filters_mutated()
 
 
