@@ -52,14 +52,19 @@ def test_harness_docstring_examples():
 
 
 _LIVE_WORKER_CHECK = """
-import resource, subprocess, sys, time
+import resource, subprocess, sys
 sys.path.insert(0, sys.argv[1])
 from _harness import cpu_seconds
 
+# The child burns 0.5 s of its own CPU, says so, then stays alive. It is read
+# against 0.4 s: the kernel counts in clock ticks, and this process's own
+# share is read once from /proc (ticks) and once from getrusage, so a reading
+# may fall a few ticks short of what the child used.
 burn = (
-    "import time\\n"
+    "import sys, time\\n"
     "t = time.process_time()\\n"
-    "while time.process_time() - t < 0.4: pass\\n"
+    "while time.process_time() - t < 0.5: pass\\n"
+    "print('burnt', flush=True)\\n"
     "time.sleep(60)\\n"
 )
 
@@ -70,14 +75,12 @@ def own():  # this process alone: what the child adds is the rest
 
 
 before, own_before = cpu_seconds(), own()
-child = subprocess.Popen([sys.executable, "-c", burn])
+child = subprocess.Popen(
+    [sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True
+)
 try:
-    deadline = time.monotonic() + 50
-    while time.monotonic() < deadline:
-        alive = cpu_seconds() - before - (own() - own_before)
-        if alive >= 0.4:
-            break
-        time.sleep(0.05)
+    assert child.stdout.readline().strip() == "burnt"
+    alive = cpu_seconds() - before - (own() - own_before)
     assert child.poll() is None, "the child ended before its CPU was read"
     assert alive >= 0.4, alive  # read as a live descendant
 finally:
