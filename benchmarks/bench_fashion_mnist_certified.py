@@ -235,6 +235,13 @@ def fitted_embedding(data, args):
     return embedding, train, test, meta
 
 
+def hog_tag(args):
+    """The HOG part's name in cache files: ``hog100``, or ``hog200c3-4-7``."""
+    cells = list(args.embedding_hog_cells)
+    tag = "" if cells == [4] else "c" + "-".join(map(str, cells))
+    return f"hog{args.hog_dims}{tag}"
+
+
 def composite_embedding(simclr, data, args):
     """SimCLR features next to PCA-reduced HOG descriptors, each unit length.
 
@@ -242,11 +249,11 @@ def composite_embedding(simclr, data, args):
     all samples without labels (PCA is a statistic of the trusted samples,
     which SS-DPA allows). Returns (fitted embedding, train, test, seconds).
     Cached under ``--results-dir`` next to the SimCLR files (a function of
-    the same samples, ``--hog-dims`` and the SimCLR key), with the seconds of
-    its first fit.
+    the same samples, ``--hog-dims``, ``--embedding-hog-cells`` and the SimCLR
+    key), with the seconds of its first fit.
     """
     path = args.results_dir / (
-        f"{simclr_path(data, args).name}_hog{args.hog_dims}_{len(data[2])}"
+        f"{simclr_path(data, args).name}_{hog_tag(args)}_{len(data[2])}"
     )
     if path.with_suffix(".json").exists():
         with open(path.with_suffix(".pkl"), "rb") as f:
@@ -263,8 +270,23 @@ def composite_embedding(simclr, data, args):
     return fitted, train, test, fit_s
 
 
+def hog_descriptors(args):
+    """HOG of each image; with several ``--embedding-hog-cells``, one
+    descriptor per cell size, each scaled to unit length, side by side."""
+    from _fmnist_members import HOGFeatures
+    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.preprocessing import Normalizer
+
+    cells = list(args.embedding_hog_cells)
+    if cells == [4]:
+        return HOGFeatures()
+    return make_union(
+        *(make_pipeline(HOGFeatures(cell=cell), Normalizer()) for cell in cells)
+    )
+
+
 def _fit_composite(simclr, data, args):
-    from _fmnist_members import HOGFeatures, as_float32
+    from _fmnist_members import as_float32
     from sklearn.decomposition import PCA
     from sklearn.dummy import DummyClassifier
     from sklearn.pipeline import FeatureUnion, make_pipeline
@@ -278,7 +300,7 @@ def _fit_composite(simclr, data, args):
             ("simclr", make_pipeline(PrefitEmbedding(simclr), Normalizer())),
             (
                 "hog",
-                make_pipeline(HOGFeatures(), PCA(args.hog_dims), Normalizer()),
+                make_pipeline(hog_descriptors(args), PCA(args.hog_dims), Normalizer()),
             ),
         ]
     )
@@ -303,7 +325,7 @@ def view_embedding(embedding, data, args):
 
     path = args.results_dir / (
         f"{simclr_path(data, args).name}_{args.embedding.replace('+', '_')}"
-        f"{args.hog_dims}_views{args.views}_{len(data[2])}"
+        f"{hog_tag(args)[3:]}_views{args.views}_{len(data[2])}"
     )
     fitted = ViewFeatures(embedding, VIEWS[: args.views])
     if path.with_suffix(".json").exists():
@@ -409,6 +431,8 @@ def ssdpa_estimator(kind, k, args, embedding, extra):
 
 # the image and its 1-pixel shifts (--knn-shifts takes the first few)
 SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+# dpa-hog: the image and its four 1-pixel shifts, or all nine within one pixel
+HOG_SHIFTS = {5: SHIFTS, 9: tuple((dy, dx) for dy in (0, 1, -1) for dx in (0, 1, -1))}
 
 
 def cnn_epochs(k, n_train, full=60, least=20):
@@ -423,12 +447,16 @@ def dpa_estimator(kind, k, args, extra):
     from skdpa import DPAClassifier, MultiSeedClassifier
 
     if kind == "hog":
-        from _fmnist_members import HOGFeatures, ShiftAugmented
+        from _fmnist_members import HOGFeatures, PooledPixels, ShiftAugmented
+        from sklearn.pipeline import make_union
 
+        parts = [HOGFeatures(cell=cell) for cell in args.hog_cells]
+        if args.hog_pixels:
+            parts.append(PooledPixels(pool=args.hog_pool, weight=args.hog_pixels))
+        features = parts[0] if len(parts) == 1 else make_union(*parts)
         member = ShiftAugmented(
-            make_pipeline(
-                HOGFeatures(), LogisticRegression(C=args.hog_c, max_iter=1000)
-            )
+            make_pipeline(features, LogisticRegression(C=args.hog_c, max_iter=1000)),
+            offsets=HOG_SHIFTS[args.hog_shifts],
         )
         return DPAClassifier(member, k=k, random_state=0, n_jobs=args.n_jobs, **extra)
     if kind == "knn":
@@ -574,6 +602,7 @@ def run_one(run, data, args, state):
         for key in (
             "embedding",
             "hog_dims",
+            "embedding_hog_cells",
             "ls_neighbors",
             "ls_alpha",
             "ls_iter",
@@ -584,6 +613,10 @@ def run_one(run, data, args, state):
             "cnn_channels",
             "cnn_shift",
             "hog_c",
+            "hog_pixels",
+            "hog_pool",
+            "hog_cells",
+            "hog_shifts",
             "knn_neighbors",
             "knn_shifts",
             "svc_c",
@@ -715,6 +748,13 @@ def main(argv=None):
         "--embedding", choices=("simclr", "simclr+hog"), default="simclr+hog"
     )
     parser.add_argument("--hog-dims", type=int, default=100)
+    parser.add_argument(
+        "--embedding-hog-cells",
+        type=int,
+        nargs="+",
+        default=[4],
+        help="SS-DPA embedding: HOG cell sizes before the PCA (e.g. 3 4 7)",
+    )
     parser.add_argument("--ls-neighbors", type=int, default=10)
     parser.add_argument("--ls-alpha", type=float, default=0.9)
     parser.add_argument("--ls-iter", type=int, default=100)
@@ -734,6 +774,27 @@ def main(argv=None):
     parser.add_argument("--cnn-channels", type=int, nargs=2, default=(8, 16))
     parser.add_argument("--cnn-shift", type=int, default=1)
     parser.add_argument("--hog-c", type=float, default=100.0)
+    parser.add_argument(
+        "--hog-pixels",
+        type=float,
+        default=0.0,
+        help="dpa-hog: add pooled pixel intensities with this weight (0: none)",
+    )
+    parser.add_argument("--hog-pool", type=int, default=4, choices=(2, 4, 7, 14))
+    parser.add_argument(
+        "--hog-cells",
+        type=int,
+        nargs="+",
+        default=[4],
+        help="dpa-hog: HOG cell sizes, descriptors side by side (e.g. 4 7)",
+    )
+    parser.add_argument(
+        "--hog-shifts",
+        type=int,
+        default=5,
+        choices=sorted(HOG_SHIFTS),
+        help="dpa-hog: copies per image (5: 1-pixel shifts; 9: and diagonals)",
+    )
     parser.add_argument("--knn-neighbors", type=int, default=7)
     parser.add_argument(
         "--knn-shifts",

@@ -23,6 +23,7 @@ import _fmnist_members  # noqa: E402
 from _fmnist_members import (  # noqa: E402
     VIEWS,
     Neighbours,
+    PooledPixels,
     ViewAugmented,
     ViewFeatures,
     image_views,
@@ -184,6 +185,26 @@ def test_view_features_blocks_and_no_fit():
     np.testing.assert_allclose(out, np.stack([left, right, right, left], axis=1))
     with pytest.raises(ValueError, match="views must start with 'identity'; got"):
         ViewFeatures(_Sum(), VIEWS[1:]).transform(X)
+
+
+def test_pooled_pixels_are_block_means_and_fit_nothing():
+    rng = np.random.RandomState(0)
+    X = rng.rand(3, 784).astype(np.float32)
+    features = PooledPixels(pool=4, weight=2.0)
+    out = features.fit(X[:1]).transform(X)  # fit on another row: nothing learnt
+    assert out.shape == (3, 49)
+    images = X.reshape(3, 28, 28)
+    for i, j in [(0, 0), (2, 5), (6, 6)]:
+        block = images[:, 4 * i : 4 * i + 4, 4 * j : 4 * j + 4]
+        expected = 2.0 * block.mean(axis=(1, 2))
+        np.testing.assert_allclose(out[:, 7 * i + j], expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        PooledPixels(pool=14, weight=1.0).fit(X).transform(X)[:, 1],
+        images[:, :14, 14:].mean(axis=(1, 2)),
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match="pool must divide both image sides"):
+        PooledPixels(pool=5).fit(X)
 
 
 def test_view_augmented_fits_every_view_predicts_from_first():
