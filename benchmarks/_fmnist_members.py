@@ -61,6 +61,12 @@ def hog(X, image_shape=(28, 28), cell=4, bins=9, block=2):
 
 _cache_lock = threading.Lock()
 _cache = OrderedDict()  # digest of the rows and parameters -> descriptors
+# Bytes of descriptors the cache keeps (newest first). Bounded by size, not
+# by entries: a member with several cell sizes needs one entry per size and
+# chunk (a two-entry cache missed every lookup with three sizes), while a
+# whole training set's descriptors (553 MB for 60,000 images at cells of 3)
+# are computed once per embedding and are not kept at all.
+_CACHE_BYTES = 256 << 20
 
 
 def _cached_hog(X, *params):
@@ -78,9 +84,10 @@ def _cached_hog(X, *params):
             _cache.move_to_end(key)
             return _cache[key]
         features = hog(X, *params)
-        _cache[key] = features
-        while len(_cache) > 2:
-            _cache.popitem(last=False)
+        if features.nbytes <= _CACHE_BYTES:
+            _cache[key] = features
+            while sum(f.nbytes for f in _cache.values()) > _CACHE_BYTES:
+                _cache.popitem(last=False)
         return features
 
 
@@ -92,8 +99,9 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
     row chunks of ``2**23 // (n_members * width)`` rows (``width`` 10 for
     run-off scores: 699 rows at ``k=1200``, 279 at ``k=3000``), each shown to
     every member in turn, so the bar sits below a chunk: at 1000 rows every
-    member recomputed every chunk's descriptors (1,247 s instead of about 40
-    for 10,000 rows at ``k=1000`` with run-off).
+    member recomputed every chunk's descriptors (1,247 s of prediction for
+    10,000 rows at ``k=1000`` with run-off, 118 s with the bar at 256; both
+    on a loaded machine).
     """
 
     cache_min_rows = 256

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import _fmnist_members  # noqa: E402
 from _fmnist_members import (  # noqa: E402
     VIEWS,
+    HOGFeatures,
     Neighbours,
     PooledPixels,
     ViewAugmented,
@@ -205,6 +206,31 @@ def test_pooled_pixels_are_block_means_and_fit_nothing():
     )
     with pytest.raises(ValueError, match="pool must divide both image sides"):
         PooledPixels(pool=5).fit(X)
+
+
+def test_hog_cache_serves_every_cell_size_of_a_chunk(monkeypatch):
+    # Members with three cell sizes read each prediction chunk three times
+    # over; every member after the first must find all three in the cache.
+    calls = []
+    real = _fmnist_members.hog
+
+    def counted(X, *params):
+        calls.append(params)
+        return real(X, *params)
+
+    monkeypatch.setattr(_fmnist_members, "hog", counted)
+    monkeypatch.setattr(_fmnist_members, "_cache", type(_fmnist_members._cache)())
+    X = np.random.RandomState(0).rand(HOGFeatures.cache_min_rows, 784)
+    members = [[HOGFeatures(cell=cell).fit(X) for cell in (3, 4, 7)] for _ in "ab"]
+    first, second = ([part.transform(X) for part in member] for member in members)
+    assert len(calls) == 3  # the second member computed nothing
+    for a, b in zip(first, second, strict=True):
+        assert a is b
+    # a whole training set's descriptors are computed, never kept
+    monkeypatch.setattr(_fmnist_members, "_CACHE_BYTES", first[0].nbytes - 1)
+    large = HOGFeatures(cell=3).fit(X).transform(X + 1)
+    assert len(calls) == 4
+    assert all(kept is not large for kept in _fmnist_members._cache.values())
 
 
 def test_view_augmented_fits_every_view_predicts_from_first():
