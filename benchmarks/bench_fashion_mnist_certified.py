@@ -236,10 +236,11 @@ def fitted_embedding(data, args):
 
 
 def hog_tag(args):
-    """The HOG part's name in cache files: ``hog100``, or ``hog200c3-4-7``."""
+    """The HOG part's settings in cache file names: ``100``, or
+    ``200c3-4-7`` with other cell sizes than the default 4."""
     cells = list(args.embedding_hog_cells)
     tag = "" if cells == [4] else "c" + "-".join(map(str, cells))
-    return f"hog{args.hog_dims}{tag}"
+    return f"{args.hog_dims}{tag}"
 
 
 def composite_embedding(simclr, data, args):
@@ -253,7 +254,7 @@ def composite_embedding(simclr, data, args):
     key), with the seconds of its first fit.
     """
     path = args.results_dir / (
-        f"{simclr_path(data, args).name}_{hog_tag(args)}_{len(data[2])}"
+        f"{simclr_path(data, args).name}_hog{hog_tag(args)}_{len(data[2])}"
     )
     if path.with_suffix(".json").exists():
         with open(path.with_suffix(".pkl"), "rb") as f:
@@ -325,7 +326,7 @@ def view_embedding(embedding, data, args):
 
     path = args.results_dir / (
         f"{simclr_path(data, args).name}_{args.embedding.replace('+', '_')}"
-        f"{hog_tag(args)[3:]}_views{args.views}_{len(data[2])}"
+        f"{hog_tag(args)}_views{args.views}_{len(data[2])}"
     )
     fitted = ViewFeatures(embedding, VIEWS[: args.views])
     if path.with_suffix(".json").exists():
