@@ -6,10 +6,11 @@ be able to import every class of a member they send back.
 Both pieces are fixed functions of a member's own partition, so they keep the
 DPA certificate: :class:`HOGFeatures` has no fitted statistics at all (a
 fixed, hand-designed feature map, like a fixed scaling of pixels), and
-:class:`ShiftAugmented` only adds translated copies of the member's own
-images. Together with a logistic regression they make a member that learns
-more from 50 images than a small CNN does (the Lethal Dose Conjecture's
-point: the certificate grows with the base learner's data efficiency).
+:class:`ShiftAugmented` only adds translated (and, optionally, zoomed)
+copies of the member's own images. Together with a logistic regression they
+make a member that learns more from 50 images than a small CNN does (the
+Lethal Dose Conjecture's point: the certificate grows with the base
+learner's data efficiency).
 """
 
 import hashlib
@@ -176,23 +177,69 @@ def shifted_copies(X, offsets, image_shape=(28, 28)):
     return np.concatenate(out)
 
 
+def _zoom_matrix(n, factor):
+    """(n, n) bilinear resampling of one axis, scaled by ``factor`` about its centre.
+
+    Output pixel ``p`` reads the input at ``c + (p - c) / factor`` with
+    ``c = (n - 1) / 2``, interpolated linearly between its two neighbours;
+    positions outside the image read zero.
+    """
+    centre = (n - 1) / 2
+    source = centre + (np.arange(n) - centre) / factor
+    low = np.floor(source).astype(np.int64)
+    frac = (source - low).astype(np.float32)
+    matrix = np.zeros((n, n), dtype=np.float32)
+    for index, weight in ((low, 1 - frac), (low + 1, frac)):
+        inside = (index >= 0) & (index < n)
+        np.add.at(matrix, (np.flatnonzero(inside), index[inside]), weight[inside])
+    return matrix
+
+
+def zoomed_copies(X, factors, image_shape=(28, 28)):
+    """Rows of X scaled by each factor about the image centre (bilinear).
+
+    A factor above 1 enlarges the image (its border leaves the frame), one
+    below 1 shrinks it (zero-filled around). A fixed map of each image alone.
+    """
+    h, w = image_shape
+    images = np.asarray(X, dtype=np.float32).reshape(-1, h, w)
+    out = []
+    for factor in factors:
+        rows, cols = _zoom_matrix(h, factor), _zoom_matrix(w, factor)
+        zoomed = np.einsum("oi,nij,pj->nop", rows, images, cols, optimize=True)
+        out.append(zoomed.reshape(len(images), -1))
+    if not out:
+        return np.empty((0, h * w), dtype=np.float32)
+    return np.concatenate(out)
+
+
 class ShiftAugmented(ClassifierMixin, BaseEstimator):
-    """Fit the estimator on the member's images and their shifted copies."""
+    """Fit the estimator on the member's images, their shifted and zoomed copies.
+
+    ``offsets``: (dy, dx) translations, zero-filled (the first is usually
+    (0, 0), the image itself); ``zooms``: scale factors about the image
+    centre (:func:`zoomed_copies`), each adding one more copy of every image.
+    """
 
     def __init__(
         self,
         estimator,
         offsets=((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)),
         image_shape=(28, 28),
+        zooms=(),
     ):
         self.estimator = estimator
         self.offsets = offsets
         self.image_shape = image_shape
+        self.zooms = zooms
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float32)
-        X_aug = shifted_copies(X, self.offsets, tuple(self.image_shape))
-        y_aug = np.tile(y, len(self.offsets))
+        shape = tuple(self.image_shape)
+        X_aug = shifted_copies(X, self.offsets, shape)
+        if len(self.zooms):
+            X_aug = np.concatenate([X_aug, zoomed_copies(X, self.zooms, shape)])
+        y_aug = np.tile(y, len(self.offsets) + len(self.zooms))
         self.estimator_ = clone(self.estimator).fit(X_aug, y_aug)
         self.classes_ = self.estimator_.classes_
         return self

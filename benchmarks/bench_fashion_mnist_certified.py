@@ -458,6 +458,7 @@ def dpa_estimator(kind, k, args, extra):
         member = ShiftAugmented(
             make_pipeline(features, LogisticRegression(C=args.hog_c, max_iter=1000)),
             offsets=HOG_SHIFTS[args.hog_shifts],
+            zooms=tuple(args.hog_zooms),
         )
         return DPAClassifier(member, k=k, random_state=0, n_jobs=args.n_jobs, **extra)
     if kind == "knn":
@@ -618,6 +619,7 @@ def run_one(run, data, args, state):
             "hog_pool",
             "hog_cells",
             "hog_shifts",
+            "hog_zooms",
             "knn_neighbors",
             "knn_shifts",
             "svc_c",
@@ -795,6 +797,14 @@ def main(argv=None):
         default=5,
         choices=sorted(HOG_SHIFTS),
         help="dpa-hog: copies per image (5: 1-pixel shifts; 9: and diagonals)",
+    )
+    parser.add_argument(
+        "--hog-zooms",
+        type=float,
+        nargs="*",
+        default=[],
+        help="dpa-hog: also one copy per image scaled by each factor about its "
+        "centre (e.g. 0.9 1.1)",
     )
     parser.add_argument("--knn-neighbors", type=int, default=7)
     parser.add_argument(

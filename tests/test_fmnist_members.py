@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
@@ -25,9 +25,11 @@ from _fmnist_members import (  # noqa: E402
     HOGFeatures,
     Neighbours,
     PooledPixels,
+    ShiftAugmented,
     ViewAugmented,
     ViewFeatures,
     image_views,
+    zoomed_copies,
 )
 
 N_CLASSES = 3
@@ -206,6 +208,52 @@ def test_pooled_pixels_are_block_means_and_fit_nothing():
     )
     with pytest.raises(ValueError, match="pool must divide both image sides"):
         PooledPixels(pool=5).fit(X)
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1, 1.0, 2.0, 0.5])
+def test_zoomed_copies_scale_about_the_centre_bilinearly(factor):
+    from scipy import ndimage
+
+    rng = np.random.RandomState(1)
+    X = rng.rand(2, 784).astype(np.float32)
+    out = zoomed_copies(X, [factor])
+    assert out.shape == (2, 784) and out.dtype == np.float32
+    centre = 13.5
+    for image, got in zip(X.reshape(2, 28, 28), out.reshape(2, 28, 28), strict=True):
+        # output pixel p reads the input at centre + (p - centre) / factor,
+        # bilinearly, zero outside the frame
+        expected = ndimage.affine_transform(
+            image,
+            np.eye(2) / factor,
+            offset=centre - centre / factor,
+            order=1,
+            mode="grid-constant",
+            cval=0.0,
+        )
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    if factor == 1.0:
+        np.testing.assert_array_equal(out, X)
+
+
+def test_shift_augmented_fits_on_shifted_and_zoomed_copies():
+    class _Record(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.X_, self.y_ = X, y
+            self.classes_ = np.unique(y)
+            return self
+
+    rng = np.random.RandomState(2)
+    X = rng.rand(4, 784).astype(np.float32)
+    y = np.array([0, 1, 2, 1])
+    offsets = ((0, 0), (1, 0))
+    member = ShiftAugmented(_Record(), offsets=offsets, zooms=(0.9, 1.1)).fit(X, y)
+    seen = member.estimator_
+    assert seen.X_.shape == (16, 784)
+    np.testing.assert_array_equal(seen.y_, np.tile(y, 4))
+    np.testing.assert_array_equal(seen.X_[:4], X)
+    np.testing.assert_allclose(seen.X_[8:], zoomed_copies(X, (0.9, 1.1)))
+    plain = ShiftAugmented(_Record(), offsets=offsets).fit(X, y).estimator_
+    assert plain.X_.shape == (8, 784)
 
 
 def test_hog_cache_serves_every_cell_size_of_a_chunk(monkeypatch):
