@@ -45,6 +45,12 @@ Runs (``--runs method:k ...``):
     DPA with a data-efficient linear member: logistic regression on HOG
     descriptors (a fixed feature map, nothing fitted) of the member's images
     and of their 1-pixel shifts (``benchmarks/_fmnist_members.py``).
+    ``--hog-cells`` puts descriptors of several cell sizes side by side,
+    ``--hog-pixels`` adds pooled intensities, ``--hog-shifts 9`` the diagonal
+    shifts, and ``--hog-zooms`` one more copy of every image per scale
+    factor (bilinear, about the centre). Issue 17's choice for ``k=1200``:
+    ``--voting runoff --hog-pixels 3 --hog-cells 4 7 --hog-c 10 --hog-zooms
+    0.85 0.9 1.1``.
 ``dpa-knn``
     DPA with ``Neighbours(--knn-neighbors)``: a k-nearest-neighbour vote on
     the same HOG descriptors of the member's images (and of their first
